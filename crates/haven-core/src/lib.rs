@@ -1,0 +1,3 @@
+//! haven-core: the pure protected-network engine.
+pub mod model;
+pub mod parse;
