@@ -188,8 +188,14 @@ pub struct Step {
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum StepAction {
     /// The carrier of a NIC (a plain NIC, a bond member or a bond) goes away.
-    LinkDown { node: String, nic: String },
-    LinkUp { node: String, nic: String },
+    LinkDown {
+        node: String,
+        nic: String,
+    },
+    LinkUp {
+        node: String,
+        nic: String,
+    },
     /// Every adapter of `vm` on `switch` becomes (un)protected (H11).
     SetProtected {
         vm: String,
@@ -197,8 +203,12 @@ pub enum StepAction {
         protected: bool,
     },
     /// The node leaves the cluster: its VMs stop.
-    NodeDown { node: String },
-    NodeUp { node: String },
+    NodeDown {
+        node: String,
+    },
+    NodeUp {
+        node: String,
+    },
 }
 
 impl Cluster {
