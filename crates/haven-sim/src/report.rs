@@ -135,7 +135,7 @@ impl Report {
         let _ = writeln!(
             out,
             "\nsummary: {} migrations completed, {} failed, {} cancelled, {} aborted; \
-             impaired VM time {}; at most {} migrations at once on a node",
+             impaired VM time {}; max concurrent migrations per node {}",
             s.migrations_completed,
             s.migrations_failed,
             s.migrations_cancelled,

@@ -90,8 +90,8 @@ fn header(s: &Scenario, seed: u64) -> String {
         MigrationAuth::Authority => "authority",
     };
     format!(
-        "scenario {}: {} nodes, {} VMs; detection {detection}; migration auth {auth}; \
-         at most {} migrations per node; seed {seed}\n\n",
+        "scenario {}: {} node(s), {} VM(s); detection {detection}; migration auth {auth}; \
+         max {} concurrent migrations per node; seed {seed}\n\n",
         s.name,
         s.cluster.nodes.len(),
         s.cluster.vms.len(),
