@@ -172,3 +172,114 @@ impl Outcomes {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(t_ms: u64, kind: EventKind) -> Event {
+        Event { t_ms, kind }
+    }
+
+    fn impaired(t: u64) -> Event {
+        event(
+            t,
+            EventKind::VmNetworkImpaired {
+                vm: "VM1".into(),
+                node: "A".into(),
+                switch: "Corp".into(),
+            },
+        )
+    }
+
+    fn restored(t: u64) -> Event {
+        event(
+            t,
+            EventKind::VmNetworkRestored {
+                vm: "VM1".into(),
+                node: "A".into(),
+            },
+        )
+    }
+
+    #[test]
+    fn h12_an_impairment_that_ends_twice_is_caught() {
+        let mut o = Outcomes::default();
+        o.observe(&impaired(1)).unwrap();
+        o.observe(&restored(2)).unwrap();
+        let err = o.observe(&restored(3)).unwrap_err();
+        assert_eq!(err.invariant, "H12 impairment outcome");
+        assert_eq!(err.t_ms, 3);
+    }
+
+    #[test]
+    fn h12_an_impairment_left_waiting_silently_is_caught() {
+        let mut o = Outcomes::default();
+        o.observe(&impaired(1)).unwrap();
+        assert!(o.finish(10).is_err());
+        // Reported with a cause, it is a legitimate end state.
+        let stuck = EventKind::NoEligibleDestination {
+            vm: "VM1".into(),
+            node: "A".into(),
+        };
+        o.observe(&event(2, stuck)).unwrap();
+        assert!(o.finish(10).is_ok());
+    }
+
+    #[test]
+    fn h12_a_second_impairment_before_the_first_ended_is_caught() {
+        let mut o = Outcomes::default();
+        o.observe(&impaired(1)).unwrap();
+        assert!(o.observe(&impaired(2)).is_err());
+    }
+
+    #[test]
+    fn h12_migration_limit_and_eligibility_are_judged_from_the_world() {
+        let scenario = haven_core::parse::parse_scenario(
+            "t.toml",
+            r#"
+[settings]
+max_concurrent_migrations = 1
+[[network]]
+name = "Net"
+control = true
+migration = true
+[[node]]
+name = "A"
+memory_mb = 4096
+nics = [ { name = "eth0", network = "Net" } ]
+[[node]]
+name = "B"
+memory_mb = 1024
+nics = [ { name = "eth0", network = "Net" } ]
+[[vm]]
+name = "VM1"
+node = "A"
+memory_mb = 2048
+"#,
+        )
+        .unwrap();
+        let mut world = World::new(&scenario);
+        let (vm, a, b) = (VmId(0), NodeId(0), NodeId(1));
+        // B lacks the memory.
+        let err = eligible_at_start(&world, vm, a, b, 5).unwrap_err();
+        assert!(err.detail.contains("memory"), "{}", err.detail);
+        // Two flights on A break the limit of one.
+        for id in [1, 2] {
+            let flight = crate::world::Flight {
+                vm,
+                from: a,
+                to: b,
+                started_at: 0,
+                fixed_ms: Some(10),
+                remaining_mbit: 0.0,
+                rate_mbps: 1.0,
+            };
+            world.flights.insert(haven_core::MigrationId(id), flight);
+        }
+        assert_eq!(
+            migration_limit(&world, 7).unwrap_err().invariant,
+            "H12 migration limit"
+        );
+    }
+}

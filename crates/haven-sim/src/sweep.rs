@@ -190,6 +190,10 @@ fn random_vm(rng: &mut Rng, node: &Node, index: usize, memory_mb: u64) -> Vm {
 fn random_steps(rng: &mut Rng, nodes: &[Node], vms: &[Vm]) -> Vec<Step> {
     let mut steps = Vec::new();
     let mut at = 0;
+    // What was pulled or stopped, so that most link_up / node_up steps
+    // undo a fault (flaps and recoveries) rather than repeat a no-op.
+    let mut pulled: Vec<(String, String)> = Vec::new();
+    let mut stopped: Vec<String> = Vec::new();
     for _ in 0..rng.range(1, 40) {
         at += rng.range(0, 5000);
         let node = rng.pick(nodes);
@@ -199,10 +203,19 @@ fn random_steps(rng: &mut Rng, nodes: &[Node], vms: &[Vm]) -> Vec<Step> {
             .flat_map(|n| std::iter::once(n.name.clone()).chain(n.members.iter().cloned()))
             .collect();
         let action = match rng.range(0, 9) {
-            0..=3 => StepAction::LinkDown {
-                node: node.name.clone(),
-                nic: rng.pick(&ports).clone(),
-            },
+            0..=3 => {
+                let nic = rng.pick(&ports).clone();
+                pulled.push((node.name.clone(), nic.clone()));
+                StepAction::LinkDown {
+                    node: node.name.clone(),
+                    nic,
+                }
+            }
+            4..=6 if !pulled.is_empty() => {
+                let i = rng.range(0, pulled.len() as u64 - 1) as usize;
+                let (node, nic) = pulled.swap_remove(i);
+                StepAction::LinkUp { node, nic }
+            }
             4..=6 => StepAction::LinkUp {
                 node: node.name.clone(),
                 nic: rng.pick(&ports).clone(),
@@ -218,12 +231,16 @@ fn random_steps(rng: &mut Rng, nodes: &[Node], vms: &[Vm]) -> Vec<Step> {
                     },
                 }
             }
-            8 => StepAction::NodeDown {
-                node: node.name.clone(),
+            8 if rng.chance(50) => {
+                stopped.push(node.name.clone());
+                StepAction::NodeDown {
+                    node: node.name.clone(),
+                }
+            }
+            _ if !stopped.is_empty() => StepAction::NodeUp {
+                node: stopped.swap_remove(0),
             },
-            _ => StepAction::NodeUp {
-                node: node.name.clone(),
-            },
+            _ => continue,
         };
         steps.push(Step {
             at_ms: at,
