@@ -1468,7 +1468,7 @@ fn unknown(head: String, given: &str, known: &[&str], none: &str) -> String {
 
 /// The valid names (at most [`MAX_LISTED`]) and the one `given` most likely
 /// misspells: `a, b, c (did you mean `b`?)`.
-fn listing(given: &str, known: &[&str]) -> String {
+pub fn listing(given: &str, known: &[&str]) -> String {
     let mut list = known
         .iter()
         .take(MAX_LISTED)
@@ -1490,7 +1490,7 @@ fn listing(given: &str, known: &[&str]) -> String {
 /// its letters. A tie gives no
 /// suggestion: `eth9` is as close to `eth0` as to `eth1`, and a guess would
 /// mislead.
-fn likely<'k>(given: &str, known: &[&'k str]) -> Option<&'k str> {
+pub fn likely<'k>(given: &str, known: &[&'k str]) -> Option<&'k str> {
     if given.is_empty() || given.chars().count() > MAX_SUGGESTED_LEN {
         return None;
     }
