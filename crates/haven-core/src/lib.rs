@@ -22,6 +22,7 @@ pub mod event;
 pub mod model;
 pub mod parse;
 pub mod topology;
+pub mod validate;
 
 pub use engine::{Action, Engine, EngineError, Input, MigrationId};
 pub use event::{Event, EventKind, FailureCause};

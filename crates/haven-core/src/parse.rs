@@ -67,6 +67,52 @@ impl fmt::Display for InputError {
 
 impl std::error::Error for InputError {}
 
+/// A reference to a name the cluster does not define: a NIC on an unknown
+/// network, a switch with an unknown uplink, a VM on an unknown node, an
+/// adapter on a switch its node lacks (rule V6).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dangling {
+    pub line: usize,
+    pos: usize,
+    pub message: String,
+    pub subject: Subject,
+}
+
+/// What a finding is about; each part when it applies.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Subject {
+    pub node: Option<String>,
+    pub switch: Option<String>,
+    pub nic: Option<String>,
+    pub vm: Option<String>,
+}
+
+/// A file read for `validate`: a scenario, or the dangling references that
+/// keep it from being one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lenient {
+    Valid(Box<Scenario>),
+    Dangling(Vec<Dangling>),
+}
+
+/// Like [`parse_scenario`], but references to unknown names are returned as
+/// [`Lenient::Dangling`] (for rule V6) instead of failing.
+///
+/// # Errors
+/// Every other problem [`parse_scenario`] refuses.
+pub fn parse_lenient(file: &str, text: &str) -> Result<Lenient, InputError> {
+    parse_with(file, text, true)
+}
+
+/// Reads a file and parses it with [`parse_lenient`].
+///
+/// # Errors
+/// As [`load_scenario`], less dangling references.
+pub fn load_lenient(path: &Path) -> Result<Lenient, InputError> {
+    let (file, text) = read_text(path)?;
+    parse_lenient(&file, &text)
+}
+
 /// Parses a scenario from `text`; `file` is only used in messages, and its
 /// stem names the scenario when the text gives no top-level `name`.
 ///
@@ -94,21 +140,39 @@ impl std::error::Error for InputError {}
 /// assert!(error.to_string().starts_with("one-node.toml:2: unknown key `nmae` in [[node]]"));
 /// ```
 pub fn parse_scenario(file: &str, text: &str) -> Result<Scenario, InputError> {
+    match parse_with(file, text, false)? {
+        Lenient::Valid(scenario) => Ok(*scenario),
+        // Strict parsing turned every dangling reference into an error.
+        Lenient::Dangling(d) => Err(InputError {
+            file: file.to_owned(),
+            line: d.first().map(|d| d.line),
+            message: d.first().map_or_else(String::new, |d| d.message.clone()),
+        }),
+    }
+}
+
+fn parse_with(file: &str, text: &str, lenient: bool) -> Result<Lenient, InputError> {
     let sink = Sink::new(text);
     let checked = read_tree(text)
         .and_then(|tree| sink.settle(read_scenario(tree, &sink)))
         .and_then(|raw| {
             check(&raw, &sink);
+            if !lenient {
+                sink.dangling_are_issues();
+            }
             sink.settle(Ok(raw))
         });
-    match checked {
-        Ok(raw) => Ok(raw.into_model(file_stem(file))),
-        Err((pos, message)) => Err(InputError {
-            file: file.to_owned(),
-            line: Some(sink.line(pos)),
-            message,
-        }),
+    let raw = checked.map_err(|(pos, message)| InputError {
+        file: file.to_owned(),
+        line: Some(sink.line(pos)),
+        message,
+    })?;
+    let mut dangling = sink.dangling.take();
+    if dangling.is_empty() {
+        return Ok(Lenient::Valid(Box::new(raw.into_model(file_stem(file)))));
     }
+    dangling.sort_by_key(|d| d.pos);
+    Ok(Lenient::Dangling(dangling))
 }
 
 /// Reads and parses a scenario file; the path names it in messages.
@@ -118,6 +182,12 @@ pub fn parse_scenario(file: &str, text: &str) -> Result<Scenario, InputError> {
 /// The file cannot be read (no line then), is larger than 16 MiB, is not
 /// UTF-8, or is not a valid scenario (see [`parse_scenario`]).
 pub fn load_scenario(path: &Path) -> Result<Scenario, InputError> {
+    let (file, text) = read_text(path)?;
+    parse_scenario(&file, &text)
+}
+
+/// The file's name for messages, and its text.
+fn read_text(path: &Path) -> Result<(String, String), InputError> {
     let file = path.display().to_string();
     let fail = |line, message| InputError {
         file: file.clone(),
@@ -132,7 +202,7 @@ pub fn load_scenario(path: &Path) -> Result<Scenario, InputError> {
             "the file is not UTF-8 text; save it as UTF-8".to_owned(),
         )
     })?;
-    parse_scenario(&file, &text)
+    Ok((file, text))
 }
 
 /// Reads at most [`MAX_FILE_BYTES`], refusing bigger files.
@@ -183,6 +253,9 @@ struct Sink {
     /// A `Cell` rather than a `RefCell`: readers share the sink while nested
     /// inside each other, and `take`/`set` cannot panic.
     issues: Cell<Vec<Issue>>,
+    /// References to names the cluster does not define (rule V6): errors
+    /// for `simulate`, findings for `validate`.
+    dangling: Cell<Vec<Dangling>>,
 }
 
 impl Sink {
@@ -191,7 +264,26 @@ impl Sink {
         Sink {
             newlines: newlines.map(|(pos, _)| pos).collect(),
             issues: Cell::new(Vec::new()),
+            dangling: Cell::new(Vec::new()),
         }
+    }
+
+    fn dangle(&self, pos: usize, message: String, subject: Subject) {
+        let mut dangling = self.dangling.take();
+        dangling.push(Dangling {
+            line: self.line(pos),
+            pos,
+            message,
+            subject,
+        });
+        self.dangling.set(dangling);
+    }
+
+    /// Strict parsing: dangling references are problems like any other.
+    fn dangling_are_issues(&self) {
+        let mut issues = self.issues.take();
+        issues.extend(self.dangling.take().into_iter().map(|d| (d.pos, d.message)));
+        self.issues.set(issues);
     }
 
     fn report(&self, pos: usize, message: String) -> Reported {
@@ -1216,7 +1308,12 @@ fn check_node(sink: &Sink, node: &RawNode, networks: &[RawNetwork]) {
             );
             let none = "define it with a [[network]] table";
             let message = unknown(head, network, &known, none);
-            sink.report(nic.network.span().start, message);
+            let subject = Subject {
+                node: Some(node.name.get_ref().clone()),
+                nic: Some(nic.name.get_ref().clone()),
+                ..Subject::default()
+            };
+            sink.dangle(nic.network.span().start, message, subject);
         }
     }
     let fix = format!(
@@ -1291,7 +1388,13 @@ fn check_uplink(sink: &Sink, node: &RawNode, switch: &RawSwitch) {
             unknown(head, uplink, &known, "add the NIC to the node's `nics`")
         }
     };
-    sink.report(switch.uplink.span().start, message);
+    let subject = Subject {
+        node: Some(node_name.clone()),
+        switch: Some(switch_name.clone()),
+        nic: Some(uplink.clone()),
+        ..Subject::default()
+    };
+    sink.dangle(switch.uplink.span().start, message, subject);
 }
 
 fn check_vm(sink: &Sink, vm: &RawVm, nodes: &[RawNode]) {
@@ -1300,7 +1403,12 @@ fn check_vm(sink: &Sink, vm: &RawVm, nodes: &[RawNode]) {
         let head = format!("VM `{vm_name}` is on unknown node `{node_name}`");
         let known = names(nodes.iter().map(|n| &n.name));
         let message = unknown(head, node_name, &known, "define it with a [[node]] table");
-        sink.report(vm.node.span().start, message);
+        let subject = Subject {
+            node: Some(node_name.clone()),
+            vm: Some(vm_name.clone()),
+            ..Subject::default()
+        };
+        sink.dangle(vm.node.span().start, message, subject);
         return;
     };
     let known = names(node.switches.iter().map(|s| &s.name));
@@ -1313,7 +1421,13 @@ fn check_vm(sink: &Sink, vm: &RawVm, nodes: &[RawNode]) {
             );
             let none = format!("add the switch to node `{node_name}`");
             let message = unknown(head, switch, &known, &none);
-            sink.report(adapter.switch.span().start, message);
+            let subject = Subject {
+                node: Some(node_name.clone()),
+                switch: Some(switch.clone()),
+                vm: Some(vm_name.clone()),
+                ..Subject::default()
+            };
+            sink.dangle(adapter.switch.span().start, message, subject);
         }
     }
 }

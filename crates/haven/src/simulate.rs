@@ -3,6 +3,7 @@
 use crate::input_error;
 use haven_core::model::{Detection, MigrationAuth, Scenario};
 use haven_core::parse::load_scenario;
+use haven_core::validate::{Finding, Severity};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -39,12 +40,49 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The same rules as `haven validate`, as warnings: the run goes on.
+    let findings = haven_core::validate::validate(&scenario.cluster);
     if args.json {
+        // stdout carries exactly the report; the findings go to stderr.
+        eprint!("{}", findings_text(&findings));
         print!("{}", report.to_json());
     } else {
-        print!("{}{}", header(&scenario, args.seed), report.to_text());
+        let header = header(&scenario, args.seed);
+        print!("{}{header}{}", findings_text(&findings), report.to_text());
     }
     ExitCode::SUCCESS
+}
+
+/// Errors and warnings in full, info findings counted, then a blank line.
+fn findings_text(findings: &[Finding]) -> String {
+    let serious: Vec<&Finding> = (findings.iter())
+        .filter(|f| f.severity != Severity::Info)
+        .collect();
+    let info = findings.len() - serious.len();
+    let mut out = String::new();
+    for f in &serious {
+        let node = f
+            .node
+            .as_deref()
+            .map(|n| format!("node {n}: "))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "validate: {} ({}) {node}{} Fix: {}\n",
+            f.rule,
+            f.severity.as_str(),
+            f.what,
+            f.fix
+        ));
+    }
+    if info > 0 {
+        out.push_str(&format!(
+            "note: {info} info finding(s); `haven validate FILE` lists them\n"
+        ));
+    }
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out
 }
 
 fn header(s: &Scenario, seed: u64) -> String {
