@@ -990,6 +990,10 @@ impl Engine {
             .filter_map(|(&id, m)| Some((id, self.ineligible(m.vm, m.from, m.to, false)?)))
             .collect();
         for (id, why) in doomed {
+            if !self.settings.reroute_mid_flight {
+                self.lose_destination(now, id, why);
+                continue;
+            }
             let m = self.end_migration(now, id, Some(why.reason()));
             if let Life::Impaired(imp) = &mut self.vms[m.vm.0 as usize].life {
                 imp.avoid.insert(m.to);
@@ -999,6 +1003,22 @@ impl Engine {
             // The VM may have recovered while it was migrating.
             self.reconcile(now, m.vm, "network_restored");
         }
+    }
+
+    /// Without re-routing (the classic profile): a migration whose
+    /// destination lost a VM network runs on and lands there; one whose
+    /// destination is gone, or unreachable over the migration network,
+    /// fails like any other failure (H8).
+    fn lose_destination(&mut self, now: Millis, id: MigrationId, why: Ineligible) {
+        if !matches!(why, Ineligible::Down | Ineligible::NoMigrationNetwork) {
+            return;
+        }
+        let m = self.migrations[&id];
+        let (vm, from, to) = self.names(m.vm, m.from, m.to);
+        self.actions
+            .push_back(Action::AbortMigration { id, vm, from, to });
+        let m = self.end_migration(now, id, None);
+        self.failed(now, m, format!("destination_lost: {}", why.reason()));
     }
 
     // Migrating ---- completed ----> Healthy on the destination
@@ -1035,8 +1055,14 @@ impl Engine {
             return Err(EngineError::UnknownMigration(id));
         }
         let m = self.end_migration(now, id, None);
+        self.failed(now, m, cause.to_string());
+        Ok(())
+    }
+
+    /// Reports a failed migration and backs off, or gives up after
+    /// `retry_max` tries (H8).
+    fn failed(&mut self, now: Millis, m: Migration, cause: String) {
         let (vm, from, to) = self.names(m.vm, m.from, m.to);
-        let cause = cause.to_string();
         let kind = EventKind::MigrationFailed {
             vm: vm.clone(),
             from: from.clone(),
@@ -1046,7 +1072,7 @@ impl Engine {
         self.report(now, kind);
         let (retry_max, backoff) = (self.settings.retry_max, self.settings.retry_backoff_ms);
         let Life::Impaired(imp) = &mut self.vms[m.vm.0 as usize].life else {
-            return Ok(());
+            return;
         };
         imp.tries += 1;
         imp.avoid.insert(m.to);
@@ -1067,6 +1093,5 @@ impl Engine {
             self.timers.insert((until, Timer::Backoff { vm: m.vm }));
         }
         self.reconcile(now, m.vm, "network_restored");
-        Ok(())
     }
 }

@@ -52,6 +52,10 @@ pub struct Settings {
     /// Simulator: each node's migration link, shared equally by its
     /// concurrent migrations.
     pub migration_bandwidth_mbps: u64,
+    /// H7: abort an in-flight migration whose destination stops being
+    /// eligible and send the VM elsewhere. Not a file key: only the
+    /// [`Settings::classic`] profile turns it off.
+    pub reroute_mid_flight: bool,
 }
 
 impl Default for Settings {
@@ -65,6 +69,26 @@ impl Default for Settings {
             retry_backoff_ms: 10_000,
             retry_max: 3,
             migration_bandwidth_mbps: 10_000,
+            reroute_mid_flight: true,
+        }
+    }
+}
+
+impl Settings {
+    /// The behaviour the source documents describe, for side-by-side
+    /// comparison: each VM polls its switches every 60 s with its own phase
+    /// [S0.12], migrations authenticate with an online authority [S1.3], no
+    /// hold-down, and no re-route when a destination fails mid-flight (the
+    /// migration runs on, or fails if the destination is gone). Limits,
+    /// retries and bandwidth stay as they are.
+    pub fn classic(&self) -> Settings {
+        Settings {
+            detection: Detection::Poll,
+            poll_interval_ms: 60_000,
+            hold_down_ms: 0,
+            migration_auth: MigrationAuth::Authority,
+            reroute_mid_flight: false,
+            ..self.clone()
         }
     }
 }

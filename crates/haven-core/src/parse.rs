@@ -1013,6 +1013,7 @@ fn read_settings(f: &mut Fields<'_>) -> Result<Settings, Reported> {
         retry_max: retry_max?.unwrap_or(defaults.retry_max),
         migration_bandwidth_mbps: bandwidth?
             .map_or(defaults.migration_bandwidth_mbps, Spanned::into_inner),
+        ..defaults
     })
 }
 

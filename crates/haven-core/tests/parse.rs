@@ -205,6 +205,7 @@ migration_bandwidth_mbps = 1000
         retry_backoff_ms: 120_000,
         retry_max: 5,
         migration_bandwidth_mbps: 1000,
+        reroute_mid_flight: true,
     };
     assert_eq!(settings, expected);
     let text = with_base("[settings]\nhold_down_ms = 250\npoll_interval_s = \"500ms\"\n");

@@ -7,6 +7,7 @@
 //! actions, and checks the invariants of H12 after every instant. The same
 //! scenario and seed always give the same [`Report`], byte for byte.
 
+pub mod compare;
 pub mod invariants;
 pub mod report;
 pub mod sweep;
@@ -65,7 +66,8 @@ struct Sim<'a> {
     /// Migration failures to hand to the engine at the current instant.
     failures: Vec<(MigrationId, FailureCause)>,
     /// Per VM: since when it has been really impaired, if it is.
-    impaired_since: Vec<Option<Millis>>,
+    impaired_since: Vec<Option<(Millis, NodeId)>>,
+    episodes: Vec<report::Episode>,
     impaired_ms: Vec<Millis>,
     migrations: Vec<u32>,
     max_concurrent: u32,
@@ -84,6 +86,7 @@ impl<'a> Sim<'a> {
             outcomes: Outcomes::default(),
             failures: Vec::new(),
             impaired_since: vec![None; vms],
+            episodes: Vec::new(),
             impaired_ms: vec![0; vms],
             migrations: vec![0; vms],
             max_concurrent: 0,
@@ -329,13 +332,26 @@ impl<'a> Sim<'a> {
         let v = vm.0 as usize;
         let now_impaired = self.world.really_impaired(vm);
         match (self.impaired_since[v], now_impaired) {
-            (None, true) => self.impaired_since[v] = Some(self.now),
-            (Some(since), false) => {
-                self.impaired_ms[v] += self.now - since;
+            (None, true) => self.impaired_since[v] = Some((self.now, self.world.owner[v])),
+            (Some((since, node)), false) => {
+                self.close_episode(vm, since, node, self.now);
                 self.impaired_since[v] = None;
             }
             _ => {}
         }
+    }
+
+    fn close_episode(&mut self, vm: VmId, since: Millis, node: NodeId, end: Millis) {
+        let v = vm.0 as usize;
+        self.impaired_ms[v] += end - since;
+        self.episodes.push(report::Episode {
+            vm: self.world.topo.vm_name(vm).to_string(),
+            node: self.world.topo.node_name(node).to_string(),
+            start_ms: since,
+            end_ms: end,
+            migrated: self.world.owner[v] != node,
+            transfer_ms: self.world.topo.vm(vm).expected_migration_ms,
+        });
     }
 
     fn check(&self) -> Result<(), Violation> {
@@ -359,9 +375,9 @@ impl<'a> Sim<'a> {
 
     fn report(mut self, scenario: &Scenario) -> Report {
         let end = self.now.max(scenario.steps.last().map_or(0, |s| s.at_ms));
-        for v in 0..self.impaired_since.len() {
-            if let Some(since) = self.impaired_since[v].take() {
-                self.impaired_ms[v] += end - since;
+        for vm in self.world.topo.vm_ids() {
+            if let Some((since, node)) = self.impaired_since[vm.0 as usize].take() {
+                self.close_episode(vm, since, node, end);
             }
         }
         let mut vms = BTreeMap::new();
@@ -386,13 +402,15 @@ impl<'a> Sim<'a> {
             };
             vms.insert(name, stats);
         }
-        Report::new(
+        let mut report = Report::new(
             scenario.name.clone(),
             self.events,
             finals,
             vms,
             self.max_concurrent,
             end,
-        )
+        );
+        report.episodes = self.episodes;
+        report
     }
 }

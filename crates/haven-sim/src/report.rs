@@ -19,6 +19,23 @@ pub struct Report {
     /// When the run ended (the last event or step); not part of the JSON.
     #[serde(skip)]
     pub end_ms: Millis,
+    /// Every time a VM was really cut off; not part of the JSON.
+    #[serde(skip)]
+    pub episodes: Vec<Episode>,
+}
+
+/// One stretch of time a VM was really cut off.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Episode {
+    pub vm: String,
+    /// Where it was when its network failed.
+    pub node: String,
+    pub start_ms: Millis,
+    pub end_ms: Millis,
+    /// Ended by running elsewhere (not by the link coming back).
+    pub migrated: bool,
+    /// Its migration time on an idle link.
+    pub transfer_ms: Millis,
 }
 
 /// Where a VM is at the end.
@@ -85,6 +102,7 @@ impl Report {
             vms,
             summary,
             end_ms,
+            episodes: Vec::new(),
         }
     }
 

@@ -112,6 +112,7 @@ fn random_settings(rng: &mut Rng) -> Settings {
         retry_backoff_ms: rng.range(1, 20) * 1000,
         retry_max: rng.range(1, 4) as u32,
         migration_bandwidth_mbps: *rng.pick(&[1000, 10_000, 25_000]),
+        reroute_mid_flight: !rng.chance(20),
     }
 }
 

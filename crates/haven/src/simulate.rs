@@ -23,6 +23,18 @@ pub struct Args {
     /// (as the H12 sweep does), to replay a sweep failure.
     #[arg(long)]
     random: bool,
+    /// Also run the scenario under another profile and print both side by
+    /// side (`classic`: the source system's behaviour); with `--json`,
+    /// `{"haven": REPORT, "classic": REPORT}`.
+    #[arg(long, value_enum, value_name = "PROFILE")]
+    compare: Option<Profile>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum Profile {
+    /// 60 s polling with per-VM phases, authority authentication, no
+    /// hold-down, no re-route when a destination fails mid-flight.
+    Classic,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -33,6 +45,9 @@ pub fn run(args: Args) -> ExitCode {
         },
         None => haven_sim::sweep::random_scenario(args.seed),
     };
+    if let Some(Profile::Classic) = args.compare {
+        return compare(&scenario, &args);
+    }
     let report = match haven_sim::simulate(&scenario, args.seed) {
         Ok(r) => r,
         Err(e) => {
@@ -49,6 +64,22 @@ pub fn run(args: Args) -> ExitCode {
     } else {
         let header = header(&scenario, args.seed);
         print!("{}{header}{}", findings_text(&findings), report.to_text());
+    }
+    ExitCode::SUCCESS
+}
+
+fn compare(scenario: &Scenario, args: &Args) -> ExitCode {
+    let both = match haven_sim::compare::compare(scenario, args.seed) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("haven: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.json {
+        print!("{}", both.to_json());
+    } else {
+        print!("{}{}", header(scenario, args.seed), both.to_text());
     }
     ExitCode::SUCCESS
 }
