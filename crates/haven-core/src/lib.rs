@@ -16,7 +16,9 @@
 //! ```
 //!
 //! Besides the engine: the cluster [`model`], the scenario [`parse`]r with
-//! line-precise errors, the indexed [`topology`] and the reported [`event`]s.
+//! line-precise errors, the indexed [`topology`], the reported [`event`]s
+//! and the format-preserving [`edit`] of adapter flags in a file's text.
+pub mod edit;
 pub mod engine;
 pub mod event;
 pub mod model;

@@ -109,8 +109,8 @@ pub fn parse_lenient(file: &str, text: &str) -> Result<Lenient, InputError> {
 /// # Errors
 /// As [`load_scenario`], less dangling references.
 pub fn load_lenient(path: &Path) -> Result<Lenient, InputError> {
-    let (file, text) = read_text(path)?;
-    parse_lenient(&file, &text)
+    let text = load_text(path)?;
+    parse_lenient(&path.display().to_string(), &text)
 }
 
 /// Parses a scenario from `text`; `file` is only used in messages, and its
@@ -182,12 +182,18 @@ fn parse_with(file: &str, text: &str, lenient: bool) -> Result<Lenient, InputErr
 /// The file cannot be read (no line then), is larger than 16 MiB, is not
 /// UTF-8, or is not a valid scenario (see [`parse_scenario`]).
 pub fn load_scenario(path: &Path) -> Result<Scenario, InputError> {
-    let (file, text) = read_text(path)?;
-    parse_scenario(&file, &text)
+    let text = load_text(path)?;
+    parse_scenario(&path.display().to_string(), &text)
 }
 
-/// The file's name for messages, and its text.
-fn read_text(path: &Path) -> Result<(String, String), InputError> {
+/// Reads a scenario file's text without parsing it, for a caller that edits
+/// the text (see [`crate::edit`]); the path names it in messages.
+///
+/// # Errors
+///
+/// The file cannot be read (no line then), is larger than 16 MiB, or is not
+/// UTF-8.
+pub fn load_text(path: &Path) -> Result<String, InputError> {
     let file = path.display().to_string();
     let fail = |line, message| InputError {
         file: file.clone(),
@@ -195,14 +201,13 @@ fn read_text(path: &Path) -> Result<(String, String), InputError> {
         message,
     };
     let bytes = read_bounded(path).map_err(|message| fail(None, message))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
+    String::from_utf8(bytes).map_err(|e| {
         let line = line_of(e.as_bytes(), e.utf8_error().valid_up_to());
         fail(
             Some(line),
             "the file is not UTF-8 text; save it as UTF-8".to_owned(),
         )
-    })?;
-    Ok((file, text))
+    })
 }
 
 /// Reads at most [`MAX_FILE_BYTES`], refusing bigger files.

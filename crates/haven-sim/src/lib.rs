@@ -10,6 +10,7 @@
 pub mod compare;
 pub mod invariants;
 pub mod report;
+pub mod scale;
 pub mod sweep;
 pub mod world;
 

@@ -1,6 +1,7 @@
 //! The `haven` command line (SPEC section 5).
 
 mod adapter;
+mod bench;
 mod simulate;
 mod validate;
 
@@ -23,6 +24,8 @@ enum Command {
     Simulate(simulate::Args),
     /// Check a topology against the rules V1-V6; exit 1 on errors.
     Validate(validate::Args),
+    /// Measure the engine's decision latency and the simulator's throughput.
+    Bench(bench::Args),
     /// List or change the protection of VM network adapters.
     #[command(subcommand)]
     Adapter(adapter::Command),
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Simulate(args) => simulate::run(args),
         Command::Validate(args) => validate::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Adapter(command) => adapter::run(command),
     }
 }

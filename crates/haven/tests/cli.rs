@@ -11,13 +11,27 @@ fn haven(args: &[&str]) -> Output {
         .expect("haven runs")
 }
 
-/// Writes `text` to a scenario file of its own and returns its path.
-fn scenario_file(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("haven-cli-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
+/// A scenario file in a directory of its own, removed on drop (also when
+/// the test fails).
+struct TempScenario {
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl TempScenario {
+    fn new(name: &str, text: &str) -> TempScenario {
+        let dir = std::env::temp_dir().join(format!("haven-cli-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        TempScenario { dir, path }
+    }
+}
+
+impl Drop for TempScenario {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 fn figure_1() -> String {
@@ -27,9 +41,8 @@ fn figure_1() -> String {
 
 /// Runs `simulate` on `text` and returns stderr, asserting exit status 2.
 fn refused(name: &str, text: &str) -> String {
-    let path = scenario_file(name, text);
-    let out = haven(&["simulate", path.to_str().unwrap()]);
-    let _ = std::fs::remove_file(&path);
+    let file = TempScenario::new(name, text);
+    let out = haven(&["simulate", file.path.to_str().unwrap()]);
     assert_eq!(
         out.status.code(),
         Some(2),

@@ -1,0 +1,186 @@
+//! `haven bench`: the engine's decision latency at scale and the
+//! simulator's throughput, measured side by side in one run.
+
+use haven_core::{Engine, Input};
+use haven_sim::scale;
+use haven_sim::sweep::Rng;
+use serde::Serialize;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Cluster sizes (nodes) for the decision-latency benchmark.
+    #[arg(long, value_delimiter = ',', default_value = "10,100,1000")]
+    nodes: Vec<usize>,
+    /// VMs on every node.
+    #[arg(long, default_value_t = 50)]
+    vms_per_node: usize,
+    /// Link-down decisions timed per cluster size.
+    #[arg(long, default_value_t = 200)]
+    trials: usize,
+    /// Nodes of the simulated fault run.
+    #[arg(long, default_value_t = 100)]
+    sim_nodes: usize,
+    /// Virtual length of the simulated fault run, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    sim_seconds: u64,
+    /// Print the results as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Decision latency for one cluster size.
+#[derive(Serialize, Debug)]
+pub struct Decision {
+    pub nodes: usize,
+    pub vms: usize,
+    pub trials: usize,
+    /// `handle(link down)` until the actions are drained: detection, queue,
+    /// destination choice for every VM behind the link.
+    pub link_down_p50_us: f64,
+    pub link_down_p99_us: f64,
+    /// `handle(link up)` right after: the queued moves are cancelled.
+    pub link_up_p50_us: f64,
+    pub link_up_p99_us: f64,
+}
+
+#[derive(Serialize, Debug)]
+pub struct Throughput {
+    pub nodes: usize,
+    pub vms: usize,
+    pub virtual_seconds: u64,
+    pub steps: usize,
+    pub events: usize,
+    pub wall_ms: f64,
+    pub events_per_second: f64,
+}
+
+#[derive(Serialize, Debug)]
+pub struct Results {
+    pub decisions: Vec<Decision>,
+    pub simulator: Throughput,
+}
+
+pub fn run(args: Args) -> ExitCode {
+    if args.nodes.iter().any(|&n| n < 2) || args.vms_per_node == 0 || args.trials == 0 {
+        return crate::input_error(
+            "--nodes needs sizes of at least 2, and --vms-per-node and --trials at least 1",
+        );
+    }
+    let decisions = (args.nodes.iter())
+        .map(|&n| decision(n, args.vms_per_node, args.trials))
+        .collect();
+    let simulator = match throughput(args.sim_nodes.max(2), args.vms_per_node, args.sim_seconds) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("haven: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let results = Results {
+        decisions,
+        simulator,
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&results).expect("serialises")
+        );
+    } else {
+        print!("{}", text(&results));
+    }
+    ExitCode::SUCCESS
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn percentile(sorted: &[f64], p: usize) -> f64 {
+    let rank = (p * sorted.len()).div_ceil(100).max(1);
+    sorted[rank - 1]
+}
+
+/// Times one link-down and the link-up after it on fresh copies of a quiet
+/// cluster, each on a random node.
+fn decision(nodes: usize, vms_per_node: usize, trials: usize) -> Decision {
+    let cluster = scale::cluster(nodes, vms_per_node);
+    let quiet = Engine::new(&cluster, 1);
+    let mut rng = Rng::new(nodes as u64);
+    let (mut down, mut up) = (Vec::with_capacity(trials), Vec::with_capacity(trials));
+    for _ in 0..trials {
+        let mut engine = quiet.clone();
+        let node = scale::node_name(rng.range(0, nodes as u64 - 1) as usize);
+        let link = |up| Input::LinkChanged {
+            node: node.clone(),
+            nic: "eth1".into(),
+            up,
+        };
+        let t = Instant::now();
+        engine.handle(1_000, link(false)).expect("known link");
+        let actions = engine.take_actions();
+        down.push(micros(t.elapsed()));
+        assert!(
+            actions.len() >= vms_per_node,
+            "every VM behind the link was handled"
+        );
+        let t = Instant::now();
+        engine.handle(1_500, link(true)).expect("known link");
+        let actions = engine.take_actions();
+        up.push(micros(t.elapsed()));
+        std::hint::black_box(actions);
+    }
+    down.sort_by(f64::total_cmp);
+    up.sort_by(f64::total_cmp);
+    Decision {
+        nodes,
+        vms: nodes * vms_per_node,
+        trials,
+        link_down_p50_us: percentile(&down, 50),
+        link_down_p99_us: percentile(&down, 99),
+        link_up_p50_us: percentile(&up, 50),
+        link_up_p99_us: percentile(&up, 99),
+    }
+}
+
+fn throughput(nodes: usize, vms_per_node: usize, seconds: u64) -> Result<Throughput, String> {
+    let scenario = scale::faults(nodes, vms_per_node, seconds * 1000, 7);
+    let t = Instant::now();
+    let report = haven_sim::simulate(&scenario, 7).map_err(|e| e.to_string())?;
+    let wall = t.elapsed();
+    Ok(Throughput {
+        nodes,
+        vms: nodes * vms_per_node,
+        virtual_seconds: seconds,
+        steps: scenario.steps.len(),
+        events: report.events.len(),
+        wall_ms: wall.as_secs_f64() * 1e3,
+        events_per_second: report.events.len() as f64 / wall.as_secs_f64(),
+    })
+}
+
+fn text(r: &Results) -> String {
+    let mut out = String::from(
+        "engine decision latency (one link-down, then the link back)\n\
+         \x20 nodes      VMs  trials   down p50   down p99    up p50    up p99\n",
+    );
+    for d in &r.decisions {
+        out.push_str(&format!(
+            "{:>7} {:>8} {:>7} {:>8.1}us {:>8.1}us {:>7.1}us {:>7.1}us\n",
+            d.nodes,
+            d.vms,
+            d.trials,
+            d.link_down_p50_us,
+            d.link_down_p99_us,
+            d.link_up_p50_us,
+            d.link_up_p99_us
+        ));
+    }
+    let s = &r.simulator;
+    out.push_str(&format!(
+        "\nsimulator: {} nodes, {} VMs, {} s of random faults ({} steps): {} events in {:.0} ms = {:.0} events/s\n",
+        s.nodes, s.vms, s.virtual_seconds, s.steps, s.events, s.wall_ms, s.events_per_second
+    ));
+    out
+}
