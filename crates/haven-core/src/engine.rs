@@ -123,8 +123,13 @@ pub struct Engine {
     timers: BTreeSet<(Millis, Timer)>,
     next_migration: u64,
     actions: VecDeque<Action>,
-    /// Something changed that may let a queued VM start.
-    dirty: bool,
+    /// Something changed that may let any waiting VM start (a link or node
+    /// came back, a migration ended, an adapter changed): the next dispatch
+    /// looks at the whole queue.
+    grew: bool,
+    /// VMs that entered the queue since the last dispatch; when nothing
+    /// grew, only they can start, so dispatch looks at them alone.
+    fresh: BTreeSet<QueueKey>,
     vm_name_rank: Vec<u32>,
     node_name_rank: Vec<u32>,
 }
@@ -148,6 +153,11 @@ struct NodeState {
     /// Migrations towards it (H4).
     incoming: u32,
     vms: BTreeSet<VmId>,
+    /// H10: a host-usable NIC with carrier on a control or migration
+    /// network (kept up to date on every link change).
+    control: bool,
+    /// Networks with `migration` it reaches now (H3).
+    migration_nets: Vec<crate::topology::NetId>,
 }
 
 #[derive(Clone, Debug)]
@@ -298,6 +308,8 @@ impl Engine {
                 in_flight: 0,
                 incoming: 0,
                 vms: BTreeSet::new(),
+                control: false,
+                migration_nets: Vec::new(),
             })
             .collect();
         let interval = settings.poll_interval_ms.max(1);
@@ -320,7 +332,7 @@ impl Engine {
             .collect();
         let vm_name_rank = ranks(topo.vms.iter().map(|v| v.name.as_str()));
         let node_name_rank = ranks(topo.nodes.iter().map(|n| n.name.as_str()));
-        Engine {
+        let mut engine = Engine {
             topo,
             settings,
             links,
@@ -331,10 +343,15 @@ impl Engine {
             timers: BTreeSet::new(),
             next_migration: 1,
             actions: VecDeque::new(),
-            dirty: false,
+            grew: false,
+            fresh: BTreeSet::new(),
             vm_name_rank,
             node_name_rank,
+        };
+        for node in engine.topo.node_ids() {
+            engine.refresh_paths(node);
         }
+        engine
     }
 
     pub fn topology(&self) -> &Topology {
@@ -367,13 +384,13 @@ impl Engine {
             Input::NodeUp { node } => {
                 let n = self.node_id(&node)?;
                 self.nodes[n.0 as usize].up = true;
-                self.dirty = true;
+                self.grew = true;
             }
             Input::SetDraining { node, draining } => {
                 let n = self.node_id(&node)?;
                 self.nodes[n.0 as usize].draining = draining;
                 self.check_in_flight(now, |m| m.to == n);
-                self.dirty = true;
+                self.grew |= !draining;
             }
             Input::SetProtected {
                 vm,
@@ -448,10 +465,16 @@ impl Engine {
     }
 
     fn dispatch_if_dirty(&mut self, now: Millis) {
-        if self.dirty {
-            self.dirty = false;
+        if self.grew || !self.fresh.is_empty() {
             self.dispatch(now);
         }
+    }
+
+    /// Puts an impaired VM in the queue.
+    fn enqueue(&mut self, vm: VmId) {
+        let key = self.queue_key(vm);
+        self.queue.insert(key);
+        self.fresh.insert(key);
     }
 
     // ---- world changes -------------------------------------------------
@@ -462,7 +485,9 @@ impl Engine {
             return; // a repeated report changes nothing
         }
         *link = Link { up, since: now };
-        self.dirty = true;
+        self.refresh_paths(node);
+        // A link going down never lets a waiting VM start.
+        self.grew |= up;
         let affected = self.vms_behind(node, nic);
         match self.settings.detection {
             Detection::Event if !up && self.settings.hold_down_ms > 0 => {
@@ -513,7 +538,6 @@ impl Engine {
             return;
         }
         self.nodes[n].up = false;
-        self.dirty = true;
         // H7: migrations towards it go back to the queue.
         self.check_in_flight(now, |m| m.to == node);
         // Migrations out of it die with the source VM.
@@ -586,7 +610,7 @@ impl Engine {
                 protected,
             },
         );
-        self.dirty = true;
+        self.grew = true;
         // H11: at once, whatever the detection mode.
         self.reconcile(now, vm, "adapter_unprotected");
         // H7: a switch that just became protected may be down at the
@@ -647,8 +671,7 @@ impl Engine {
             stage: Stage::Waiting(Wait::New),
         };
         self.vms[vm.0 as usize].life = Life::Impaired(imp);
-        self.queue.insert(self.queue_key(vm));
-        self.dirty = true;
+        self.enqueue(vm);
         let node = self.topo.node_name(self.owner(vm)).to_string();
         let kind = EventKind::VmNetworkImpaired {
             vm: self.topo.vm_name(vm).to_string(),
@@ -727,8 +750,7 @@ impl Engine {
             return; // a stale timer: the VM moved on meanwhile
         }
         imp.stage = Stage::Waiting(Wait::New);
-        self.queue.insert(self.queue_key(vm));
-        self.dirty = true;
+        self.enqueue(vm);
     }
 
     // ---- placement (H3, H4, H5) ----------------------------------------
@@ -751,7 +773,16 @@ impl Engine {
     /// Starts every queued migration that may start now, in queue order.
     fn dispatch(&mut self, now: Millis) {
         let limit = self.settings.max_concurrent_migrations;
-        let queued: Vec<QueueKey> = self.queue.iter().copied().collect();
+        let queued: Vec<QueueKey> = match std::mem::take(&mut self.grew) {
+            true => self.queue.iter().copied().collect(),
+            false => (self.fresh.iter().copied())
+                .filter(|k| self.queue.contains(k))
+                .collect(),
+        };
+        self.fresh.clear();
+        // Candidate destinations per (source, adapters): starting a
+        // migration changes memory and slots, never the other H3 checks.
+        let mut memo: BTreeMap<(NodeId, Vec<(SwitchName, bool)>), Vec<NodeId>> = BTreeMap::new();
         for key in queued {
             let vm = key.vm;
             let src = self.owner(vm);
@@ -760,7 +791,11 @@ impl Engine {
             } else if self.nodes[src.0 as usize].in_flight >= limit {
                 Wait::Slots
             } else {
-                match self.choose_destination(vm, src) {
+                let group = (src, self.adapter_signature(vm));
+                if !memo.contains_key(&group) {
+                    memo.insert(group.clone(), self.candidates(vm, src));
+                }
+                match self.choose_destination(vm, &memo[&group]) {
                     Ok(dst) => {
                         self.start(now, key, dst);
                         continue;
@@ -772,17 +807,20 @@ impl Engine {
         }
     }
 
-    /// H3 + H4: the best eligible destination with a free slot, or why the
-    /// VM must wait.
-    fn choose_destination(&self, vm: VmId, src: NodeId) -> Result<NodeId, Wait> {
+    /// H3 + H4: the best eligible destination with a free slot among
+    /// `candidates` (the nodes that pass every H3 check but memory), or why
+    /// the VM must wait.
+    fn choose_destination(&self, vm: VmId, candidates: &[NodeId]) -> Result<NodeId, Wait> {
         let limit = self.settings.max_concurrent_migrations;
         let Life::Impaired(imp) = &self.vms[vm.0 as usize].life else {
             return Err(Wait::NoDestination);
         };
+        let memory = self.topo.vm(vm).memory_mb;
         let mut best = None;
         let mut any_eligible = false;
-        for dst in self.topo.node_ids() {
-            if dst == src || self.ineligible(vm, src, dst, true).is_some() {
+        for &dst in candidates {
+            let free = self.free_mb(dst);
+            if free < memory {
                 continue;
             }
             any_eligible = true;
@@ -793,7 +831,7 @@ impl Engine {
             let key = (
                 imp.avoid.contains(&dst),
                 state.incoming,
-                Reverse(self.free_mb(dst)),
+                Reverse(free),
                 self.node_name_rank[dst.0 as usize],
             );
             if best.as_ref().is_none_or(|(k, _)| key < *k) {
@@ -805,6 +843,26 @@ impl Engine {
             None if any_eligible => Err(Wait::Slots),
             None => Err(Wait::NoDestination),
         }
+    }
+
+    /// Nodes that could receive `vm` from `src` if they had the memory
+    /// (H3 less memory). VMs with the same source and the same adapters
+    /// share the answer, so one dispatch computes it once per such group.
+    fn candidates(&self, vm: VmId, src: NodeId) -> Vec<NodeId> {
+        (self.topo.node_ids())
+            .filter(|&dst| dst != src && self.ineligible(vm, src, dst, false).is_none())
+            .collect()
+    }
+
+    /// What decides [`Engine::candidates`] besides the source: each
+    /// adapter's switch and whether it is protected.
+    fn adapter_signature(&self, vm: VmId) -> Vec<(SwitchName, bool)> {
+        let protected = &self.vms[vm.0 as usize].protected;
+        let adapters = self.topo.vm(vm).adapters.iter();
+        adapters
+            .zip(protected)
+            .map(|(a, &p)| (a.switch, p))
+            .collect()
     }
 
     fn free_mb(&self, node: NodeId) -> u64 {
@@ -864,18 +922,31 @@ impl Engine {
             .map(|(nic, _)| nic.net)
     }
 
+    /// Recomputes what the host of `node` reaches after its links changed,
+    /// so eligibility checks need not walk its NICs.
+    fn refresh_paths(&mut self, node: NodeId) {
+        let mut control = false;
+        let mut migration_nets = Vec::new();
+        for net in self.working_networks(node) {
+            let info = self.topo.network(net);
+            control |= info.control || info.migration;
+            if info.migration && !migration_nets.contains(&net) {
+                migration_nets.push(net);
+            }
+        }
+        let state = &mut self.nodes[node.0 as usize];
+        state.control = control;
+        state.migration_nets = migration_nets;
+    }
+
     /// H10: the node can still be reached for coordination.
     fn has_control_path(&self, node: NodeId) -> bool {
-        self.working_networks(node).any(|net| {
-            let info = self.topo.network(net);
-            info.control || info.migration
-        })
+        self.nodes[node.0 as usize].control
     }
 
     fn share_migration_network(&self, a: NodeId, b: NodeId) -> bool {
-        self.working_networks(a)
-            .filter(|&net| self.topo.network(net).migration)
-            .any(|net| self.working_networks(b).any(|other| other == net))
+        let theirs = &self.nodes[b.0 as usize].migration_nets;
+        (self.nodes[a.0 as usize].migration_nets.iter()).any(|net| theirs.contains(net))
     }
 
     /// Reports why the VM waits, once per change of reason.
@@ -959,7 +1030,7 @@ impl Engine {
         to.in_flight -= 1;
         to.incoming -= 1;
         to.reserved_mb -= memory;
-        self.dirty = true;
+        self.grew = true;
         if let Some(reason) = abort {
             let (vm, from, to) = self.names(m.vm, m.from, m.to);
             self.actions.push_back(Action::AbortMigration {
@@ -998,7 +1069,7 @@ impl Engine {
             if let Life::Impaired(imp) = &mut self.vms[m.vm.0 as usize].life {
                 imp.avoid.insert(m.to);
                 imp.stage = Stage::Waiting(Wait::New);
-                self.queue.insert(self.queue_key(m.vm));
+                self.enqueue(m.vm);
             }
             // The VM may have recovered while it was migrating.
             self.reconcile(now, m.vm, "network_restored");

@@ -15,10 +15,25 @@ pub struct Violation {
     pub detail: String,
 }
 
-/// H12 "each VM is owned by exactly one node": the engine and the world
-/// agree on the owner, and no VM runs anywhere else.
-pub fn single_owner(world: &World, engine: &Engine, t_ms: u64) -> Result<(), Violation> {
-    for vm in world.topo.vm_ids() {
+/// H12 "each VM is owned by exactly one node": for `vms`, the engine and
+/// the world agree on the owner, and the owner's list holds the VM once.
+pub fn single_owner(
+    world: &World,
+    engine: &Engine,
+    vms: &[VmId],
+    t_ms: u64,
+) -> Result<(), Violation> {
+    for &vm in vms {
+        let holders = (world.topo.node_ids())
+            .filter(|&n| world.vms_on(n).contains(&vm))
+            .count();
+        if holders != 1 {
+            return Err(Violation {
+                invariant: "H12 single owner",
+                t_ms,
+                detail: format!("VM {} is held by {holders} nodes", world.topo.vm_name(vm)),
+            });
+        }
         let (w, e) = (world.owner[vm.0 as usize], engine.owner(vm));
         if w != e {
             return Err(Violation {
@@ -36,9 +51,9 @@ pub fn single_owner(world: &World, engine: &Engine, t_ms: u64) -> Result<(), Vio
     Ok(())
 }
 
-/// H12 "no node exceeds its migration limit" (H5).
-pub fn migration_limit(world: &World, t_ms: u64) -> Result<(), Violation> {
-    for node in world.topo.node_ids() {
+/// H12 "no node exceeds its migration limit" (H5), for `nodes`.
+pub fn migration_limit(world: &World, nodes: &[NodeId], t_ms: u64) -> Result<(), Violation> {
+    for &node in nodes {
         let n = world.in_flight(node);
         if n > world.limit {
             return Err(Violation {
@@ -275,7 +290,7 @@ memory_mb = 2048
                 remaining_mbit: 0.0,
                 rate_mbps: 1.0,
             };
-            world.flights.insert(haven_core::MigrationId(id), flight);
+            world.add_flight(haven_core::MigrationId(id), flight);
         }
         assert_eq!(
             migration_limit(&world, 7).unwrap_err().invariant,

@@ -73,6 +73,9 @@ struct Sim<'a> {
     migrations: Vec<u32>,
     max_concurrent: u32,
     now: Millis,
+    /// What the current instant changed, for the H12 checks after it.
+    touched_vms: Vec<VmId>,
+    touched_nodes: Vec<NodeId>,
 }
 
 impl<'a> Sim<'a> {
@@ -92,6 +95,8 @@ impl<'a> Sim<'a> {
             migrations: vec![0; vms],
             max_concurrent: 0,
             now: 0,
+            touched_vms: Vec::new(),
+            touched_nodes: Vec::new(),
         }
     }
 
@@ -133,6 +138,10 @@ impl<'a> Sim<'a> {
             self.drain()?;
             self.check()?;
         }
+        // Once more over everything, then the outcome of every impairment.
+        self.touched_vms = self.world.topo.vm_ids().collect();
+        self.touched_nodes = self.world.topo.node_ids().collect();
+        self.check()?;
         self.outcomes.finish(self.now)
     }
 
@@ -234,10 +243,8 @@ impl<'a> Sim<'a> {
             return Ok(());
         }
         self.world.node_up[id.0 as usize] = false;
-        for vm in self.world.topo.vm_ids() {
-            if self.world.owner[vm.0 as usize] == id {
-                self.world.running[vm.0 as usize] = false;
-            }
+        for vm in self.world.vms_on(id).to_vec() {
+            self.world.running[vm.0 as usize] = false;
         }
         self.emit(EventKind::NodeDown {
             node: node.to_string(),
@@ -258,7 +265,7 @@ impl<'a> Sim<'a> {
                 }
                 Action::AbortMigration { id, .. } => {
                     self.world.progress(self.now);
-                    self.world.flights.remove(&id);
+                    self.world.remove_flight(id);
                     self.world.rebalance();
                 }
                 Action::Report(event) => {
@@ -288,7 +295,7 @@ impl<'a> Sim<'a> {
             rate_mbps: 0.0,
         };
         self.world.progress(self.now);
-        self.world.flights.insert(id, flight);
+        self.world.add_flight(id, flight);
         self.world.rebalance();
         let busiest = (self.world.topo.node_ids())
             .map(|n| self.world.in_flight(n))
@@ -298,12 +305,13 @@ impl<'a> Sim<'a> {
     }
 
     fn complete(&mut self, id: MigrationId) -> Result<(), Violation> {
-        let Some(flight) = self.world.flights.remove(&id) else {
+        let Some(flight) = self.world.remove_flight(id) else {
             return Ok(());
         };
         // The world moves the VM first: the destination runs it, the source
         // copy is gone, then the engine hears of it.
-        self.world.owner[flight.vm.0 as usize] = flight.to;
+        self.world.move_vm(flight.vm, flight.to);
+        self.touch(flight.vm, flight.from, flight.to);
         self.world.rebalance();
         self.migrations[flight.vm.0 as usize] += 1;
         self.input(Input::MigrationCompleted { id })?;
@@ -312,7 +320,7 @@ impl<'a> Sim<'a> {
     }
 
     fn fail(&mut self, id: MigrationId, cause: FailureCause) -> Result<(), Violation> {
-        if self.world.flights.remove(&id).is_none() {
+        if self.world.remove_flight(id).is_none() {
             return Ok(()); // aborted meanwhile
         }
         self.world.rebalance();
@@ -322,10 +330,8 @@ impl<'a> Sim<'a> {
     /// Follows the real impairment of the VMs on `node` (SPEC: `impaired_ms`
     /// counts from the failure itself, not its detection).
     fn track_node(&mut self, node: NodeId) {
-        for vm in self.world.topo.vm_ids() {
-            if self.world.owner[vm.0 as usize] == node {
-                self.track_impairment(vm);
-            }
+        for vm in self.world.vms_on(node).to_vec() {
+            self.track_impairment(vm);
         }
     }
 
@@ -355,9 +361,17 @@ impl<'a> Sim<'a> {
         });
     }
 
-    fn check(&self) -> Result<(), Violation> {
-        invariants::single_owner(&self.world, &self.engine, self.now)?;
-        invariants::migration_limit(&self.world, self.now)
+    /// H12 for whatever the instant touched.
+    fn check(&mut self) -> Result<(), Violation> {
+        let vms = std::mem::take(&mut self.touched_vms);
+        let nodes = std::mem::take(&mut self.touched_nodes);
+        invariants::single_owner(&self.world, &self.engine, &vms, self.now)?;
+        invariants::migration_limit(&self.world, &nodes, self.now)
+    }
+
+    fn touch(&mut self, vm: VmId, from: NodeId, to: NodeId) {
+        self.touched_vms.push(vm);
+        self.touched_nodes.extend([from, to]);
     }
 
     fn node_id(&self, name: &str) -> NodeId {

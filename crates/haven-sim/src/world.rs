@@ -38,9 +38,18 @@ pub struct World {
     pub running: Vec<bool>,
     /// Per VM, per adapter.
     pub protected: Vec<Vec<bool>>,
+    /// Change only through [`World::add_flight`] / [`World::remove_flight`],
+    /// which keep the per-node counts below in step.
     pub flights: BTreeMap<MigrationId, Flight>,
     /// When the flight rates were last brought up to date.
     pub progressed_at: Millis,
+    /// Per node: flights it takes part in.
+    flights_at: Vec<u32>,
+    /// Per node: memory of the VMs it owns, and of those migrating to it.
+    used_mb: Vec<u64>,
+    incoming_mb: Vec<u64>,
+    /// Per node: the VMs it owns. Change owners through [`World::move_vm`].
+    vms_on: Vec<Vec<VmId>>,
 }
 
 impl World {
@@ -61,7 +70,18 @@ impl World {
                 ports
             })
             .collect();
+        let mut used_mb = vec![0; topo.nodes.len()];
+        let mut vms_on = vec![Vec::new(); topo.nodes.len()];
+        for vm in topo.vm_ids() {
+            let home = topo.vm(vm).home.0 as usize;
+            used_mb[home] += topo.vm(vm).memory_mb;
+            vms_on[home].push(vm);
+        }
         World {
+            flights_at: vec![0; topo.nodes.len()],
+            incoming_mb: vec![0; topo.nodes.len()],
+            used_mb,
+            vms_on,
             limit: cluster.settings.max_concurrent_migrations,
             auth: cluster.settings.migration_auth,
             bandwidth_mbps: cluster.settings.migration_bandwidth_mbps,
@@ -144,24 +164,45 @@ impl World {
 
     /// Migrations `node` takes part in.
     pub fn in_flight(&self, node: NodeId) -> u32 {
-        let count = self.flights.values();
-        count.filter(|f| f.from == node || f.to == node).count() as u32
+        self.flights_at[node.0 as usize]
     }
 
     /// Memory free on `node`: owned VMs and incoming migrations count.
     pub fn free_mb(&self, node: NodeId) -> u64 {
-        let owned: u64 = (self.topo.vm_ids())
-            .filter(|&vm| self.owner[vm.0 as usize] == node)
-            .map(|vm| self.topo.vm(vm).memory_mb)
-            .sum();
-        let incoming: u64 = (self.flights.values())
-            .filter(|f| f.to == node)
-            .map(|f| self.topo.vm(f.vm).memory_mb)
-            .sum();
-        self.topo
-            .node(node)
-            .memory_mb
-            .saturating_sub(owned + incoming)
+        let n = node.0 as usize;
+        let taken = self.used_mb[n] + self.incoming_mb[n];
+        self.topo.node(node).memory_mb.saturating_sub(taken)
+    }
+
+    /// The VMs `node` owns (running or stopped with it).
+    pub fn vms_on(&self, node: NodeId) -> &[VmId] {
+        &self.vms_on[node.0 as usize]
+    }
+
+    pub fn add_flight(&mut self, id: MigrationId, flight: Flight) {
+        self.flights_at[flight.from.0 as usize] += 1;
+        self.flights_at[flight.to.0 as usize] += 1;
+        self.incoming_mb[flight.to.0 as usize] += self.topo.vm(flight.vm).memory_mb;
+        self.flights.insert(id, flight);
+    }
+
+    pub fn remove_flight(&mut self, id: MigrationId) -> Option<Flight> {
+        let flight = self.flights.remove(&id)?;
+        self.flights_at[flight.from.0 as usize] -= 1;
+        self.flights_at[flight.to.0 as usize] -= 1;
+        self.incoming_mb[flight.to.0 as usize] -= self.topo.vm(flight.vm).memory_mb;
+        Some(flight)
+    }
+
+    /// The VM now runs on `to`; its old node's copy is gone.
+    pub fn move_vm(&mut self, vm: VmId, to: NodeId) {
+        let from = self.owner[vm.0 as usize];
+        let memory = self.topo.vm(vm).memory_mb;
+        self.used_mb[from.0 as usize] -= memory;
+        self.used_mb[to.0 as usize] += memory;
+        self.vms_on[from.0 as usize].retain(|&v| v != vm);
+        self.vms_on[to.0 as usize].push(vm);
+        self.owner[vm.0 as usize] = to;
     }
 
     /// H3, checked independently of the engine: why `to` cannot receive `vm`

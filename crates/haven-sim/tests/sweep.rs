@@ -8,11 +8,15 @@ use haven_sim::sweep::{random_scenario, sweep};
 /// seed; `haven simulate --random --seed N` replays it.
 #[test]
 fn h12_invariants_hold_across_1000_random_scenarios() {
-    let first = std::env::var("HAVEN_SWEEP_FIRST")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
-    let events = sweep(first, 1000).unwrap_or_else(|e| panic!("{e}"));
+    // HAVEN_SWEEP_FIRST / HAVEN_SWEEP_COUNT widen the sweep by hand.
+    let env = |name, default| {
+        std::env::var(name)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    let (first, count) = (env("HAVEN_SWEEP_FIRST", 1), env("HAVEN_SWEEP_COUNT", 1000));
+    let events = sweep(first, count.max(1000)).unwrap_or_else(|e| panic!("{e}"));
     // The sweep must really exercise the engine, not run empty clusters.
     assert!(events > 10_000, "only {events} events in 1000 scenarios");
 }
