@@ -25,6 +25,10 @@ use crate::topology::{NicIdx, NodeId, SwitchName, Topology, VmId};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+/// Each adapter's switch and whether it is protected: what decides a VM's
+/// candidate destinations besides its source.
+type AdapterSignature = Vec<(SwitchName, bool)>;
+
 /// Identifies one migration attempt, from [`Action::StartMigration`] to the
 /// [`Input::MigrationCompleted`] or [`Input::MigrationFailed`] that ends it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -782,7 +786,7 @@ impl Engine {
         self.fresh.clear();
         // Candidate destinations per (source, adapters): starting a
         // migration changes memory and slots, never the other H3 checks.
-        let mut memo: BTreeMap<(NodeId, Vec<(SwitchName, bool)>), Vec<NodeId>> = BTreeMap::new();
+        let mut memo: BTreeMap<(NodeId, AdapterSignature), Vec<NodeId>> = BTreeMap::new();
         for key in queued {
             let vm = key.vm;
             let src = self.owner(vm);
@@ -856,7 +860,7 @@ impl Engine {
 
     /// What decides [`Engine::candidates`] besides the source: each
     /// adapter's switch and whether it is protected.
-    fn adapter_signature(&self, vm: VmId) -> Vec<(SwitchName, bool)> {
+    fn adapter_signature(&self, vm: VmId) -> AdapterSignature {
         let protected = &self.vms[vm.0 as usize].protected;
         let adapters = self.topo.vm(vm).adapters.iter();
         adapters
