@@ -293,7 +293,7 @@ memory_mb = 2048
             world.add_flight(haven_core::MigrationId(id), flight);
         }
         assert_eq!(
-            migration_limit(&world, 7).unwrap_err().invariant,
+            migration_limit(&world, &[a], 7).unwrap_err().invariant,
             "H12 migration limit"
         );
     }
