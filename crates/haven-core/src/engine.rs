@@ -328,7 +328,7 @@ impl Engine {
                     owner: info.home,
                     running: true,
                     protected: info.initially_protected.clone(),
-                    phase_ms: splitmix64(seed ^ u64::from(id.0)) % interval,
+                    phase_ms: splitmix64(splitmix64(seed).wrapping_add(u64::from(id.0))) % interval,
                     poll_armed: None,
                     life: Life::Healthy,
                 }
