@@ -23,6 +23,7 @@ pub mod engine;
 pub mod event;
 pub mod model;
 pub mod parse;
+pub mod runtime;
 pub mod topology;
 pub mod validate;
 

@@ -17,7 +17,7 @@ pub mod world;
 use haven_core::event::{Event, EventKind, FailureCause};
 use haven_core::model::{MigrationAuth, Millis, Scenario, StepAction};
 use haven_core::topology::{NicIdx, NodeId, VmId};
-use haven_core::{Action, Engine, Input, MigrationId};
+use haven_core::{Engine, Input, MigrationId};
 use invariants::{Outcomes, Violation};
 pub use report::Report;
 use std::collections::BTreeMap;
@@ -55,7 +55,7 @@ pub fn simulate(scenario: &Scenario, seed: u64) -> Result<Report, SimError> {
     let mut sim = Sim::new(scenario, seed);
     sim.run()
         .map_err(|violation| SimError { seed, violation })?;
-    Ok(sim.report(scenario))
+    Ok(sim.into_report(scenario))
 }
 
 struct Sim<'a> {
@@ -258,26 +258,23 @@ impl<'a> Sim<'a> {
 
     /// Carries out the engine's actions.
     fn drain(&mut self) -> Result<(), Violation> {
-        while let Some(action) = self.engine.poll_action() {
-            match action {
-                Action::StartMigration { id, vm, from, to } => {
-                    self.start(id, &vm, &from, &to)?;
-                }
-                Action::AbortMigration { id, .. } => {
-                    self.world.progress(self.now);
-                    self.world.remove_flight(id);
-                    self.world.rebalance();
-                }
-                Action::Report(event) => {
-                    self.outcomes.observe(&event)?;
-                    self.events.push(event);
-                }
-            }
-        }
-        Ok(())
+        let actions = self.engine.take_actions();
+        haven_core::runtime::carry_out(self, actions)
     }
+}
 
-    fn start(&mut self, id: MigrationId, vm: &str, from: &str, to: &str) -> Result<(), Violation> {
+/// The simulator answers the engine's calls as the node agent does, through
+/// the same trait.
+impl haven_core::runtime::World for Sim<'_> {
+    type Error = Violation;
+
+    fn start_migration(
+        &mut self,
+        id: MigrationId,
+        vm: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<(), Violation> {
         let (vm, from, to) = (self.vm_id(vm), self.node_id(from), self.node_id(to));
         invariants::eligible_at_start(&self.world, vm, from, to, self.now)?;
         // H9: in `authority` mode the source must reach the authority now.
@@ -304,6 +301,27 @@ impl<'a> Sim<'a> {
         Ok(())
     }
 
+    fn abort_migration(
+        &mut self,
+        id: MigrationId,
+        _vm: &str,
+        _from: &str,
+        _to: &str,
+    ) -> Result<(), Violation> {
+        self.world.progress(self.now);
+        self.world.remove_flight(id);
+        self.world.rebalance();
+        Ok(())
+    }
+
+    fn report(&mut self, event: Event) -> Result<(), Violation> {
+        self.outcomes.observe(&event)?;
+        self.events.push(event);
+        Ok(())
+    }
+}
+
+impl Sim<'_> {
     fn complete(&mut self, id: MigrationId) -> Result<(), Violation> {
         let Some(flight) = self.world.remove_flight(id) else {
             return Ok(());
@@ -388,7 +406,7 @@ impl<'a> Sim<'a> {
             .expect("the parser checked VM names")
     }
 
-    fn report(mut self, scenario: &Scenario) -> Report {
+    fn into_report(mut self, scenario: &Scenario) -> Report {
         let end = self.now.max(scenario.steps.last().map_or(0, |s| s.at_ms));
         for vm in self.world.topo.vm_ids() {
             if let Some((since, node)) = self.impaired_since[vm.0 as usize].take() {
