@@ -10,7 +10,7 @@
 //!                             MACs)                  memory fits)
 //! ```
 //!
-//! 1. **Syntax.** toml turns the text into a [`Tree`]: plain TOML values that
+//! 1. **Syntax.** toml turns the text into a `Tree`: plain TOML values that
 //!    keep the byte span of every value, so any later check can name a line.
 //! 2. **Shape.** Each table is read into a `Raw*` struct: unknown and missing
 //!    keys, wrong types, bad enum values, malformed times and MACs.
@@ -1586,7 +1586,7 @@ fn unknown(head: String, given: &str, known: &[&str], none: &str) -> String {
     format!("{head}; use one of: {}", listing(given, known))
 }
 
-/// The valid names (at most [`MAX_LISTED`]) and the one `given` most likely
+/// The valid names (at most `MAX_LISTED`) and the one `given` most likely
 /// misspells: `a, b, c (did you mean `b`?)`.
 pub fn listing(given: &str, known: &[&str]) -> String {
     let mut list = known
