@@ -95,9 +95,8 @@ pub fn require(test: &str, requirement: &str, met: bool) -> bool {
 
 /// Whether `program` can be found on the PATH.
 pub fn have(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| dir.join(program).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
 /// A set of namespaces and links for one test, all named with a unique

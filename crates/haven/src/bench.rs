@@ -9,7 +9,11 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
+    /// Another benchmark instead of the engine's.
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Cluster sizes (nodes) for the decision-latency benchmark.
     #[arg(long, value_delimiter = ',', default_value = "10,100,1000")]
     nodes: Vec<usize>,
@@ -62,7 +66,27 @@ pub struct Results {
     pub simulator: Throughput,
 }
 
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Pull a real link (a veth in network namespaces; needs root) COUNT
+    /// times and report the detection latency up to the engine's decision.
+    Link(LinkArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LinkArgs {
+    /// How many times the link is pulled.
+    #[arg(long, default_value_t = 100)]
+    count: usize,
+    /// Print the results as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 pub fn run(args: Args) -> ExitCode {
+    if let Some(Command::Link(link)) = args.command {
+        return run_link(link);
+    }
     if args.nodes.iter().any(|&n| n < 2) || args.vms_per_node == 0 || args.trials == 0 {
         return crate::input_error(
             "--nodes needs sizes of at least 2, and --vms-per-node and --trials at least 1",
@@ -183,4 +207,58 @@ fn text(r: &Results) -> String {
         s.nodes, s.vms, s.virtual_seconds, s.steps, s.events, s.wall_ms, s.events_per_second
     ));
     out
+}
+
+/// `haven bench link`: the real link monitor's detection latency.
+fn run_link(args: LinkArgs) -> ExitCode {
+    if args.count == 0 {
+        return crate::input_error("--count needs at least 1");
+    }
+    if !haven_agent::netns::is_root() {
+        return crate::input_error("bench link creates network namespaces: run it as root");
+    }
+    let bench = match haven_agent::bench::bench_link(args.count) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("haven: bench link: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&bench).expect("serialises")
+        );
+    } else {
+        print!("{}", link_text(&bench));
+    }
+    ExitCode::SUCCESS
+}
+
+fn link_text(b: &haven_agent::bench::LinkBench) -> String {
+    let row = |label: &str, p50: f64, p99: f64, max: f64| {
+        format!("  {label:<22} {p50:>9.1}us {p99:>9.1}us {max:>9.1}us\n")
+    };
+    format!(
+        "link detection latency ({} pulls of a veth's far end, monitor in the near namespace)\n\
+         \x20 {:<22} {:>11} {:>11} {:>11}\n{}{}netlink overruns: {}\n",
+        b.count,
+        "",
+        "p50",
+        "p99",
+        "max",
+        row(
+            "link change -> engine",
+            b.change_to_engine_p50_us,
+            b.change_to_engine_p99_us,
+            b.change_to_engine_max_us
+        ),
+        row(
+            "kernel msg -> engine",
+            b.kernel_to_engine_p50_us,
+            b.kernel_to_engine_p99_us,
+            b.kernel_to_engine_max_us
+        ),
+        b.overruns
+    )
 }

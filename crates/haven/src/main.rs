@@ -24,7 +24,8 @@ enum Command {
     Simulate(simulate::Args),
     /// Check a topology against the rules V1-V6; exit 1 on errors.
     Validate(validate::Args),
-    /// Measure the engine's decision latency and the simulator's throughput.
+    /// Measure the engine's decision latency and the simulator's throughput
+    /// (or, with `link`, the real link monitor's detection latency).
     Bench(bench::Args),
     /// List or change the protection of VM network adapters.
     #[command(subcommand)]
