@@ -13,7 +13,9 @@ log() { printf '==> %s\n' "$*"; }
 
 # Debian packages this test suite needs, as "command:package" pairs; only the
 # missing ones are installed.
-APT_NEEDS=()
+APT_NEEDS=(
+    "ip:iproute2"
+)
 
 install_missing() {
     local missing=()
