@@ -12,9 +12,11 @@ cd "$(dirname "$0")/.."
 log() { printf '==> %s\n' "$*"; }
 
 # Debian packages this test suite needs, as "command:package" pairs; only the
-# missing ones are installed.
+# missing ones are installed. The QEMU tests need QEMU, iproute2 and ping;
+# scripts/build-guest.sh needs a static busybox, cpio and xz.
 APT_NEEDS=(
-    "ip:iproute2"
+    qemu-system-x86_64:qemu-system-x86 ip:iproute2 ping:iputils-ping
+    busybox:busybox-static cpio:cpio xz:xz-utils
 )
 
 install_missing() {
@@ -44,6 +46,13 @@ for component in rustfmt clippy; do
         rustup component add "$component"
     fi
 done
+
+# The test guest (Debian kernel + busybox initramfs) for the QEMU tests,
+# built once into a cache before the tests run in parallel.
+if [ "$(id -u)" -eq 0 ]; then
+    log "test guest"
+    bash scripts/build-guest.sh || { apt-get update -qq && bash scripts/build-guest.sh; }
+fi
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

@@ -1,9 +1,20 @@
 //! haven-agent: the real-world half of haven on one node.
 //!
 //! - [`link`]: the rtnetlink link monitor, turning carrier changes into
-//!   engine inputs; [`bench`] measures its detection latency.
+//!   engine inputs.
 //! - [`netns`]: network namespaces, so several nodes run on one machine (the
 //!   lab, the tests).
+//! - [`qmp`]: an async client of QEMU's monitor protocol.
+//! - [`qemu`]: the QEMU driver: start, adopt, migrate (TLS), cancel, stop.
+//! - [`cert`]: the cluster CA and node certificates for migration TLS.
+//! - [`guest`]: the tiny test guest (Debian kernel + busybox).
+//! - [`testbed`]: two nodes, a client and a guest in namespaces, for tests.
+//! - [`bench`]: the link and migration benchmarks (`haven bench link|migration`).
 pub mod bench;
+pub mod cert;
+pub mod guest;
 pub mod link;
 pub mod netns;
+pub mod qemu;
+pub mod qmp;
+pub mod testbed;

@@ -71,6 +71,9 @@ enum Command {
     /// Pull a real link (a veth in network namespaces; needs root) COUNT
     /// times and report the detection latency up to the engine's decision.
     Link(LinkArgs),
+    /// Live-migrate a 128 MB test guest over TLS between two network
+    /// namespaces and report migration time and guest downtime (root, QEMU).
+    Migration(crate::bench_migration::Args),
 }
 
 #[derive(clap::Args, Debug)]
@@ -84,8 +87,10 @@ pub struct LinkArgs {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    if let Some(Command::Link(link)) = args.command {
-        return run_link(link);
+    match args.command {
+        Some(Command::Link(link)) => return run_link(link),
+        Some(Command::Migration(args)) => return crate::bench_migration::run(args),
+        None => {}
     }
     if args.nodes.iter().any(|&n| n < 2) || args.vms_per_node == 0 || args.trials == 0 {
         return crate::input_error(

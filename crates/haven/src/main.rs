@@ -2,6 +2,8 @@
 
 mod adapter;
 mod bench;
+mod bench_migration;
+mod cert;
 mod simulate;
 mod validate;
 
@@ -25,8 +27,12 @@ enum Command {
     /// Check a topology against the rules V1-V6; exit 1 on errors.
     Validate(validate::Args),
     /// Measure the engine's decision latency and the simulator's throughput
-    /// (or, with `link`, the real link monitor's detection latency).
+    /// (or, with `link`, the real link monitor's detection latency; with
+    /// `migration`, a real live migration).
     Bench(bench::Args),
+    /// Create the cluster CA and the nodes' migration certificates.
+    #[command(subcommand)]
+    Cert(cert::Command),
     /// List or change the protection of VM network adapters.
     #[command(subcommand)]
     Adapter(adapter::Command),
@@ -48,5 +54,6 @@ fn main() -> ExitCode {
         Command::Validate(args) => validate::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Adapter(command) => adapter::run(command),
+        Command::Cert(command) => cert::run(command),
     }
 }
