@@ -747,7 +747,7 @@ impl Vm {
             let progress = progress_of(&info);
             on_progress(&progress);
             match progress.status.as_str() {
-                "completed" => return Ok(stats_of(&info)),
+                "completed" => return Ok(self.final_stats(info).await),
                 "failed" => {
                     let desc = info["error-desc"].as_str().unwrap_or("no reason given");
                     return Err(MigrationError::failed(classify(desc), desc));
@@ -782,6 +782,23 @@ impl Vm {
             // Wake on the next MIGRATION event or after the poll interval.
             let _ = timeout(POLL_INTERVAL, next_migration_event(events)).await;
         }
+    }
+
+    /// The statistics of a completed migration. QEMU marks the migration
+    /// completed a moment before it computes `total-time` and `downtime`,
+    /// so a query in between reads zeros: ask again, briefly and bounded.
+    async fn final_stats(&self, mut info: Value) -> MigrationStats {
+        for _ in 0..FINAL_STATS_TRIES {
+            if info["total-time"].as_u64().unwrap_or(0) > 0 {
+                break;
+            }
+            sleep(FINAL_STATS_INTERVAL).await;
+            match self.exec("query-migrate", None).await {
+                Ok(again) => info = again,
+                Err(_) => break,
+            }
+        }
+        stats_of(&info)
     }
 
     /// Stops a running migration (`migrate_cancel`); the VM keeps running
@@ -994,6 +1011,10 @@ async fn next_migration_event(events: &mut tokio::sync::broadcast::Receiver<crat
         }
     }
 }
+
+/// How often, and how far apart, [`Vm::final_stats`] asks again.
+const FINAL_STATS_TRIES: u32 = 20;
+const FINAL_STATS_INTERVAL: Duration = Duration::from_millis(5);
 
 fn progress_of(info: &Value) -> Progress {
     let ram = &info["ram"];
