@@ -9,6 +9,8 @@
 //! - [`cert`]: the cluster CA and node certificates for migration TLS.
 //! - [`guest`]: the tiny test guest (Debian kernel + busybox).
 //! - [`testbed`]: two nodes, a client and a guest in namespaces, for tests.
+//! - [`world`]: the engine's actions carried out on QEMU hosts (the same
+//!   `World` calls the simulator answers).
 //! - [`bench`]: the link and migration benchmarks (`haven bench link|migration`).
 pub mod bench;
 pub mod cert;
@@ -18,3 +20,4 @@ pub mod netns;
 pub mod qemu;
 pub mod qmp;
 pub mod testbed;
+pub mod world;
