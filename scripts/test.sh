@@ -13,16 +13,27 @@ log() { printf '==> %s\n' "$*"; }
 
 # Debian packages this test suite needs, as "command:package" pairs; only the
 # missing ones are installed. The QEMU tests need QEMU, iproute2 and ping;
-# scripts/build-guest.sh needs a static busybox, cpio and xz.
+# scripts/build-guest.sh needs a static busybox, cpio and xz. The build of
+# `etcd-client` needs protoc and the protobuf well-known types (a file, not a
+# command: entries starting with / are tested as paths); the store tests
+# need an etcd server.
 APT_NEEDS=(
     qemu-system-x86_64:qemu-system-x86 ip:iproute2 ping:iputils-ping
     busybox:busybox-static cpio:cpio xz:xz-utils
+    protoc:protobuf-compiler
+    /usr/include/google/protobuf/descriptor.proto:libprotobuf-dev
+    etcd:etcd-server
 )
 
 install_missing() {
     local missing=()
     for pair in "${APT_NEEDS[@]}"; do
-        command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+        local need="${pair%%:*}"
+        if [[ "$need" == /* ]]; then
+            [ -e "$need" ] || missing+=("${pair#*:}")
+        else
+            command -v "$need" >/dev/null 2>&1 || missing+=("${pair#*:}")
+        fi
     done
     [ ${#missing[@]} -eq 0 ] && return 0
     if [ "$(id -u)" -ne 0 ]; then
@@ -57,6 +68,6 @@ fi
 log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy --all-targets -- -D warnings"
-cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 log "cargo test"
-cargo test --workspace
+cargo test --workspace --all-features

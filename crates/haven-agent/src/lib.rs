@@ -6,6 +6,8 @@
 //!   lab, the tests).
 //! - [`qmp`]: an async client of QEMU's monitor protocol.
 //! - [`qemu`]: the QEMU driver: start, adopt, migrate (TLS), cancel, stop.
+//! - [`store`]: the coordination store in etcd: membership, leadership,
+//!   fenced migration intents, ownership, events.
 //! - [`cert`]: the cluster CA and node certificates for migration TLS.
 //! - [`guest`]: the tiny test guest (Debian kernel + busybox).
 //! - [`testbed`]: two nodes, a client and a guest in namespaces, for tests.
@@ -19,5 +21,7 @@ pub mod link;
 pub mod netns;
 pub mod qemu;
 pub mod qmp;
+#[cfg(feature = "etcd")]
+pub mod store;
 pub mod testbed;
 pub mod world;

@@ -2,12 +2,12 @@
 //! `--json` lists, what `haven events` streams.
 
 use crate::model::Millis;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// One reported event. Serialises flat: `{"t_ms": 10000, "kind":
 /// "link_down", "node": "A", "nic": "eth1"}`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub t_ms: Millis,
     #[serde(flatten)]
@@ -15,7 +15,7 @@ pub struct Event {
 }
 
 /// Every kind of event, with the fields SPEC section 4 lists for it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventKind {
     /// A NIC (plain, bond member or bond) lost carrier.
