@@ -131,6 +131,8 @@ pub struct Engine {
     /// came back, a migration ended, an adapter changed): the next dispatch
     /// looks at the whole queue.
     grew: bool,
+    /// The latest time seen: inputs with an earlier `now` are taken as now.
+    last_now: Millis,
     /// VMs that entered the queue since the last dispatch; when nothing
     /// grew, only they can start, so dispatch looks at them alone.
     fresh: BTreeSet<QueueKey>,
@@ -348,6 +350,7 @@ impl Engine {
             next_migration: 1,
             actions: VecDeque::new(),
             grew: false,
+            last_now: 0,
             fresh: BTreeSet::new(),
             vm_name_rank,
             node_name_rank,
@@ -372,6 +375,13 @@ impl Engine {
     /// A name the cluster does not have, or a migration that is not in
     /// flight; the engine is then unchanged.
     pub fn handle(&mut self, now: Millis, input: Input) -> Result<(), EngineError> {
+        self.check_input(&input)?;
+        // Time never runs backwards here, and timers that fell due before
+        // this input fire first, so events stay in time order whatever the
+        // caller's loop looks like.
+        let now = now.max(self.last_now);
+        self.fire_due(now);
+        self.last_now = now;
         match input {
             Input::LinkChanged { node, nic, up } => {
                 let n = self.node_id(&node)?;
@@ -410,14 +420,57 @@ impl Engine {
 
     /// Fires every timer due at or before `now`.
     pub fn handle_timeout(&mut self, now: Millis) {
+        let now = now.max(self.last_now);
+        self.fire_due(now);
+        self.last_now = now;
+        self.dispatch_if_dirty(now);
+    }
+
+    /// Fires the timers due at or before `now`, each at its own time.
+    fn fire_due(&mut self, now: Millis) {
         while let Some(&(at, timer)) = self.timers.first() {
             if at > now {
                 break;
             }
             self.timers.pop_first();
-            self.fire(at, timer);
+            self.fire(at.max(self.last_now), timer);
         }
-        self.dispatch_if_dirty(now);
+    }
+
+    /// Refuses an input that names something the cluster does not have, or
+    /// a migration not in flight, before anything changes (STYLE.md 9).
+    fn check_input(&self, input: &Input) -> Result<(), EngineError> {
+        match input {
+            Input::LinkChanged { node, nic, .. } => {
+                let n = self.node_id(node)?;
+                self.topo
+                    .nic_idx(n, nic)
+                    .map(|_| ())
+                    .ok_or(EngineError::UnknownNic {
+                        node: node.clone(),
+                        nic: nic.clone(),
+                    })
+            }
+            Input::NodeDown { node } | Input::NodeUp { node } | Input::SetDraining { node, .. } => {
+                self.node_id(node).map(|_| ())
+            }
+            Input::SetProtected { vm, switch, .. } => {
+                let id = (self.topo.vm_id(vm)).ok_or_else(|| EngineError::UnknownVm(vm.clone()))?;
+                let sw = self.topo.switch_id(switch);
+                let has = (self.topo.vm(id).adapters.iter()).any(|a| Some(a.switch) == sw);
+                has.then_some(())
+                    .ok_or_else(|| EngineError::UnknownAdapter {
+                        vm: vm.clone(),
+                        switch: switch.clone(),
+                    })
+            }
+            Input::MigrationCompleted { id } | Input::MigrationFailed { id, .. } => {
+                match self.migrations.contains_key(id) {
+                    true => Ok(()),
+                    false => Err(EngineError::UnknownMigration(*id)),
+                }
+            }
+        }
     }
 
     /// When [`Engine::handle_timeout`] must be called next, if ever.
@@ -495,7 +548,7 @@ impl Engine {
         let affected = self.vms_behind(node, nic);
         match self.settings.detection {
             Detection::Event if !up && self.settings.hold_down_ms > 0 => {
-                let at = now + self.settings.hold_down_ms;
+                let at = now.saturating_add(self.settings.hold_down_ms);
                 let since = now;
                 self.timers
                     .insert((at, Timer::HoldDown { node, nic, since }));
@@ -645,7 +698,7 @@ impl Engine {
             .find(|sw| match node.switches.get(sw) {
                 Some(nic) => {
                     let link = links[nic.0 as usize];
-                    !link.up && now - link.since >= hold
+                    !link.up && now.saturating_sub(link.since) >= hold
                 }
                 None => true,
             })
@@ -717,7 +770,7 @@ impl Engine {
         let interval = self.settings.poll_interval_ms.max(1);
         let state = &mut self.vms[vm.0 as usize];
         let offset = (state.phase_ms + interval - now % interval) % interval;
-        let at = now + if offset == 0 { interval } else { offset };
+        let at = now.saturating_add(if offset == 0 { interval } else { offset });
         if state.poll_armed.is_some_and(|armed| armed <= at) {
             return;
         }
@@ -1163,7 +1216,7 @@ impl Engine {
                 },
             );
         } else {
-            let until = now + backoff.saturating_mul(1u64 << (imp.tries - 1).min(20));
+            let until = now.saturating_add(backoff.saturating_mul(1u64 << (imp.tries - 1).min(20)));
             imp.stage = Stage::Backoff { until };
             self.timers.insert((until, Timer::Backoff { vm: m.vm }));
         }
