@@ -40,6 +40,11 @@ use toml::Spanned;
 /// wrong file (a disk image, a log) and reading it would only waste memory.
 const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
+/// No time in a scenario (a step's `at`, a hold-down, a backoff, a poll
+/// interval, a migration) may exceed 30 days: it bounds every sum of times
+/// far below overflow and keeps every simulation finite.
+pub const MAX_TIME_MS: Millis = 30 * 24 * 3_600_000;
+
 /// At most this many valid names are listed in one message.
 const MAX_LISTED: usize = 12;
 
@@ -879,6 +884,7 @@ impl<'a> Fields<'a> {
     }
 
     fn time(&self, key: &str, value: Spanned<Tree>, bare: Bare) -> Result<Millis, Reported> {
+        let pos = value.span().start;
         let millis = match (value.get_ref(), bare) {
             (Tree::Str(text), _) => parse_duration(text),
             (Tree::Int(n), Bare::Millis) => u64::try_from(*n).ok(),
@@ -886,6 +892,16 @@ impl<'a> Fields<'a> {
             (Tree::Float(seconds), Bare::FractionalSeconds) => float_seconds(*seconds),
             _ => None,
         };
+        if let Some(ms) = millis.filter(|&ms| ms > MAX_TIME_MS) {
+            let days = MAX_TIME_MS / 86_400_000;
+            let message = format!(
+                "`{key}` in {} is {} h, longer than haven's limit of {days} days for any time \
+                 in a scenario; use a shorter time",
+                self.label,
+                ms / 3_600_000
+            );
+            return Err(self.sink.report(pos, message));
+        }
         millis.ok_or_else(|| {
             let message = format!(
                 "`{key}` in {} is not a valid time: {}; write a number with a unit and no \

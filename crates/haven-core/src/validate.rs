@@ -179,7 +179,7 @@ impl Check<'_> {
         let authority = self.cluster.settings.migration_auth == MigrationAuth::Authority;
         let paths = self.authority_paths(node);
         if paths.is_empty() {
-            if authority && self.cluster.networks.iter().any(|n| n.authority) {
+            if authority {
                 let mut f = self.finding("V1", Severity::Error, node);
                 f.what = format!(
                     "{name} reaches no authority network, so in `authority` mode every live \

@@ -261,3 +261,20 @@ fn figure_2_passes_with_only_info_findings() {
     assert!(!all.is_empty());
     assert!(all.iter().all(|f| f.severity == Severity::Info), "{all:#?}");
 }
+
+#[test]
+fn v1_authority_mode_without_any_authority_network_is_an_error_on_every_node() {
+    let nets = NETS.replace("authority = true\n", "");
+    let text = topology(
+        "migration_auth = \"authority\"",
+        &nets,
+        &[("A", 65536, NICS, CORP), ("B", 65536, NICS, CORP)],
+        VM1,
+    );
+    let all = findings(&text);
+    let v1 = of_rule(&all, "V1");
+    assert_eq!(v1.len(), 2, "{all:#?}");
+    assert!(v1
+        .iter()
+        .all(|f| f.severity == Severity::Error && f.what.contains("authority_unreachable")));
+}

@@ -37,16 +37,25 @@ pub fn compare(scenario: &Scenario, seed: u64) -> Result<Comparison, SimError> {
     })
 }
 
-/// Failures that are never undone (no link, node or adapter comes back):
-/// the scenarios for which [`floor_ms`] is a lower bound. When links come
+/// Failures that are never undone (no link, node or adapter comes back),
+/// and every migration follows the bandwidth model: the scenarios for which
+/// [`floor_ms`] is a lower bound. When links come
 /// back, an outage may end by itself before any scheduler could act.
 pub fn one_shot(scenario: &Scenario) -> bool {
-    scenario.steps.iter().all(|s| {
-        matches!(
-            s.action,
-            StepAction::LinkDown { .. } | StepAction::NodeDown { .. }
-        )
-    })
+    // A fixed `migration_s` does not share the link, so the one-at-a-time
+    // bound does not hold for it.
+    let fixed = scenario
+        .cluster
+        .vms
+        .iter()
+        .any(|vm| vm.migration_ms.is_some());
+    !fixed
+        && scenario.steps.iter().all(|s| {
+            matches!(
+                s.action,
+                StepAction::LinkDown { .. } | StepAction::NodeDown { .. }
+            )
+        })
 }
 
 /// The numbers compared, for one run.
@@ -246,6 +255,25 @@ mod tests {
         assert_eq!(srpt_flow_ms(&[(0, 10), (2, 1)]), 1 + 11);
         // Idle gap between jobs.
         assert_eq!(srpt_flow_ms(&[(0, 2), (10, 2)]), 4);
+    }
+
+    #[test]
+    fn the_floor_is_only_claimed_where_it_is_a_lower_bound() {
+        let base = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/figure-1.toml"
+        ))
+        .unwrap();
+        let parse = |text: &str| haven_core::parse::parse_scenario("t.toml", text).unwrap();
+        assert!(one_shot(&parse(&base)));
+        // A fixed migration time does not share the link.
+        let fixed = base.replace("memory_mb = 4096", "memory_mb = 4096\nmigration_s = 30");
+        assert!(!one_shot(&parse(&fixed)));
+        // A link that comes back may end the outage by itself.
+        let back = format!(
+            "{base}\n[[step]]\nat = \"20s\"\naction = \"link_up\"\nnode = \"A\"\nnic = \"eth1\"\n"
+        );
+        assert!(!one_shot(&parse(&back)));
     }
 
     #[test]

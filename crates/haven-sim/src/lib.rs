@@ -23,9 +23,11 @@ pub use report::Report;
 use std::collections::BTreeMap;
 use world::{Flight, World};
 
-/// How long after its last step a scenario may keep running before the
-/// simulator stops it: retries and poll intervals end well before.
-const HORIZON_AFTER_LAST_STEP_MS: Millis = 24 * 3600 * 1000;
+/// How long after its last step a scenario may keep running. Every timer
+/// and retry ends long before (no time in a scenario exceeds 30 days); only
+/// a migration of absurd size over a tiny link could run longer, and that
+/// is reported, not cut short silently.
+const HORIZON_AFTER_LAST_STEP_MS: Millis = 400 * 24 * 3600 * 1000;
 
 /// A simulation that broke an invariant (or that the engine refused): a bug
 /// in haven, reproducible with the seed.
@@ -104,7 +106,8 @@ impl<'a> Sim<'a> {
     /// then the steps of that instant, then the engine's timers.
     fn run(&mut self) -> Result<(), Violation> {
         let steps = &self.scenario.steps;
-        let horizon = steps.last().map_or(0, |s| s.at_ms) + HORIZON_AFTER_LAST_STEP_MS;
+        let last_step = steps.last().map_or(0, |s| s.at_ms);
+        let horizon = last_step.saturating_add(HORIZON_AFTER_LAST_STEP_MS);
         let mut next_step = 0;
         loop {
             let candidates = [
@@ -117,7 +120,15 @@ impl<'a> Sim<'a> {
                 break;
             };
             if now > horizon {
-                break;
+                return Err(Violation {
+                    invariant: "the simulation settles",
+                    t_ms: self.now,
+                    detail: format!(
+                        "still running {} days after the last step (a migration of that \
+                         length? check memory_mb and migration_bandwidth_mbps)",
+                        HORIZON_AFTER_LAST_STEP_MS / 86_400_000
+                    ),
+                });
             }
             self.now = now;
             self.world.progress(now);

@@ -199,3 +199,24 @@ fn random_seed_replays_the_sweep_scenario() {
     let report = haven_sim::simulate(&scenario, 42).unwrap();
     assert_eq!(String::from_utf8(out.stdout).unwrap(), report.to_json());
 }
+
+#[test]
+fn a_time_longer_than_30_days_is_refused() {
+    let err = refused(
+        "long.toml",
+        &figure_1().replace("at = \"10s\"", "at = \"800h\""),
+    );
+    assert!(
+        err.contains("long.toml:53:") && err.contains("30 days"),
+        "{err}"
+    );
+    let hold = figure_1().replace(
+        "detection = \"event\"",
+        "detection = \"event\"\nhold_down_ms = \"5124095576030h\"",
+    );
+    let err = refused("hold.toml", &hold);
+    assert!(
+        err.contains("hold_down_ms") && err.contains("30 days"),
+        "{err}"
+    );
+}
