@@ -51,6 +51,48 @@ pub fn single_owner(
     Ok(())
 }
 
+/// H12 at the end of a run, judged from the world: every VM still cut off
+/// was reported impaired and given a cause, and "no eligible destination"
+/// is true of every other node.
+pub fn settled(world: &World, outcomes: &Outcomes, t_ms: u64) -> Result<(), Violation> {
+    for vm in world.topo.vm_ids() {
+        if !world.really_impaired(vm) {
+            continue;
+        }
+        let name = world.topo.vm_name(vm);
+        let broken = |detail: String| Violation {
+            invariant: "H12 impairment outcome",
+            t_ms,
+            detail,
+        };
+        match outcomes.open_cause(name) {
+            None => {
+                return Err(broken(format!(
+                    "VM {name} is cut off but was never reported impaired"
+                )))
+            }
+            Some(None) => {
+                return Err(broken(format!(
+                    "VM {name} is cut off with no cause reported"
+                )))
+            }
+            Some(Some("no_eligible_destination")) => {
+                let from = world.owner[vm.0 as usize];
+                let eligible = (world.topo.node_ids())
+                    .find(|&to| world.why_ineligible(vm, from, to).is_none());
+                if let Some(to) = eligible {
+                    return Err(broken(format!(
+                        "VM {name} was left with no_eligible_destination, but {} could take it",
+                        world.topo.node_name(to)
+                    )));
+                }
+            }
+            Some(Some(_)) => {}
+        }
+    }
+    Ok(())
+}
+
 /// H12 "no node exceeds its migration limit" (H5), for `nodes`.
 pub fn migration_limit(world: &World, nodes: &[NodeId], t_ms: u64) -> Result<(), Violation> {
     for &node in nodes {
@@ -146,6 +188,9 @@ impl Outcomes {
                 if !ep.open {
                     return Err(broken("migrated without an impairment"));
                 }
+                if ep.migrating {
+                    return Err(broken("a second migration started while one is in flight"));
+                }
                 ep.migrating = true;
                 ep.cause = None;
             }
@@ -171,6 +216,13 @@ impl Outcomes {
             _ => {}
         }
         Ok(())
+    }
+
+    /// The cause reported for `vm`'s open impairment: `None` when it has no
+    /// open impairment, `Some(None)` when open without a cause.
+    pub fn open_cause(&self, vm: &str) -> Option<Option<&str>> {
+        let ep = self.episodes.get(vm).filter(|ep| ep.open)?;
+        Some(ep.cause.as_deref())
     }
 
     /// At the end of a run: no impairment is left silently waiting.
@@ -239,6 +291,34 @@ mod tests {
         };
         o.observe(&event(2, stuck)).unwrap();
         assert!(o.finish(10).is_ok());
+    }
+
+    #[test]
+    fn h12_a_cut_off_vm_that_was_never_reported_is_caught_at_the_end() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/figure-1.toml"
+        ))
+        .unwrap();
+        let scenario = haven_core::parse::parse_scenario("t.toml", &text).unwrap();
+        let mut world = World::new(&scenario);
+        world.ports[0].insert("eth1".into(), false);
+        let mut o = Outcomes::default();
+        let err = settled(&world, &o, 9).unwrap_err();
+        assert!(
+            err.detail.contains("never reported impaired"),
+            "{}",
+            err.detail
+        );
+        o.observe(&impaired(1)).unwrap();
+        let stuck = EventKind::NoEligibleDestination {
+            vm: "VM1".into(),
+            node: "A".into(),
+        };
+        o.observe(&event(2, stuck)).unwrap();
+        // B could take VM1: the cause is false.
+        let err = settled(&world, &o, 9).unwrap_err();
+        assert!(err.detail.contains("B could take it"), "{}", err.detail);
     }
 
     #[test]

@@ -153,6 +153,7 @@ impl<'a> Sim<'a> {
         self.touched_vms = self.world.topo.vm_ids().collect();
         self.touched_nodes = self.world.topo.node_ids().collect();
         self.check()?;
+        invariants::settled(&self.world, &self.outcomes, self.now)?;
         self.outcomes.finish(self.now)
     }
 
