@@ -674,13 +674,10 @@ impl Vm {
             .run_migration(dest, policy, &creds, &mut on_progress)
             .await;
         match result {
-            Ok(stats) => {
-                // The guest runs on the destination now: the paused source
-                // copy must go.
-                self.quit().await;
-                let _ = self.remove_files();
-                Ok(stats)
-            }
+            // The source stays paused until the destination is known to run
+            // the VM: QEMU says `completed` once everything is sent, before
+            // the destination has loaded it (see `confirm` / `resume`).
+            Ok(stats) => Ok(stats),
             Err(e) => {
                 let _ = self.exec("object-del", Some(json!({"id": creds}))).await;
                 Err(e)
@@ -799,6 +796,24 @@ impl Vm {
             }
         }
         stats_of(&info)
+    }
+
+    /// After a completed [`Vm::migrate`], once the destination runs the VM:
+    /// quits this paused source copy and removes its files. Until then the
+    /// VM exists, paused, here, so a destination that fails to load it
+    /// loses nothing ([`Vm::resume`]).
+    pub async fn confirm(&self) {
+        self.quit().await;
+        let _ = self.remove_files();
+    }
+
+    /// After a completed [`Vm::migrate`] whose destination did not come up:
+    /// runs the VM here again (`cont`), as if it had never left.
+    ///
+    /// # Errors
+    /// QEMU is gone or refused.
+    pub async fn resume(&self) -> Result<(), VmError> {
+        self.exec("cont", None).await.map(|_| ())
     }
 
     /// Stops a running migration (`migrate_cancel`); the VM keeps running
@@ -925,6 +940,41 @@ impl Vm {
 #[derive(Debug)]
 pub struct Incoming {
     vm: Vm,
+}
+
+/// A whole live migration with its confirm phase: `source` sends to the
+/// VM waiting in `incoming`; when the destination runs it, the source copy
+/// is quit ([`Vm::confirm`]); when the destination fails after the source
+/// finished sending, the source runs again ([`Vm::resume`]). The VM is
+/// never lost and never runs twice. Returns the destination's handle.
+///
+/// # Errors
+/// The migration or the destination failed; the VM runs on the source.
+pub async fn migrate_to(
+    source: &Vm,
+    incoming: Incoming,
+    dest: &Destination,
+    policy: &MigrationPolicy,
+    arrival_limit: Duration,
+    on_progress: impl FnMut(&Progress) + Send,
+) -> Result<(Vm, MigrationStats), MigrationError> {
+    let stats = match source.migrate(dest, policy, on_progress).await {
+        Ok(stats) => stats,
+        Err(e) => {
+            let _ = incoming.abort().await;
+            return Err(e);
+        }
+    };
+    match incoming.wait(arrival_limit).await {
+        Ok(arrived) => {
+            source.confirm().await;
+            Ok((arrived, stats))
+        }
+        Err(e) => {
+            let _ = source.resume().await;
+            Err(e)
+        }
+    }
 }
 
 impl Incoming {

@@ -12,7 +12,7 @@
 //! per node: the tests and the lab). Across machines the same calls go
 //! through the coordination store instead; this type is the per-node half.
 
-use crate::qemu::{Destination, Host, MigrationError, MigrationPolicy, Vm, VmDef};
+use crate::qemu::{migrate_to, Destination, Host, MigrationError, MigrationPolicy, Vm, VmDef};
 use haven_core::event::{Event, FailureCause};
 use haven_core::runtime::World;
 use haven_core::{Input, MigrationId};
@@ -226,7 +226,8 @@ impl World for QemuWorld {
 }
 
 /// One live migration: the destination waits, the source sends, and the
-/// destination's handle comes back once it runs the VM.
+/// destination's handle comes back once it runs the VM (the source copy is
+/// quit only then; see [`crate::qemu::migrate_to`]).
 async fn migrate(
     dest: &Host,
     def: &VmDef,
@@ -244,9 +245,6 @@ async fn migrate(
         addr: listen,
         tls_hostname: None,
     };
-    if let Err(e) = source.migrate(&target, policy, |_| {}).await {
-        let _ = incoming.abort().await;
-        return Err(e);
-    }
-    incoming.wait(limit).await
+    let (arrived, _) = migrate_to(source, incoming, &target, policy, limit, |_| {}).await?;
+    Ok(arrived)
 }

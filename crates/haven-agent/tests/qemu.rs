@@ -66,11 +66,17 @@ async fn live_migration_over_tls_keeps_the_guest_reachable() {
         .migrate(&no_tls_hostname(addr), &MigrationPolicy::default(), |_| {})
         .await
         .expect("migration A->B");
+    // Sent, but the source copy stays (paused) until B runs the VM.
+    assert!(
+        pid_alive(source_pid),
+        "the source waits for the confirm phase"
+    );
     let on_b = incoming
         .wait(Duration::from_secs(60))
         .await
         .expect("VM running on B");
     assert_eq!(on_b.status().await.unwrap(), "running");
+    vm.confirm().await;
     assert!(!pid_alive(source_pid), "the source QEMU is gone");
     assert!(!vm.dir().exists(), "the source run directory is removed");
     assert!(stats.total_time_ms > 0, "{stats:?}");
@@ -81,6 +87,52 @@ async fn live_migration_over_tls_keeps_the_guest_reachable() {
     );
     on_b.stop().await.unwrap();
     assert!(bed.qemu_processes().is_empty());
+}
+
+/// The confirm phase: QEMU's source says `completed` once it has sent
+/// everything; if the destination dies right then, the VM must not be
+/// lost: the paused source runs it again.
+#[tokio::test]
+async fn a_destination_that_dies_after_the_last_byte_leaves_the_vm_running_on_the_source() {
+    if !can_run("a_destination_that_dies_after_the_last_byte_leaves_the_vm_running_on_the_source") {
+        return;
+    }
+    let _one = ONE_GUEST.lock().await;
+    let bed = std::sync::Arc::new(Testbed::new(BCerts::ClusterCa).expect("testbed"));
+    let def = bed.vm_def("vm5", 128);
+    let vm = bed.a.start(&def).await.expect("start on A");
+    let b2 = bed.clone();
+    assert!(
+        blocking(move || b2.ping_until(BOOT)).await,
+        "the guest never answered on A"
+    );
+    let addr = bed.migration_addr(true, 4447);
+    let incoming = bed.b.incoming(&def, addr).await.expect("incoming on B");
+    let dest_pid = incoming.vm().pid();
+    let kill_destination = move |p: &haven_agent::qemu::Progress| {
+        if p.status == "completed" {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(dest_pid, libc::SIGKILL) };
+        }
+    };
+    let result = haven_agent::qemu::migrate_to(
+        &vm,
+        incoming,
+        &no_tls_hostname(addr),
+        &MigrationPolicy::default(),
+        Duration::from_secs(20),
+        kill_destination,
+    )
+    .await;
+    assert!(result.is_err(), "the destination died");
+    assert!(vm.is_alive(), "the source copy was kept");
+    assert_eq!(vm.status().await.unwrap(), "running", "and runs again");
+    let b2 = bed.clone();
+    assert!(
+        blocking(move || b2.ping_until(Duration::from_secs(15))).await,
+        "the guest answers from A again"
+    );
+    vm.stop().await.unwrap();
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@
 //! the switch-over, the destination's announce and the bridges learning
 //! the new port.
 
-use crate::qemu::{Destination, MigrationPolicy};
+use crate::qemu::{migrate_to, Destination, MigrationPolicy};
 use crate::testbed::{BCerts, Testbed};
 use serde::Serialize;
 use std::io;
@@ -119,17 +119,17 @@ async fn run_all(bed: &Testbed, count: usize) -> io::Result<Vec<MigrationRun>> {
             addr,
             tls_hostname: None,
         };
-        let stats = match vm.migrate(&dest, &policy, |_| {}).await {
-            Ok(stats) => stats,
-            Err(e) => {
-                let _ = incoming.abort().await;
-                return Err(io::Error::other(e));
-            }
-        };
-        vm = incoming
-            .wait(Duration::from_secs(60))
-            .await
-            .map_err(io::Error::other)?;
+        let (arrived, stats) = migrate_to(
+            &vm,
+            incoming,
+            &dest,
+            &policy,
+            Duration::from_secs(60),
+            |_| {},
+        )
+        .await
+        .map_err(io::Error::other)?;
+        vm = arrived;
         let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
         tokio::time::sleep(SETTLE).await;
         runs.push(MigrationRun {
