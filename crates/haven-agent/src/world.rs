@@ -36,6 +36,8 @@ pub struct Node {
 #[derive(Default)]
 struct Placement {
     running: BTreeMap<String, Arc<Vm>>,
+    /// Where each running VM is.
+    node_of: BTreeMap<String, String>,
     /// VMs being migrated: their source handle, for `abort_migration`.
     moving: BTreeMap<MigrationId, Arc<Vm>>,
 }
@@ -99,6 +101,7 @@ impl QemuWorld {
             .map_err(|e| format!("cannot start {} on {node}: {e}", def.name))?;
         let mut placement = self.placement.lock().expect("placement lock");
         placement.running.insert(def.name.clone(), Arc::new(vm));
+        placement.node_of.insert(def.name.clone(), node.to_string());
         self.defs.insert(def.name.clone(), def);
         Ok(())
     }
@@ -146,7 +149,7 @@ impl World for QemuWorld {
         &mut self,
         id: MigrationId,
         vm: &str,
-        _from: &str,
+        from: &str,
         to: &str,
     ) -> Result<(), WorldError> {
         let port = self.next_port();
@@ -160,19 +163,27 @@ impl World for QemuWorld {
         let placement = Arc::clone(&self.placement);
         let answers = self.answers_tx.clone();
         let (policy, limit) = (self.policy.clone(), self.incoming_limit);
+        // Only from where the VM really is, and one migration of a VM at a
+        // time: anything else fails at once, and the VM stays put.
         let source = {
             let mut p = placement.lock().expect("placement lock");
-            let source = p.running.get(vm).cloned();
+            let here = p.node_of.get(vm).is_some_and(|n| n == from);
+            let busy =
+                (p.running.get(vm)).is_some_and(|r| p.moving.values().any(|m| Arc::ptr_eq(m, r)));
+            let source = p.running.get(vm).filter(|_| here && !busy).cloned();
             if let Some(s) = &source {
                 p.moving.insert(id, Arc::clone(s));
             }
             source
         };
         let Some(source) = source else {
-            let cause = FailureCause::Hypervisor(format!("{vm} does not run here"));
+            let cause = FailureCause::Hypervisor(format!(
+                "{vm} does not run on {from}, or is already being migrated"
+            ));
             let _ = answers.send(Input::MigrationFailed { id, cause });
             return Ok(());
         };
+        let to_node = to.to_string();
         self.runtime.spawn(async move {
             let outcome = migrate(&dest_host, &def, listen, &source, &policy, limit).await;
             let mut p = placement.lock().expect("placement lock");
@@ -182,6 +193,7 @@ impl World for QemuWorld {
                     // The source copy is gone: the destination's handle
                     // replaces it.
                     p.running.insert(def.name.clone(), Arc::new(arrived));
+                    p.node_of.insert(def.name.clone(), to_node);
                     Input::MigrationCompleted { id }
                 }
                 Err(MigrationError::Cancelled) => return, // aborted: no answer
