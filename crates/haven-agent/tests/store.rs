@@ -13,15 +13,13 @@ use haven_agent::store::{
 };
 use haven_core::event::{Event, EventKind};
 use std::collections::BTreeMap;
-use std::net::{TcpListener, TcpStream};
+use haven_agent::testetcd::TestEtcd as Etcd;
+use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Bound of every store call in these tests.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long etcd may take to start listening.
-const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// A short lease, for the expiry tests (etcd's minimum is about 2 s).
 const SHORT_TTL_S: i64 = 2;
 /// A lease that outlives every test.
@@ -33,135 +31,6 @@ fn can_run(test: &str) -> bool {
         "etcd (apt-get install etcd-server)",
         netns::have("etcd"),
     )
-}
-
-/// A single-member etcd on 127.0.0.1, killed and its directory removed on
-/// drop.
-struct Etcd {
-    child: Option<Child>,
-    dir: PathBuf,
-    client_port: u16,
-    peer_port: u16,
-    /// A node directory of [`haven_agent::cert`] whose server certificate
-    /// etcd serves clients with, requiring client certificates of its CA.
-    tls: Option<PathBuf>,
-}
-
-impl Etcd {
-    /// Starts etcd and waits until its client port accepts connections.
-    fn start() -> Etcd {
-        let mut etcd = Etcd::new();
-        etcd.spawn();
-        etcd.wait_listening();
-        etcd
-    }
-
-    /// As [`Etcd::start`], serving clients over TLS with client
-    /// certificates: `make_server_dir` writes the server's node directory
-    /// into the path it is given (under this etcd's directory).
-    fn start_tls(make_server_dir: impl FnOnce(&std::path::Path) -> PathBuf) -> Etcd {
-        let mut etcd = Etcd::new();
-        etcd.tls = Some(make_server_dir(&etcd.dir));
-        etcd.spawn();
-        etcd.wait_listening();
-        etcd
-    }
-
-    fn new() -> Etcd {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("haven-etcd-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temporary directory for etcd");
-        // Both listeners are held at once, so the two ports differ.
-        let client = TcpListener::bind("127.0.0.1:0").expect("a free port");
-        let peer = TcpListener::bind("127.0.0.1:0").expect("a free port");
-        Etcd {
-            child: None,
-            dir,
-            client_port: client.local_addr().unwrap().port(),
-            peer_port: peer.local_addr().unwrap().port(),
-            tls: None,
-        }
-    }
-
-    fn endpoint(&self) -> String {
-        let scheme = if self.tls.is_some() { "https" } else { "http" };
-        format!("{scheme}://127.0.0.1:{}", self.client_port)
-    }
-
-    fn spawn(&mut self) {
-        let client = self.endpoint();
-        let peer = format!("http://127.0.0.1:{}", self.peer_port);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("etcd.log"))
-            .expect("etcd log file");
-        let mut command = Command::new("etcd");
-        if let Some(tls) = &self.tls {
-            command
-                .arg("--cert-file")
-                .arg(tls.join("server-cert.pem"))
-                .arg("--key-file")
-                .arg(tls.join("server-key.pem"))
-                .arg("--trusted-ca-file")
-                .arg(tls.join("ca-cert.pem"))
-                .arg("--client-cert-auth");
-        }
-        let child = command
-            .args(["--name", "t", "--data-dir"])
-            .arg(self.dir.join("data"))
-            .args(["--listen-client-urls", &client])
-            .args(["--advertise-client-urls", &client])
-            .args(["--listen-peer-urls", &peer])
-            .args(["--initial-advertise-peer-urls", &peer])
-            .args(["--initial-cluster", &format!("t={peer}")])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("etcd starts");
-        self.child = Some(child);
-    }
-
-    fn wait_listening(&self) {
-        let deadline = Instant::now() + START_TIMEOUT;
-        while TcpStream::connect(("127.0.0.1", self.client_port)).is_err() {
-            if Instant::now() > deadline {
-                let log = std::fs::read_to_string(self.dir.join("etcd.log")).unwrap_or_default();
-                let tail: Vec<&str> = log.lines().rev().take(20).collect();
-                panic!(
-                    "etcd did not listen on {} within {START_TIMEOUT:?}; its log ends:\n{}",
-                    self.endpoint(),
-                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Kills etcd (SIGKILL, as a crash) and starts it again on the same
-    /// data directory and ports, without waiting for it.
-    fn restart(&mut self) {
-        self.kill();
-        self.spawn();
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 async fn store(etcd: &Etcd) -> Store {
