@@ -23,6 +23,6 @@ pub mod qemu;
 pub mod qmp;
 #[cfg(feature = "etcd")]
 pub mod store;
-pub mod testetcd;
 pub mod testbed;
+pub mod testetcd;
 pub mod world;

@@ -143,4 +143,3 @@ impl Drop for TestEtcd {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
-

@@ -11,9 +11,9 @@ use haven_agent::store::{
     Intent, Leadership, MemberInfo, Membership, MigrationResult, Outcome, Store, StoreError,
     TlsFiles,
 };
+use haven_agent::testetcd::TestEtcd as Etcd;
 use haven_core::event::{Event, EventKind};
 use std::collections::BTreeMap;
-use haven_agent::testetcd::TestEtcd as Etcd;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -4,6 +4,7 @@ mod adapter;
 mod bench;
 mod bench_migration;
 mod cert;
+mod cluster;
 mod simulate;
 mod validate;
 
@@ -33,6 +34,9 @@ enum Command {
     /// Create the cluster CA and the nodes' migration certificates.
     #[command(subcommand)]
     Cert(cert::Command),
+    /// A live cluster's inventory in etcd (`init`).
+    #[command(subcommand)]
+    Cluster(cluster::Command),
     /// List or change the protection of VM network adapters.
     #[command(subcommand)]
     Adapter(adapter::Command),
@@ -52,6 +56,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Simulate(args) => simulate::run(args),
         Command::Validate(args) => validate::run(args),
+        Command::Cluster(command) => cluster::run(command),
         Command::Bench(args) => bench::run(args),
         Command::Adapter(command) => adapter::run(command),
         Command::Cert(command) => cert::run(command),
