@@ -24,6 +24,7 @@ pub mod event;
 pub mod model;
 pub mod parse;
 pub mod runtime;
+pub mod stats;
 pub mod topology;
 pub mod validate;
 

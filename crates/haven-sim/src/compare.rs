@@ -6,6 +6,7 @@
 use crate::report::{seconds, Report};
 use crate::{simulate, SimError};
 use haven_core::model::{Millis, Scenario, Settings, StepAction};
+use haven_core::stats::percentile;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -91,15 +92,6 @@ impl Figures {
             left_impaired: s.vms_impaired_at_end,
         }
     }
-}
-
-/// Nearest-rank percentile of sorted values (0 when empty).
-pub fn percentile(sorted: &[Millis], p: usize) -> Millis {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = (p * sorted.len()).div_ceil(100).max(1);
-    sorted[rank - 1]
 }
 
 /// The impaired VM time an instant, perfect scheduler would get for the
@@ -282,6 +274,6 @@ mod tests {
         assert_eq!(percentile(&v, 50), 50);
         assert_eq!(percentile(&v, 99), 99);
         assert_eq!(percentile(&[7], 99), 7);
-        assert_eq!(percentile(&[], 50), 0);
+        assert_eq!(percentile::<Millis>(&[], 50), 0);
     }
 }

@@ -1,6 +1,7 @@
 //! `haven bench`: the engine's decision latency at scale and the
 //! simulator's throughput, measured side by side in one run.
 
+use haven_core::stats::percentile;
 use haven_core::{Engine, Input};
 use haven_sim::scale;
 use haven_sim::sweep::Rng;
@@ -111,24 +112,27 @@ pub fn run(args: Args) -> ExitCode {
         decisions,
         simulator,
     };
-    if args.json {
-        println!(
+    print_results(args.json, &results, text)
+}
+
+/// Prints a benchmark's results as pretty JSON or as its text table.
+pub fn print_results<T: Serialize>(
+    json: bool,
+    results: &T,
+    text: impl Fn(&T) -> String,
+) -> ExitCode {
+    match json {
+        true => println!(
             "{}",
-            serde_json::to_string_pretty(&results).expect("serialises")
-        );
-    } else {
-        print!("{}", text(&results));
+            serde_json::to_string_pretty(results).expect("serialises")
+        ),
+        false => print!("{}", text(results)),
     }
     ExitCode::SUCCESS
 }
 
 fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
-}
-
-fn percentile(sorted: &[f64], p: usize) -> f64 {
-    let rank = (p * sorted.len()).div_ceil(100).max(1);
-    sorted[rank - 1]
 }
 
 /// Times one link-down and the link-up after it on fresh copies of a quiet
@@ -229,15 +233,7 @@ fn run_link(args: LinkArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&bench).expect("serialises")
-        );
-    } else {
-        print!("{}", link_text(&bench));
-    }
-    ExitCode::SUCCESS
+    print_results(args.json, &bench, link_text)
 }
 
 fn link_text(b: &haven_agent::bench::LinkBench) -> String {

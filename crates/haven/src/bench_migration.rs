@@ -31,15 +31,7 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&results).expect("serialises")
-        );
-    } else {
-        print!("{}", text(&results));
-    }
-    ExitCode::SUCCESS
+    crate::bench::print_results(args.json, &results, text)
 }
 
 fn text(r: &MigrationBench) -> String {

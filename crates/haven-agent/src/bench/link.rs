@@ -11,6 +11,7 @@
 
 use crate::link::{LinkControl, LinkEvent, LinkMonitor, NodeLinks};
 use crate::netns::{self, TestNet};
+use haven_core::stats::percentile;
 use haven_core::{Action, Engine, Event, EventKind};
 use serde::Serialize;
 use std::io;
@@ -186,12 +187,6 @@ fn wait_for(monitor: &LinkMonitor, up: bool) -> io::Result<LinkEvent> {
 
 fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
-}
-
-/// The value at rank ceil(p% of n) of `sorted`.
-fn percentile(sorted: &[f64], p: usize) -> f64 {
-    let rank = (p * sorted.len()).div_ceil(100).max(1);
-    sorted[rank - 1]
 }
 
 /// A thread in namespace B that sets [`PEER`] up or down on request and
