@@ -929,10 +929,17 @@ impl Vm {
     }
 
     async fn exec(&self, command: &str, args: Option<Value>) -> Result<Value, VmError> {
-        Ok(self
+        match self
             .qmp
             .execute_within(command, args, self.timeouts.command)
-            .await?)
+            .await
+        {
+            Ok(value) => Ok(value),
+            // A dead QEMU may surface as a broken pipe before the monitor's
+            // reader sees the end of the stream: say what happened.
+            Err(_) if !self.is_alive() => Err(VmError::Qmp(QmpError::Closed)),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

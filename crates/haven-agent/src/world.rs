@@ -196,7 +196,8 @@ impl World for QemuWorld {
                     p.node_of.insert(def.name.clone(), to_node);
                     Input::MigrationCompleted { id }
                 }
-                Err(MigrationError::Cancelled) => return, // aborted: no answer
+                // The abort took effect: the VM runs on its source.
+                Err(MigrationError::Cancelled) => Input::MigrationCancelled { id },
                 Err(e) => Input::MigrationFailed {
                     id,
                     cause: e
@@ -222,8 +223,8 @@ impl World for QemuWorld {
             p.moving.get(&id).cloned()
         };
         if let Some(source) = source {
-            // The VM keeps running on the source; the task ends without an
-            // answer, as the engine has forgotten `id`.
+            // The task answers: MigrationCancelled if the cancel took
+            // effect, MigrationCompleted if the migration won the race.
             self.runtime.spawn(async move {
                 let _ = source.cancel().await;
             });

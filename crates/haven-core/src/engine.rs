@@ -59,6 +59,10 @@ pub enum Input {
         id: MigrationId,
         cause: FailureCause,
     },
+    /// An [`Action::AbortMigration`] took effect: the migration stopped and
+    /// the VM runs on its source. (If the migration completed first, answer
+    /// [`Input::MigrationCompleted`] instead: the engine applies it.)
+    MigrationCancelled { id: MigrationId },
 }
 
 /// What the engine asks of the world. Each variant says what the runtime
@@ -74,8 +78,10 @@ pub enum Action {
         from: String,
         to: String,
     },
-    /// Cancel migration `id`: the VM must keep running on `from`. The engine
-    /// has already forgotten `id`; nothing is to be answered.
+    /// Cancel migration `id`: the VM must keep running on `from`. Answer
+    /// with [`Input::MigrationCancelled`] once it has stopped, or with
+    /// [`Input::MigrationCompleted`] if it completed before the cancel took
+    /// effect; until then the engine keeps its slots and memory reserved.
     AbortMigration {
         id: MigrationId,
         vm: String,
@@ -219,6 +225,19 @@ struct Migration {
     vm: VmId,
     from: NodeId,
     to: NodeId,
+    /// Asked to stop: what to do once the world says it has.
+    aborting: Option<AfterAbort>,
+}
+
+/// What an aborted migration turns into once the world confirms it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AfterAbort {
+    /// H7: queue the VM again for another destination.
+    Reroute,
+    /// The classic profile: a failed try (H8) with this cause.
+    Fail(Ineligible),
+    /// The source went down with the VM: nothing more to do.
+    Drop,
 }
 
 /// H5 order: priority (high first), detection time, expected migration time
@@ -413,6 +432,7 @@ impl Engine {
             } => self.set_protected(now, &vm, &switch, protected)?,
             Input::MigrationCompleted { id } => self.migration_completed(now, id)?,
             Input::MigrationFailed { id, cause } => self.migration_failed(now, id, cause)?,
+            Input::MigrationCancelled { id } => self.migration_cancelled(now, id),
         }
         self.dispatch_if_dirty(now);
         Ok(())
@@ -466,6 +486,16 @@ impl Engine {
             }
             Input::MigrationCompleted { id } | Input::MigrationFailed { id, .. } => {
                 match self.migrations.contains_key(id) {
+                    true => Ok(()),
+                    false => Err(EngineError::UnknownMigration(*id)),
+                }
+            }
+            Input::MigrationCancelled { id } => {
+                match self
+                    .migrations
+                    .get(id)
+                    .is_some_and(|m| m.aborting.is_some())
+                {
                     true => Ok(()),
                     false => Err(EngineError::UnknownMigration(*id)),
                 }
@@ -605,7 +635,7 @@ impl Engine {
             .map(|(&id, _)| id)
             .collect();
         for id in outgoing {
-            self.end_migration(now, id, Some("source_down"));
+            self.request_abort(now, id, Some("source_down"), AfterAbort::Drop);
         }
         let vms: Vec<VmId> = self.nodes[n].vms.iter().copied().collect();
         for vm in vms {
@@ -1040,14 +1070,13 @@ impl Engine {
         let id = MigrationId(self.next_migration);
         self.next_migration += 1;
         self.queue.remove(&key);
-        self.migrations.insert(
-            id,
-            Migration {
-                vm,
-                from: src,
-                to: dst,
-            },
-        );
+        let m = Migration {
+            vm,
+            from: src,
+            to: dst,
+            aborting: None,
+        };
+        self.migrations.insert(id, m);
         let memory = self.topo.vm(vm).memory_mb;
         self.nodes[src.0 as usize].in_flight += 1;
         let to = &mut self.nodes[dst.0 as usize];
@@ -1077,9 +1106,8 @@ impl Engine {
 
     // ---- migration outcomes (H6, H7, H8) -------------------------------
 
-    /// Forgets migration `id` and frees its slots and reservation. With an
-    /// `abort` reason, also tells the world to cancel it and reports why.
-    fn end_migration(&mut self, now: Millis, id: MigrationId, abort: Option<&str>) -> Migration {
+    /// Forgets migration `id` and frees its slots and reservation.
+    fn end_migration(&mut self, id: MigrationId) -> Migration {
         let m = self.migrations.remove(&id).expect("caller checked the id");
         let memory = self.topo.vm(m.vm).memory_mb;
         self.nodes[m.from.0 as usize].in_flight -= 1;
@@ -1088,14 +1116,34 @@ impl Engine {
         to.incoming -= 1;
         to.reserved_mb -= memory;
         self.grew = true;
-        if let Some(reason) = abort {
-            let (vm, from, to) = self.names(m.vm, m.from, m.to);
-            self.actions.push_back(Action::AbortMigration {
-                id,
-                vm: vm.clone(),
-                from: from.clone(),
-                to: to.clone(),
-            });
+        m
+    }
+
+    /// Asks the world to stop migration `id` (reporting `reason` when
+    /// given). Its slots and memory stay taken until the world answers:
+    /// a cancel can lose the race with the migration's completion.
+    // Migrating ---- abort ----> Aborting ---- cancelled ----> per `after`
+    fn request_abort(
+        &mut self,
+        now: Millis,
+        id: MigrationId,
+        reason: Option<&str>,
+        after: AfterAbort,
+    ) {
+        let m = self.migrations.get_mut(&id).expect("caller checked the id");
+        if m.aborting.is_some() {
+            return;
+        }
+        m.aborting = Some(after);
+        let m = *m;
+        let (vm, from, to) = self.names(m.vm, m.from, m.to);
+        self.actions.push_back(Action::AbortMigration {
+            id,
+            vm: vm.clone(),
+            from: from.clone(),
+            to: to.clone(),
+        });
+        if let Some(reason) = reason {
             let reason = reason.to_string();
             let kind = EventKind::MigrationAborted {
                 vm,
@@ -1105,7 +1153,27 @@ impl Engine {
             };
             self.report(now, kind);
         }
-        m
+    }
+
+    /// The world confirmed an abort (or the migration failed while one was
+    /// asked for): the VM is on its source.
+    fn migration_cancelled(&mut self, now: Millis, id: MigrationId) {
+        let m = self.end_migration(id);
+        match m.aborting {
+            Some(AfterAbort::Fail(why)) => {
+                self.failed(now, m, format!("destination_lost: {}", why.reason()))
+            }
+            Some(AfterAbort::Drop) => {}
+            Some(AfterAbort::Reroute) | None => {
+                if let Life::Impaired(imp) = &mut self.vms[m.vm.0 as usize].life {
+                    imp.avoid.insert(m.to);
+                    imp.stage = Stage::Waiting(Wait::New);
+                    self.enqueue(m.vm);
+                }
+                // The VM may have recovered while it was migrating.
+                self.reconcile(now, m.vm, "network_restored");
+            }
+        }
     }
 
     /// H7: aborts the in-flight migrations selected by `which` whose
@@ -1114,39 +1182,25 @@ impl Engine {
         let doomed: Vec<(MigrationId, Ineligible)> = self
             .migrations
             .iter()
-            .filter(|(_, m)| which(m))
+            .filter(|(_, m)| m.aborting.is_none() && which(m))
             .filter_map(|(&id, m)| Some((id, self.ineligible(m.vm, m.from, m.to, false)?)))
             .collect();
         for (id, why) in doomed {
-            if !self.settings.reroute_mid_flight {
-                self.lose_destination(now, id, why);
-                continue;
+            match self.settings.reroute_mid_flight {
+                true => self.request_abort(now, id, Some(why.reason()), AfterAbort::Reroute),
+                false => self.lose_destination(now, id, why),
             }
-            let m = self.end_migration(now, id, Some(why.reason()));
-            if let Life::Impaired(imp) = &mut self.vms[m.vm.0 as usize].life {
-                imp.avoid.insert(m.to);
-                imp.stage = Stage::Waiting(Wait::New);
-                self.enqueue(m.vm);
-            }
-            // The VM may have recovered while it was migrating.
-            self.reconcile(now, m.vm, "network_restored");
         }
     }
 
     /// Without re-routing (the classic profile): a migration whose
     /// destination lost a VM network runs on and lands there; one whose
     /// destination is gone, or unreachable over the migration network,
-    /// fails like any other failure (H8).
+    /// fails like any other failure (H8) once stopped.
     fn lose_destination(&mut self, now: Millis, id: MigrationId, why: Ineligible) {
-        if !matches!(why, Ineligible::Down | Ineligible::NoMigrationNetwork) {
-            return;
+        if matches!(why, Ineligible::Down | Ineligible::NoMigrationNetwork) {
+            self.request_abort(now, id, None, AfterAbort::Fail(why));
         }
-        let m = self.migrations[&id];
-        let (vm, from, to) = self.names(m.vm, m.from, m.to);
-        self.actions
-            .push_back(Action::AbortMigration { id, vm, from, to });
-        let m = self.end_migration(now, id, None);
-        self.failed(now, m, format!("destination_lost: {}", why.reason()));
     }
 
     // Migrating ---- completed ----> Healthy on the destination
@@ -1154,7 +1208,7 @@ impl Engine {
         if !self.migrations.contains_key(&id) {
             return Err(EngineError::UnknownMigration(id));
         }
-        let m = self.end_migration(now, id, None);
+        let m = self.end_migration(id);
         let memory = self.topo.vm(m.vm).memory_mb;
         let from = &mut self.nodes[m.from.0 as usize];
         from.used_mb -= memory;
@@ -1182,7 +1236,13 @@ impl Engine {
         if !self.migrations.contains_key(&id) {
             return Err(EngineError::UnknownMigration(id));
         }
-        let m = self.end_migration(now, id, None);
+        if self.migrations[&id].aborting.is_some() {
+            // It failed while being cancelled: the VM is on its source,
+            // as a cancel would have left it.
+            self.migration_cancelled(now, id);
+            return Ok(());
+        }
+        let m = self.end_migration(id);
         self.failed(now, m, cause.to_string());
         Ok(())
     }

@@ -27,8 +27,9 @@ pub trait World {
         to: &str,
     ) -> Result<(), Self::Error>;
 
-    /// Cancel migration `id`: `vm` must keep running on `from`. The engine
-    /// has forgotten `id`; an answer for it would be refused.
+    /// Cancel migration `id`: `vm` must keep running on `from`. Answer with
+    /// [`crate::Input::MigrationCancelled`] once it has stopped, or with
+    /// [`crate::Input::MigrationCompleted`] if it completed first.
     fn abort_migration(
         &mut self,
         id: MigrationId,

@@ -572,16 +572,55 @@ fn h7_destination_losing_its_network_aborts_and_re_routes() {
             reason: "destination_network_down".into(),
         },
     );
-    let expected = concat([
-        vec![abort, aborted],
-        start(1_000, 2, "VM1", "A", "C").to_vec(),
-    ]);
-    assert_eq!(actions, expected);
-    // The aborted id is forgotten: a late answer for it is refused.
+    assert_eq!(actions, vec![abort, aborted]);
+    // Slots and memory stay taken until the world confirms the cancel.
+    let b = e.topology().node_id("B").unwrap();
+    assert_eq!(e.in_flight(b), 1);
+    let actions = handle(
+        &mut e,
+        1_050,
+        Input::MigrationCancelled { id: MigrationId(1) },
+    );
+    assert_eq!(actions, start(1_050, 2, "VM1", "A", "C"));
+    assert_eq!(e.in_flight(b), 0);
+    // Once confirmed, the id is forgotten: a late answer for it is refused.
     let late = e.handle(1_100, Input::MigrationCompleted { id: MigrationId(1) });
     assert!(late.is_err());
     let vm = e.topology().vm_id("VM1").unwrap();
     assert_eq!(e.owner(vm), e.topology().node_id("A").unwrap());
+}
+
+/// A cancel can lose the race with the migration's completion: the engine
+/// then applies the completion (the VM is on the destination, which lost
+/// its network), and H1 takes it from there.
+#[test]
+fn h7_a_completion_that_wins_the_race_with_the_abort_is_applied() {
+    let mut e = engine(&cluster(
+        "",
+        &[("A", 65536), ("B", 65536), ("C", 32768)],
+        &[&vm("VM1", "A", 4096)],
+    ));
+    handle(&mut e, 0, link("A", "eth1", false));
+    handle(&mut e, 1_000, link("B", "eth1", false));
+    let actions = handle(
+        &mut e,
+        1_010,
+        Input::MigrationCompleted { id: MigrationId(1) },
+    );
+    let vm = e.topology().vm_id("VM1").unwrap();
+    assert_eq!(e.owner(vm), e.topology().node_id("B").unwrap());
+    let expected = concat([
+        vec![
+            completed(1_010, "VM1", "A", "B"),
+            impaired(1_010, "VM1", "B", "Corp"),
+        ],
+        start(1_010, 2, "VM1", "B", "C").to_vec(),
+    ]);
+    assert_eq!(actions, expected);
+    // A cancel confirmation for it now is refused: it is over.
+    assert!(e
+        .handle(1_020, Input::MigrationCancelled { id: MigrationId(1) })
+        .is_err());
 }
 
 #[test]
@@ -594,8 +633,13 @@ fn h7_destination_node_down_aborts_and_the_vm_keeps_running_on_the_source() {
     handle(&mut e, 0, link("A", "eth1", false));
     let actions = handle(&mut e, 1_000, Input::NodeDown { node: "B".into() });
     assert!(matches!(actions[0], Action::AbortMigration { .. }));
+    let actions = handle(
+        &mut e,
+        1_000,
+        Input::MigrationCancelled { id: MigrationId(1) },
+    );
     assert_eq!(
-        actions[2],
+        actions[0],
         report(
             1_000,
             EventKind::NoEligibleDestination {
@@ -848,6 +892,10 @@ fn h12_node_down_stops_its_vms_and_they_stay_owned_by_it() {
     let vm = e.topology().vm_id("VM1").unwrap();
     assert_eq!(e.owner(vm), e.topology().node_id("A").unwrap());
     let b = e.topology().node_id("B").unwrap();
+    // B's slot is held until the world confirms the cancel.
+    assert_eq!(e.in_flight(b), 1);
+    let actions = handle(&mut e, 20, Input::MigrationCancelled { id: MigrationId(1) });
+    assert_eq!(actions, vec![]);
     assert_eq!(e.in_flight(b), 0);
 }
 

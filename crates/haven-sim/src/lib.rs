@@ -68,6 +68,8 @@ struct Sim<'a> {
     outcomes: Outcomes,
     /// Migration failures to hand to the engine at the current instant.
     failures: Vec<(MigrationId, FailureCause)>,
+    /// Aborted migrations to confirm to the engine at the current instant.
+    cancels: Vec<MigrationId>,
     /// Per VM: since when it has been really impaired, if it is.
     impaired_since: Vec<Option<(Millis, NodeId)>>,
     episodes: Vec<report::Episode>,
@@ -91,6 +93,7 @@ impl<'a> Sim<'a> {
             events: Vec::new(),
             outcomes: Outcomes::default(),
             failures: Vec::new(),
+            cancels: Vec::new(),
             impaired_since: vec![None; vms],
             episodes: Vec::new(),
             impaired_ms: vec![0; vms],
@@ -114,7 +117,7 @@ impl<'a> Sim<'a> {
                 steps.get(next_step).map(|s| s.at_ms),
                 self.engine.poll_timeout(),
                 self.world.next_completion().map(|(t, _)| t),
-                (!self.failures.is_empty()).then_some(self.now),
+                (!self.failures.is_empty() || !self.cancels.is_empty()).then_some(self.now),
             ];
             let Some(now) = candidates.into_iter().flatten().min() else {
                 break;
@@ -140,6 +143,9 @@ impl<'a> Sim<'a> {
             }
             for (id, cause) in std::mem::take(&mut self.failures) {
                 self.fail(id, cause)?;
+            }
+            for id in std::mem::take(&mut self.cancels) {
+                self.input(Input::MigrationCancelled { id })?;
             }
             while steps.get(next_step).is_some_and(|s| s.at_ms == now) {
                 self.step(&steps[next_step].action)?;
@@ -320,9 +326,12 @@ impl haven_core::runtime::World for Sim<'_> {
         _from: &str,
         _to: &str,
     ) -> Result<(), Violation> {
+        // The simulated cancel always takes effect at once: the VM stays on
+        // its source, and the engine hears so at this same instant.
         self.world.progress(self.now);
         self.world.remove_flight(id);
         self.world.rebalance();
+        self.cancels.push(id);
         Ok(())
     }
 

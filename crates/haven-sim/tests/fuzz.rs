@@ -169,6 +169,8 @@ enum Op {
     /// Complete or fail the k-th migration started so far (possibly done).
     Complete(usize),
     Fail(usize, u8),
+    /// Confirm a cancel of the k-th migration (right only after an abort).
+    Cancel(usize),
     /// A migration id the engine never handed out.
     Bogus(u64),
     Wait(u64),
@@ -183,6 +185,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..7usize, 0..3usize, any::<bool>()).prop_map(|(v, s, p)| Op::Protect(v, s, p)),
         3 => any::<usize>().prop_map(Op::Complete),
         2 => (any::<usize>(), 0..4u8).prop_map(|(k, c)| Op::Fail(k, c)),
+        2 => any::<usize>().prop_map(Op::Cancel),
         1 => (1000u64..2000).prop_map(Op::Bogus),
         2 => (0u64..90_000).prop_map(Op::Wait),
     ]
@@ -244,6 +247,7 @@ proptest! {
         let switches = ["Corp", "Backup", "Nope"];
         let mut started: Vec<MigrationId> = Vec::new();
         let mut open: BTreeSet<MigrationId> = BTreeSet::new();
+        let mut aborting: BTreeSet<MigrationId> = BTreeSet::new();
         let mut now = 0;
         for op in ops {
             let input = match op {
@@ -258,28 +262,36 @@ proptest! {
                                  FailureCause::AuthorityUnreachable, FailureCause::Hypervisor("x".into())][c as usize].clone();
                     Input::MigrationFailed { id: started[k % started.len()], cause }
                 }
-                Op::Complete(_) | Op::Fail(..) => continue,
+                Op::Cancel(k) if !started.is_empty() => Input::MigrationCancelled { id: started[k % started.len()] },
+                Op::Complete(_) | Op::Fail(..) | Op::Cancel(_) => continue,
                 Op::Bogus(id) => Input::MigrationCompleted { id: MigrationId(id) },
                 Op::Wait(ms) => {
                     now += ms;
                     engine.handle_timeout(now);
-                    for a in engine.take_actions() { track(&a, &mut started, &mut open); }
+                    for a in engine.take_actions() { track(&a, &mut started, &mut open, &mut aborting); }
                     continue;
                 }
             };
-            let answer = match &input {
-                Input::MigrationCompleted { id } | Input::MigrationFailed { id, .. } => Some(*id),
-                _ => None,
+            let (answer, cancel) = match &input {
+                Input::MigrationCompleted { id } | Input::MigrationFailed { id, .. } => (Some(*id), false),
+                Input::MigrationCancelled { id } => (Some(*id), true),
+                _ => (None, false),
             };
             let result = engine.handle(now, input);
             if let Some(id) = answer {
-                // Exactly the open migrations are accepted, and only once.
-                prop_assert_eq!(result.is_ok(), open.remove(&id));
+                // Exactly the open migrations are accepted (a cancel only
+                // once aborted), and each only once.
+                let expected = open.contains(&id) && (!cancel || aborting.contains(&id));
+                prop_assert_eq!(result.is_ok(), expected);
+                if expected {
+                    open.remove(&id);
+                    aborting.remove(&id);
+                }
             }
             if result.is_err() {
                 prop_assert!(engine.take_actions().is_empty(), "a refused input acted");
             }
-            for a in engine.take_actions() { track(&a, &mut started, &mut open); }
+            for a in engine.take_actions() { track(&a, &mut started, &mut open, &mut aborting); }
             for n in ["A", "B", "C"] {
                 let id = engine.topology().node_id(n).unwrap();
                 prop_assert!(engine.in_flight(id) <= 2);
@@ -288,14 +300,21 @@ proptest! {
     }
 }
 
-fn track(action: &Action, started: &mut Vec<MigrationId>, open: &mut BTreeSet<MigrationId>) {
+fn track(
+    action: &Action,
+    started: &mut Vec<MigrationId>,
+    open: &mut BTreeSet<MigrationId>,
+    aborting: &mut BTreeSet<MigrationId>,
+) {
     match action {
         Action::StartMigration { id, .. } => {
             assert!(open.insert(*id), "migration {id:?} started twice");
             started.push(*id);
         }
         Action::AbortMigration { id, .. } => {
-            assert!(open.remove(id), "aborted {id:?} that was not open");
+            // Still open: the world must answer it.
+            assert!(open.contains(id), "aborted {id:?} that was not open");
+            assert!(aborting.insert(*id), "aborted {id:?} twice");
         }
         Action::Report(_) => {}
     }
