@@ -13,7 +13,7 @@
 //! - [`testbed`]: two nodes, a client and a guest in namespaces, for tests.
 //! - [`world`]: the engine's actions carried out on QEMU hosts (the same
 //!   `World` calls the simulator answers).
-//! - [`bench`]: the link and migration benchmarks (`haven bench link|migration`).
+//! - [`mod@bench`]: the link and migration benchmarks (`haven bench link|migration`).
 pub mod bench;
 pub mod cert;
 pub mod guest;

@@ -18,7 +18,7 @@ pub struct TestEtcd {
     pub dir: PathBuf,
     client_port: u16,
     peer_port: u16,
-    /// A node directory of [`haven_agent::cert`] whose server certificate
+    /// A node directory of [`crate::cert`] whose server certificate
     /// etcd serves clients with, requiring client certificates of its CA.
     pub tls: Option<PathBuf>,
 }
@@ -32,7 +32,7 @@ impl TestEtcd {
         etcd
     }
 
-    /// As [`Etcd::start`], serving clients over TLS with client
+    /// As [`TestEtcd::start`], serving clients over TLS with client
     /// certificates: `make_server_dir` writes the server's node directory
     /// into the path it is given (under this etcd's directory).
     pub fn start_tls(make_server_dir: impl FnOnce(&std::path::Path) -> PathBuf) -> TestEtcd {

@@ -43,7 +43,7 @@ struct Placement {
 }
 
 /// Carries out the engine's actions on QEMU hosts. Answers come back on
-/// [`QemuWorld::answers`] as engine inputs; reports are kept in order.
+/// [`QemuWorld::answer`] as engine inputs; reports are kept in order.
 pub struct QemuWorld {
     runtime: Handle,
     nodes: BTreeMap<String, Node>,
