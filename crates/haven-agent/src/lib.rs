@@ -2,6 +2,7 @@
 //!
 //! - [`link`]: the rtnetlink link monitor, turning carrier changes into
 //!   engine inputs.
+//! - [`leader`]: a new leader's engine rebuilt from the store's state alone.
 //! - [`netns`]: network namespaces, so several nodes run on one machine (the
 //!   lab, the tests).
 //! - [`qmp`]: an async client of QEMU's monitor protocol.
@@ -17,6 +18,7 @@
 pub mod bench;
 pub mod cert;
 pub mod guest;
+pub mod leader;
 pub mod link;
 pub mod netns;
 pub mod qemu;

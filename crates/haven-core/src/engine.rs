@@ -540,6 +540,63 @@ impl Engine {
         self.queue.len()
     }
 
+    /// Takes over a migration already under way in the world (a new leader
+    /// rebuilding its state): its slots and memory are taken and the VM is
+    /// treated as impaired and migrating, so nothing else is started for
+    /// it; answer it like any other. Call before feeding link states, so
+    /// the VM is not queued for a second migration.
+    ///
+    /// # Errors
+    /// An unknown VM or node, a VM not owned by `from`, `from == to`, or an
+    /// id already in use; the engine is then unchanged.
+    pub fn adopt_migration(
+        &mut self,
+        now: Millis,
+        id: MigrationId,
+        vm: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<(), EngineError> {
+        let v = (self.topo.vm_id(vm)).ok_or_else(|| EngineError::UnknownVm(vm.to_string()))?;
+        let (src, dst) = (self.node_id(from)?, self.node_id(to)?);
+        if self.owner(v) != src || src == dst || self.migrations.contains_key(&id) {
+            return Err(EngineError::UnknownMigration(id));
+        }
+        if matches!(self.vms[v.0 as usize].life, Life::Impaired(_)) {
+            // Adopted migrations come first, before any impairment is known.
+            return Err(EngineError::UnknownMigration(id));
+        }
+        let m = Migration {
+            vm: v,
+            from: src,
+            to: dst,
+            aborting: None,
+        };
+        self.migrations.insert(id, m);
+        let memory = self.topo.vm(v).memory_mb;
+        self.nodes[src.0 as usize].in_flight += 1;
+        let state = &mut self.nodes[dst.0 as usize];
+        state.in_flight += 1;
+        state.incoming += 1;
+        state.reserved_mb += memory;
+        self.vms[v.0 as usize].life = Life::Impaired(Impairment {
+            detected_at: now,
+            tries: 0,
+            avoid: BTreeSet::new(),
+            stage: Stage::Migrating(id),
+        });
+        self.next_migration = self.next_migration.max(id.0 + 1);
+        self.last_now = self.last_now.max(now);
+        Ok(())
+    }
+
+    /// Makes every migration id this engine hands out from now on at least
+    /// `first`: a new leader starts above every id its predecessors used
+    /// (e.g. from its fencing revision), since intents are matched by id.
+    pub fn first_migration_id(&mut self, first: u64) {
+        self.next_migration = self.next_migration.max(first);
+    }
+
     fn node_id(&self, name: &str) -> Result<NodeId, EngineError> {
         self.topo
             .node_id(name)

@@ -927,3 +927,38 @@ fn h2_a_due_timer_fires_before_a_later_input_and_time_never_runs_backwards() {
         .collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
 }
+
+/// H12 across a leader change: a new leader's engine takes over a
+/// migration already under way instead of starting a second one, and its
+/// own migration ids start above its predecessors'.
+#[test]
+fn h12_a_new_leader_adopts_a_migration_in_flight_and_never_starts_it_twice() {
+    let mut e = engine(&cluster(
+        "",
+        &[("A", 65536), ("B", 65536), ("C", 65536)],
+        &[&vm("VM1", "A", 4096), &vm("VM2", "A", 4096)],
+    ));
+    e.first_migration_id(1 << 32);
+    e.adopt_migration(5, MigrationId(7), "VM1", "A", "B")
+        .unwrap();
+    // The same migration cannot be adopted twice, nor from the wrong node.
+    assert!(e
+        .adopt_migration(5, MigrationId(7), "VM2", "A", "C")
+        .is_err());
+    assert!(e
+        .adopt_migration(5, MigrationId(8), "VM2", "B", "C")
+        .is_err());
+    let b = e.topology().node_id("B").unwrap();
+    assert_eq!(e.in_flight(b), 1);
+    // A's Corp is down (that is why VM1 was moving): only VM2 is new.
+    let actions = handle(&mut e, 10, link("A", "eth1", false));
+    let expected = concat([
+        vec![impaired(10, "VM2", "A", "Corp")],
+        start(10, 1 << 32, "VM2", "A", "C").to_vec(),
+    ]);
+    assert_eq!(actions, expected);
+    let actions = handle(&mut e, 20, Input::MigrationCompleted { id: MigrationId(7) });
+    assert_eq!(actions, vec![completed(20, "VM1", "A", "B")]);
+    let vm1 = e.topology().vm_id("VM1").unwrap();
+    assert_eq!(e.owner(vm1), b);
+}
