@@ -2,6 +2,7 @@
 //!
 //! - [`link`]: the rtnetlink link monitor, turning carrier changes into
 //!   engine inputs.
+//! - [`config`]: the agent's configuration file, with line-precise errors.
 //! - [`leader`]: a new leader's engine rebuilt from the store's state alone.
 //! - [`netns`]: network namespaces, so several nodes run on one machine (the
 //!   lab, the tests).
@@ -17,6 +18,7 @@
 //! - [`mod@bench`]: the link and migration benchmarks (`haven bench link|migration`).
 pub mod bench;
 pub mod cert;
+pub mod config;
 pub mod guest;
 pub mod leader;
 pub mod link;

@@ -1,0 +1,151 @@
+//! The node agent's configuration file (`haven agent --config FILE`):
+//!
+//! ```toml
+//! cluster = "prod"                       # keys under /haven/prod/ in etcd
+//! node = "A"                             # this node's name in the inventory
+//! etcd = ["https://10.0.0.1:2379"]       # etcd client URLs
+//! run_dir = "/var/lib/haven"             # QEMU run directories, per VM
+//! tls_dir = "/etc/haven/tls"             # `haven cert node` output: QEMU's
+//!                                        # migration TLS, and etcd's client
+//!                                        # certificate when etcd_tls = true
+//! migration_address = "10.78.0.1"        # where incoming migrations listen
+//! etcd_tls = true                        # optional, default false
+//! lease_ttl_s = 10                       # optional, default 10
+//! netns = "lab-a"                        # optional: run inside a namespace
+//! ```
+//!
+//! Unknown keys are errors; every error names the file and the line.
+
+use haven_core::parse::InputError;
+use serde::Deserialize;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// Default membership lease: long enough to ride out a short etcd
+/// election, short enough that a dead leader is replaced within seconds.
+pub const DEFAULT_LEASE_TTL_S: i64 = 10;
+
+/// A parsed agent configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    pub cluster: String,
+    pub node: String,
+    pub etcd: Vec<String>,
+    pub run_dir: PathBuf,
+    pub tls_dir: PathBuf,
+    pub migration_address: IpAddr,
+    #[serde(default)]
+    pub etcd_tls: bool,
+    #[serde(default = "default_ttl")]
+    pub lease_ttl_s: i64,
+    #[serde(default)]
+    pub netns: Option<String>,
+}
+
+fn default_ttl() -> i64 {
+    DEFAULT_LEASE_TTL_S
+}
+
+impl AgentConfig {
+    /// Parses `text`; `file` names it in messages.
+    ///
+    /// # Errors
+    /// Not TOML, an unknown or missing key, a wrong type, no etcd endpoint,
+    /// or a lease shorter than etcd allows: one sentence with the line.
+    pub fn parse(file: &str, text: &str) -> Result<AgentConfig, InputError> {
+        let error = |line: Option<usize>, message: String| InputError {
+            file: file.to_string(),
+            line,
+            message,
+        };
+        let config: AgentConfig = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start));
+            let message = e.message().replace('\n', " ");
+            error(line, format!("{message}; see the agent configuration format in the docs of haven_agent::config"))
+        })?;
+        let line_of_key =
+            |key: &str| (text.lines().position(|l| l.trim_start().starts_with(key))).map(|i| i + 1);
+        if config.etcd.is_empty() {
+            let message = "`etcd` lists no endpoint; give at least one URL, like \
+                           [\"http://10.0.0.1:2379\"]"
+                .to_string();
+            return Err(error(line_of_key("etcd"), message));
+        }
+        if config.lease_ttl_s < 2 {
+            let message = format!(
+                "`lease_ttl_s` is {}, but etcd grants leases of 2 s or more; use 2 or more \
+                 (default {DEFAULT_LEASE_TTL_S})",
+                config.lease_ttl_s
+            );
+            return Err(error(line_of_key("lease_ttl_s"), message));
+        }
+        Ok(config)
+    }
+
+    /// Reads and parses a configuration file.
+    ///
+    /// # Errors
+    /// As [`AgentConfig::parse`], and a file that cannot be read.
+    pub fn load(path: &Path) -> Result<AgentConfig, InputError> {
+        let text = haven_core::parse::load_text(path)?;
+        AgentConfig::parse(&path.display().to_string(), &text)
+    }
+}
+
+/// The 1-based line holding byte `pos` of `text`.
+fn line_of(text: &str, pos: usize) -> usize {
+    text.as_bytes()[..pos.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"cluster = "prod"
+node = "A"
+etcd = ["http://127.0.0.1:2379"]
+run_dir = "/var/lib/haven"
+tls_dir = "/etc/haven/tls"
+migration_address = "10.78.0.1"
+netns = "lab-a"
+"#;
+
+    #[test]
+    fn a_complete_file_parses_with_defaults() {
+        let c = AgentConfig::parse("agent.toml", GOOD).unwrap();
+        assert_eq!(c.node, "A");
+        assert_eq!(c.migration_address, "10.78.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!((c.etcd_tls, c.lease_ttl_s), (false, DEFAULT_LEASE_TTL_S));
+        assert_eq!(c.netns.as_deref(), Some("lab-a"));
+    }
+
+    #[test]
+    fn bad_input_names_the_file_and_line() {
+        let typo = GOOD.replace("node = \"A\"", "nod = \"A\"");
+        let e = AgentConfig::parse("agent.toml", &typo).unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(
+            e.to_string()
+                .starts_with("agent.toml:2: unknown field `nod`"),
+            "{e}"
+        );
+        let address = GOOD.replace("10.78.0.1", "ten.78.0.1");
+        let e = AgentConfig::parse("agent.toml", &address).unwrap_err();
+        assert_eq!(e.line, Some(6), "{e}");
+        let empty = GOOD.replace("[\"http://127.0.0.1:2379\"]", "[]");
+        let e = AgentConfig::parse("agent.toml", &empty).unwrap_err();
+        assert_eq!(e.line, Some(3));
+        assert!(e.message.contains("no endpoint"), "{e}");
+        let ttl = format!("{GOOD}lease_ttl_s = 1\n");
+        let e = AgentConfig::parse("agent.toml", &ttl).unwrap_err();
+        assert_eq!(e.line, Some(8), "{e}");
+        let e = AgentConfig::parse("agent.toml", "node = [").unwrap_err();
+        assert_eq!(e.line, Some(1), "{e}");
+        assert_eq!(e.to_string().lines().count(), 1, "one line: {e}");
+    }
+}
