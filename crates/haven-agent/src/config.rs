@@ -16,7 +16,7 @@
 //!
 //! Unknown keys are errors; every error names the file and the line.
 
-use haven_core::parse::InputError;
+use haven_core::parse::{line_of, InputError};
 use serde::Deserialize;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -60,7 +60,7 @@ impl AgentConfig {
             message,
         };
         let config: AgentConfig = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| line_of(text, s.start));
+            let line = e.span().map(|s| line_of(text.as_bytes(), s.start));
             let message = e.message().replace('\n', " ");
             error(line, format!("{message}; see the agent configuration format in the docs of haven_agent::config"))
         })?;
@@ -91,15 +91,6 @@ impl AgentConfig {
         let text = haven_core::parse::load_text(path)?;
         AgentConfig::parse(&path.display().to_string(), &text)
     }
-}
-
-/// The 1-based line holding byte `pos` of `text`.
-fn line_of(text: &str, pos: usize) -> usize {
-    text.as_bytes()[..pos.min(text.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
 }
 
 #[cfg(test)]

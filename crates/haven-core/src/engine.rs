@@ -429,9 +429,9 @@ impl Engine {
                 vm,
                 switch,
                 protected,
-            } => self.set_protected(now, &vm, &switch, protected)?,
-            Input::MigrationCompleted { id } => self.migration_completed(now, id)?,
-            Input::MigrationFailed { id, cause } => self.migration_failed(now, id, cause)?,
+            } => self.set_protected(now, &vm, &switch, protected),
+            Input::MigrationCompleted { id } => self.migration_completed(now, id),
+            Input::MigrationFailed { id, cause } => self.migration_failed(now, id, cause),
             Input::MigrationCancelled { id } => self.migration_cancelled(now, id),
         }
         self.dispatch_if_dirty(now);
@@ -716,32 +716,18 @@ impl Engine {
         self.report(now, EventKind::VmDown { vm: name, node });
     }
 
-    fn set_protected(
-        &mut self,
-        now: Millis,
-        vm_name: &str,
-        switch: &str,
-        protected: bool,
-    ) -> Result<(), EngineError> {
-        let vm = self
-            .topo
-            .vm_id(vm_name)
-            .ok_or_else(|| EngineError::UnknownVm(vm_name.to_string()))?;
-        let unknown = || EngineError::UnknownAdapter {
-            vm: vm_name.to_string(),
-            switch: switch.to_string(),
+    fn set_protected(&mut self, now: Millis, vm_name: &str, switch: &str, protected: bool) {
+        // `check_input` refused unknown names before anything changed.
+        let (Some(vm), Some(sw)) = (self.topo.vm_id(vm_name), self.topo.switch_id(switch)) else {
+            return;
         };
-        let sw = self.topo.switch_id(switch).ok_or_else(unknown)?;
         let adapters: Vec<usize> = (self.topo.vm(vm).adapters.iter().enumerate())
             .filter(|(_, a)| a.switch == sw)
             .map(|(i, _)| i)
             .collect();
-        if adapters.is_empty() {
-            return Err(unknown());
-        }
         let state = &mut self.vms[vm.0 as usize];
         if adapters.iter().all(|&i| state.protected[i] == protected) {
-            return Ok(());
+            return;
         }
         for i in adapters {
             state.protected[i] = protected;
@@ -760,7 +746,6 @@ impl Engine {
         // H7: a switch that just became protected may be down at the
         // destination.
         self.check_in_flight(now, |m| m.vm == vm);
-        Ok(())
     }
 
     // ---- detection (H1, H2) --------------------------------------------
@@ -1261,10 +1246,7 @@ impl Engine {
     }
 
     // Migrating ---- completed ----> Healthy on the destination
-    fn migration_completed(&mut self, now: Millis, id: MigrationId) -> Result<(), EngineError> {
-        if !self.migrations.contains_key(&id) {
-            return Err(EngineError::UnknownMigration(id));
-        }
+    fn migration_completed(&mut self, now: Millis, id: MigrationId) {
         let m = self.end_migration(id);
         let memory = self.topo.vm(m.vm).memory_mb;
         let from = &mut self.nodes[m.from.0 as usize];
@@ -1280,28 +1262,18 @@ impl Engine {
         self.report(now, EventKind::MigrationCompleted { vm, from, to });
         // Its new node may have lost a network meanwhile.
         self.reconcile(now, m.vm, "network_restored");
-        Ok(())
     }
 
     // Migrating ---- failed ----> Backoff | Stuck | Healthy (recovered)
-    fn migration_failed(
-        &mut self,
-        now: Millis,
-        id: MigrationId,
-        cause: FailureCause,
-    ) -> Result<(), EngineError> {
-        if !self.migrations.contains_key(&id) {
-            return Err(EngineError::UnknownMigration(id));
-        }
+    fn migration_failed(&mut self, now: Millis, id: MigrationId, cause: FailureCause) {
         if self.migrations[&id].aborting.is_some() {
             // It failed while being cancelled: the VM is on its source,
             // as a cancel would have left it.
             self.migration_cancelled(now, id);
-            return Ok(());
+            return;
         }
         let m = self.end_migration(id);
         self.failed(now, m, cause.to_string());
-        Ok(())
     }
 
     /// Reports a failed migration and backs off, or gives up after

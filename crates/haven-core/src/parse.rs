@@ -239,8 +239,9 @@ fn file_stem(file: &str) -> String {
     )
 }
 
-/// The 1-based line holding byte `pos`.
-fn line_of(bytes: &[u8], pos: usize) -> usize {
+/// The 1-based line holding byte `pos` of `bytes` (the last line when `pos`
+/// is past the end).
+pub fn line_of(bytes: &[u8], pos: usize) -> usize {
     bytes.iter().take(pos).filter(|&&b| b == b'\n').count() + 1
 }
 

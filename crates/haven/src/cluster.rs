@@ -51,16 +51,15 @@ fn init(args: InitArgs) -> ExitCode {
 #[cfg(feature = "etcd")]
 fn init(args: InitArgs) -> ExitCode {
     use haven_agent::store::{Store, TlsFiles};
-    use haven_core::parse::{load_scenario, load_text};
+    use haven_core::parse::{load_text, parse_scenario};
     use haven_core::validate::{validate, Severity};
     use std::time::Duration;
 
-    let scenario = match load_scenario(&args.file) {
-        Ok(s) => s,
-        Err(e) => return input_error(e),
-    };
-    let text = match load_text(&args.file) {
-        Ok(t) => t,
+    // Read once: the text is stored as it is, the parse validates it.
+    let file = args.file.display().to_string();
+    let parsed = load_text(&args.file).and_then(|text| Ok((parse_scenario(&file, &text)?, text)));
+    let (scenario, text) = match parsed {
+        Ok(both) => both,
         Err(e) => return input_error(e),
     };
     let findings = validate(&scenario.cluster);
@@ -68,7 +67,6 @@ fn init(args: InitArgs) -> ExitCode {
         .filter(|f| f.severity == Severity::Error)
         .collect();
     if !errors.is_empty() {
-        let file = args.file.display().to_string();
         eprint!("{}", crate::validate::report(&file, &findings));
         eprintln!("haven: {file} has validation errors; fix them (see above) before storing it");
         return ExitCode::FAILURE;
