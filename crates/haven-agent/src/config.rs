@@ -12,13 +12,31 @@
 //! etcd_tls = true                        # optional, default false
 //! lease_ttl_s = 10                       # optional, default 10
 //! netns = "lab-a"                        # optional: run inside a namespace
+//! authority = "10.79.0.1:7000"           # optional: the migration authority
+//!                                        # (`migration_auth = "authority"`)
+//!
+//! [qemu]                                 # optional: how this node starts VMs
+//! binary = "qemu-system-x86_64"          # default
+//! accel = "kvm"                          # default; "tcg" for nested labs
+//! vcpus = 1                              # default
+//! disk = "/srv/vms/{vm}.qcow2"           # shared storage, {vm} = VM name
+//! # or direct kernel boot (the lab's test guest):
+//! # kernel = "/var/cache/haven/guest/vmlinuz"
+//! # initrd = "/var/cache/haven/guest/initrd.img"
+//! # cmdline = "console=ttyS0 quiet panic=-1"
+//!
+//! [qemu.append]                          # optional: per-VM kernel arguments
+//! VM1 = "haven.ip=10.77.0.10/24"
 //! ```
 //!
 //! Unknown keys are errors; every error names the file and the line.
 
+use crate::qemu::{Boot, NicDef, VmDef};
+use haven_core::model::Cluster;
 use haven_core::parse::{line_of, InputError};
 use serde::Deserialize;
-use std::net::IpAddr;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 /// Default membership lease: long enough to ride out a short etcd
@@ -41,6 +59,61 @@ pub struct AgentConfig {
     pub lease_ttl_s: i64,
     #[serde(default)]
     pub netns: Option<String>,
+    #[serde(default)]
+    pub authority: Option<SocketAddr>,
+    #[serde(default)]
+    pub qemu: QemuConfig,
+}
+
+/// How the node starts its VMs (`[qemu]`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QemuConfig {
+    #[serde(default = "default_binary")]
+    pub binary: PathBuf,
+    #[serde(default = "default_accel")]
+    pub accel: String,
+    #[serde(default = "default_vcpus")]
+    pub vcpus: u32,
+    /// A disk image path; `{vm}` is replaced by the VM's name.
+    #[serde(default)]
+    pub disk: Option<String>,
+    #[serde(default)]
+    pub kernel: Option<PathBuf>,
+    #[serde(default)]
+    pub initrd: Option<PathBuf>,
+    #[serde(default)]
+    pub cmdline: String,
+    /// Per VM: kernel arguments appended to `cmdline`.
+    #[serde(default)]
+    pub append: BTreeMap<String, String>,
+}
+
+impl Default for QemuConfig {
+    fn default() -> Self {
+        QemuConfig {
+            binary: default_binary(),
+            accel: default_accel(),
+            vcpus: default_vcpus(),
+            disk: None,
+            kernel: None,
+            initrd: None,
+            cmdline: String::new(),
+            append: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_binary() -> PathBuf {
+    crate::qemu::QEMU.into()
+}
+
+fn default_accel() -> String {
+    "kvm".into()
+}
+
+fn default_vcpus() -> u32 {
+    1
 }
 
 fn default_ttl() -> i64 {
@@ -80,7 +153,65 @@ impl AgentConfig {
             );
             return Err(error(line_of_key("lease_ttl_s"), message));
         }
+        let q = &config.qemu;
+        let boot = match (&q.disk, &q.kernel, &q.initrd) {
+            (Some(_), None, None) | (None, Some(_), Some(_)) | (None, None, None) => None,
+            (Some(_), _, _) => {
+                Some("`[qemu]` gives both `disk` and `kernel`/`initrd`; keep one way to boot")
+            }
+            _ => Some("`[qemu]` needs both `kernel` and `initrd` for a direct kernel boot"),
+        };
+        if let Some(message) = boot {
+            return Err(error(line_of_key("[qemu]"), message.to_string()));
+        }
+        if !matches!(q.accel.as_str(), "kvm" | "tcg") {
+            let message = format!("`accel` is {:?}; use \"kvm\" or \"tcg\"", q.accel);
+            return Err(error(line_of_key("accel"), message));
+        }
         Ok(config)
+    }
+
+    /// The QEMU definition of `vm` of `cluster` on this node: its memory,
+    /// one e1000 per adapter (MAC from the inventory) on a tap enslaved to
+    /// the bridge named like the adapter's switch, booted as `[qemu]` says.
+    /// Taps are named `hv<VM index>n<adapter index>`, the same on every node.
+    /// `None` when the inventory has no such VM or `[qemu]` gives no way to
+    /// boot.
+    pub fn vm_def(&self, cluster: &Cluster, vm: &str) -> Option<VmDef> {
+        let (index, v) = cluster.vms.iter().enumerate().find(|(_, v)| v.name == vm)?;
+        let q = &self.qemu;
+        let boot = match (&q.disk, &q.kernel, &q.initrd) {
+            (Some(disk), _, _) => Boot::Disk(disk.replace("{vm}", vm).into()),
+            (None, Some(kernel), Some(initrd)) => {
+                let extra = q.append.get(vm).map(String::as_str).unwrap_or_default();
+                Boot::Kernel {
+                    kernel: kernel.clone(),
+                    initrd: initrd.clone(),
+                    cmdline: format!("{} {extra}", q.cmdline).trim().to_string(),
+                }
+            }
+            _ => return None,
+        };
+        let nics = (v.adapters.iter().enumerate())
+            .map(|(j, a)| NicDef {
+                mac: mac_with_colons(&a.mac),
+                bridge: a.switch.clone(),
+                tap: format!("hv{index}n{j}"),
+            })
+            .collect();
+        Some(VmDef {
+            name: v.name.clone(),
+            memory_mb: u32::try_from(v.memory_mb).unwrap_or(u32::MAX),
+            vcpus: q.vcpus,
+            accel: q.accel.clone(),
+            nics,
+            boot,
+        })
+    }
+
+    /// Whether `[qemu]` says how to boot a VM.
+    pub fn can_boot(&self) -> bool {
+        self.qemu.disk.is_some() || self.qemu.kernel.is_some()
     }
 
     /// Reads and parses a configuration file.
@@ -91,6 +222,16 @@ impl AgentConfig {
         let text = haven_core::parse::load_text(path)?;
         AgentConfig::parse(&path.display().to_string(), &text)
     }
+}
+
+/// `00155D867239` → `00:15:5d:86:72:39`, as QEMU takes it.
+fn mac_with_colons(mac: &str) -> String {
+    let lower = mac.to_ascii_lowercase();
+    let pairs: Vec<&str> = (0..lower.len())
+        .step_by(2)
+        .filter_map(|i| lower.get(i..i + 2))
+        .collect();
+    pairs.join(":")
 }
 
 #[cfg(test)]

@@ -11,11 +11,19 @@
 //! - [`store`]: the coordination store in etcd: membership, leadership,
 //!   fenced migration intents, ownership, events.
 //! - [`cert`]: the cluster CA and node certificates for migration TLS.
+//! - [`authority`]: the one-time migration tickets of
+//!   `migration_auth = "authority"` (H9): the server and its client.
+//! - `agent` (feature `etcd`): the node daemon, `haven agent`.
+//! - [`reality`]: this node's bridges, uplinks and NICs checked against the
+//!   inventory, each mismatch a finding.
 //! - [`guest`]: the tiny test guest (Debian kernel + busybox).
 //! - [`testbed`]: two nodes, a client and a guest in namespaces, for tests.
 //! - [`world`]: the engine's actions carried out on QEMU hosts (the same
 //!   `World` calls the simulator answers).
 //! - [`mod@bench`]: the link and migration benchmarks (`haven bench link|migration`).
+#[cfg(feature = "etcd")]
+pub mod agent;
+pub mod authority;
 pub mod bench;
 pub mod cert;
 pub mod config;
@@ -25,6 +33,7 @@ pub mod link;
 pub mod netns;
 pub mod qemu;
 pub mod qmp;
+pub mod reality;
 #[cfg(feature = "etcd")]
 pub mod store;
 pub mod testbed;

@@ -53,6 +53,17 @@ pub fn spawn_in(
         })
 }
 
+/// Moves the calling thread into namespace `name`; threads it creates
+/// afterwards start there too. The agent calls it first thing, before its
+/// runtime starts, so that all of it (etcd connections, QEMU, the link
+/// monitor) lives in the node's namespace.
+///
+/// # Errors
+/// As [`run_in`].
+pub fn enter_named(name: &str) -> io::Result<()> {
+    enter(&open(name)?)
+}
+
 fn open(name: &str) -> io::Result<File> {
     let path = Path::new("/run/netns").join(name);
     File::open(&path).map_err(|e| {

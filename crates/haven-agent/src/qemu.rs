@@ -161,7 +161,7 @@ impl Host {
         if let Some(vm) = self.adopt(&def.name).await? {
             return Ok(vm);
         }
-        self.launch(def, false).await
+        self.launch(def, Launch::Run).await
     }
 
     /// Finds `name` running under this host's run directory (by pidfile,
@@ -196,6 +196,30 @@ impl Host {
     /// here; [`VmError::Tls`] when this host has no valid certificate (the
     /// incoming QEMU is stopped).
     pub async fn incoming(&self, def: &VmDef, listen: SocketAddr) -> Result<Incoming, VmError> {
+        self.receive(def, listen, Launch::Incoming).await
+    }
+
+    /// As [`Host::incoming`], but the VM stays paused once it has arrived
+    /// (QEMU's `-S`) until [`Vm::resume`]: the cluster agent first flips
+    /// the VM's ownership, then runs it, so that of a source and a
+    /// destination exactly one ever runs it. Wait with [`Incoming::arrived`].
+    ///
+    /// # Errors
+    /// As [`Host::incoming`].
+    pub async fn incoming_held(
+        &self,
+        def: &VmDef,
+        listen: SocketAddr,
+    ) -> Result<Incoming, VmError> {
+        self.receive(def, listen, Launch::IncomingHeld).await
+    }
+
+    async fn receive(
+        &self,
+        def: &VmDef,
+        listen: SocketAddr,
+        launch: Launch,
+    ) -> Result<Incoming, VmError> {
         if let Some(vm) = self.adopt(&def.name).await? {
             let pid = vm.pid;
             drop(vm);
@@ -204,9 +228,12 @@ impl Host {
                 pid,
             });
         }
-        let vm = self.launch(def, true).await?;
+        let vm = self.launch(def, launch).await?;
         match vm.listen(listen).await {
-            Ok(()) => Ok(Incoming { vm }),
+            Ok(()) => Ok(Incoming {
+                vm,
+                held: launch == Launch::IncomingHeld,
+            }),
             Err(e) => {
                 let _ = vm.stop().await;
                 Err(e)
@@ -214,7 +241,7 @@ impl Host {
         }
     }
 
-    async fn launch(&self, def: &VmDef, incoming: bool) -> Result<Vm, VmError> {
+    async fn launch(&self, def: &VmDef, launch: Launch) -> Result<Vm, VmError> {
         validate(def)?;
         let dir = self.run_dir.join(&def.name);
         let socket = dir.join(QMP_SOCKET);
@@ -227,7 +254,7 @@ impl Host {
         // A stale directory from a dead QEMU (adopt found nothing alive).
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir)?;
-        let pid = match self.spawn(def, &dir, incoming) {
+        let pid = match self.spawn(def, &dir, launch) {
             Ok(pid) => pid,
             Err(e) => {
                 let _ = fs::remove_dir_all(&dir);
@@ -247,8 +274,8 @@ impl Host {
 
     /// Spawns QEMU in this host's namespace, in a session of its own, and
     /// reaps it from a thread when it exits.
-    fn spawn(&self, def: &VmDef, dir: &Path, incoming: bool) -> Result<i32, VmError> {
-        let args = qemu_args(def, dir, incoming);
+    fn spawn(&self, def: &VmDef, dir: &Path, launch: Launch) -> Result<i32, VmError> {
+        let args = qemu_args(def, dir, launch);
         let log = fs::File::create(dir.join(QEMU_LOG))?;
         let qemu = self.qemu.clone();
         let spawn = move || -> io::Result<std::process::Child> {
@@ -374,7 +401,18 @@ fn validate(def: &VmDef) -> Result<(), VmError> {
 }
 
 /// QEMU's command line for `def` with its files in `dir`.
-fn qemu_args(def: &VmDef, dir: &Path, incoming: bool) -> Vec<String> {
+/// How a QEMU starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Launch {
+    /// Boots the VM.
+    Run,
+    /// Waits for an incoming migration and runs the VM when it arrived.
+    Incoming,
+    /// Waits for an incoming migration and keeps the VM paused after it.
+    IncomingHeld,
+}
+
+fn qemu_args(def: &VmDef, dir: &Path, launch: Launch) -> Vec<String> {
     let path = |f: &str| dir.join(f).display().to_string();
     let mut args: Vec<String> = vec![
         "-name".into(),
@@ -424,8 +462,11 @@ fn qemu_args(def: &VmDef, dir: &Path, incoming: bool) -> Vec<String> {
             format!("e1000,netdev=n{i},mac={}", nic.mac),
         ]);
     }
-    if incoming {
+    if launch != Launch::Run {
         args.extend(["-incoming".into(), "defer".into()]);
+    }
+    if launch == Launch::IncomingHeld {
+        args.push("-S".into());
     }
     args
 }
@@ -947,6 +988,8 @@ impl Vm {
 #[derive(Debug)]
 pub struct Incoming {
     vm: Vm,
+    /// Started by [`Host::incoming_held`]: paused once arrived.
+    held: bool,
 }
 
 /// A whole live migration with its confirm phase: `source` sends to the
@@ -1027,6 +1070,55 @@ impl Incoming {
             }
             let _ = timeout(POLL_INTERVAL, events.recv()).await;
         }
+    }
+
+    /// Waits until the whole VM has arrived, at most `limit`: for a VM from
+    /// [`Host::incoming_held`], until it is loaded and paused; otherwise
+    /// until it runs. Unlike [`Incoming::wait`] it stops nothing, so the
+    /// caller may give up early (drop the future) and then decide:
+    /// [`Incoming::into_vm`] or [`Incoming::abort`].
+    ///
+    /// # Errors
+    /// As [`Incoming::wait`]; the incoming QEMU is left as it is.
+    pub async fn arrived(&self, limit: Duration) -> Result<(), MigrationError> {
+        let mut events = self.vm.qmp.events();
+        let deadline = Instant::now() + limit;
+        loop {
+            let status = self.vm.exec("query-status", None).await;
+            let migrated = self.vm.exec("query-migrate", None).await;
+            let (status, migrated) = match (status, migrated) {
+                (Ok(s), Ok(m)) => (s, m),
+                (Err(e), _) | (_, Err(e)) => {
+                    let log = log_tail(&self.vm.dir.join(QEMU_LOG));
+                    let detail = format!("the incoming QEMU failed ({e}): {log}");
+                    return Err(MigrationError::failed(classify(&log), detail));
+                }
+            };
+            let arrived = match self.held {
+                true => status["status"] == "paused" && migrated["status"] == "completed",
+                false => status["status"] == "running",
+            };
+            if arrived {
+                return Ok(());
+            }
+            if migrated["status"] == "failed" {
+                let desc = migrated["error-desc"].as_str().unwrap_or("no reason given");
+                return Err(MigrationError::failed(classify(desc), desc));
+            }
+            if Instant::now() > deadline {
+                let detail = format!(
+                    "the migration did not arrive within {} ms",
+                    limit.as_millis()
+                );
+                return Err(MigrationError::failed(FailureCause::Timeout, detail));
+            }
+            let _ = timeout(POLL_INTERVAL, events.recv()).await;
+        }
+    }
+
+    /// The QEMU that received the VM, after [`Incoming::arrived`].
+    pub fn into_vm(self) -> Vm {
+        self.vm
     }
 
     /// Gives up waiting: stops the incoming QEMU.
@@ -1235,7 +1327,7 @@ mod tests {
             boot: Boot::Disk("/nonexistent.img".into()),
         };
         assert!(validate(&def).is_ok());
-        let args = qemu_args(&def, Path::new("/run/haven/vm1"), true);
+        let args = qemu_args(&def, Path::new("/run/haven/vm1"), Launch::Incoming);
         assert!(args.windows(2).any(|w| w == ["-incoming", "defer"]));
         assert!(args.contains(&"e1000,netdev=n0,mac=52:54:00:12:34:56".to_string()));
         for bad in [

@@ -14,7 +14,10 @@
 //! | `owners/<vm>` | `"<node>"` | [`Store::init_owners`], then only [`Store::complete_migration`] | none |
 //! | `intents/<vm>` | [`Intent`] | the leader ([`Store::write_intent`], fenced) | none |
 //! | `running/<vm>` | the intent id | the source ([`Store::begin_migration`]) | none |
-//! | `results/<vm>` | [`MigrationResult`]: the last outcome | the source ([`Store::complete_migration`], [`Store::fail_migration`]) | none |
+//! | `incoming/<vm>` | [`IncomingAt`]: where the destination waits | the destination ([`Store::announce_incoming`]) | the destination's |
+//! | `tickets/<vm>` | [`TicketFor`]: the source's authority ticket (H9) | the source ([`Store::put_ticket`]) | none |
+//! | `aborts/<vm>` | the id of a begun intent to abort | the leader ([`Store::request_abort`], fenced) | none |
+//! | `results/<vm>` | [`MigrationResult`]: the last outcome | the destination ([`Store::complete_migration`]), the source or destination ([`Store::fail_migration`]), the source ([`Store::cancel_migration`]), the leader ([`Store::cancel_intent`]) | none |
 //! | `protection/<vm>/<switch>` | `true`/`false`: overrides the inventory (H11) | anyone ([`Store::set_protected`]) | none |
 //! | `event_seq` | the last event sequence number | [`Store::append_event`] | none |
 //! | `events/<sequence, 20 digits>` | [`Event`] | [`Store::append_event`] | none |
@@ -39,8 +42,11 @@
 //! ```text
 //! // (no intent) ---- write_intent (leader, fenced) ----> intents/<vm>
 //! // intents/<vm> ---- begin_migration (source) ----> intents/<vm> + running/<vm>
-//! // intents/<vm> ---- complete_migration (source) ----> owners/<vm> := to, results/<vm> completed
-//! // intents/<vm> ---- fail_migration (source) ----> owners/<vm> unchanged, results/<vm> failed
+//! // intents/<vm> + running/<vm> ---- announce_incoming (destination) ----> + incoming/<vm>
+//! // intents/<vm> + running/<vm> ---- request_abort (leader, fenced) ----> + aborts/<vm>
+//! // intents/<vm> ---- complete_migration (destination holds the VM) ----> owners/<vm> := to, results/<vm> completed
+//! // intents/<vm> ---- fail_migration (source or destination) ----> owners/<vm> unchanged, results/<vm> failed
+//! // intents/<vm> ---- cancel_migration (source, after an abort) ----> owners/<vm> unchanged, results/<vm> cancelled
 //! // intents/<vm> ---- cancel_intent (leader, fenced, only before begin) ----> (no intent)
 //! ```
 //!
@@ -149,6 +155,10 @@ pub struct MemberInfo {
     /// The VMs running on the node, by name.
     #[serde(default)]
     pub vms: Vec<String>,
+    /// Where the node's wiring differs from the inventory (see
+    /// [`crate::reality`]), one sentence each.
+    #[serde(default)]
+    pub findings: Vec<String>,
 }
 
 /// A migration the leader asks for: move `vm` from `from` to `to`. Stored
@@ -283,14 +293,30 @@ impl Watch {
 /// Dropping a `Membership` stops the keep-alive (the lease then expires
 /// after its TTL); [`Store::leave`] revokes it at once.
 pub struct Membership {
+    lease: Lease,
+    task: Option<JoinHandle<()>>,
+}
+
+/// What a [`Membership`] proves, without owning its keep-alive: cheap to
+/// clone into the agent's tasks. Store calls that need a membership take
+/// a `&Lease` (a `&Membership` works through `Deref`).
+#[derive(Clone, Debug)]
+pub struct Lease {
     node: String,
     lease: i64,
     ttl: Duration,
     valid_until: watch::Receiver<Option<Instant>>,
-    task: Option<JoinHandle<()>>,
 }
 
-impl Membership {
+impl std::ops::Deref for Membership {
+    type Target = Lease;
+
+    fn deref(&self) -> &Lease {
+        &self.lease
+    }
+}
+
+impl Lease {
     /// The node this membership is for.
     pub fn node(&self) -> &str {
         &self.node
@@ -319,13 +345,20 @@ impl Membership {
         self.valid_until().is_some_and(|t| Instant::now() < t)
     }
 
-    /// A channel that changes whenever [`Membership::valid_until`] does.
+    /// A channel that changes whenever [`Lease::valid_until`] does.
     pub fn subscribe(&self) -> watch::Receiver<Option<Instant>> {
         self.valid_until.clone()
     }
+}
+
+impl Membership {
+    /// A handle on this membership's lease for other tasks.
+    pub fn lease(&self) -> Lease {
+        self.lease.clone()
+    }
 
     /// Stops sending keep-alives, as a hung agent would: the lease expires
-    /// after its TTL, and [`Membership::alive`] turns false before that.
+    /// after its TTL, and [`Lease::alive`] turns false before that.
     pub fn stop_keepalive(&mut self) {
         if let Some(task) = self.task.take() {
             task.abort();
@@ -336,6 +369,127 @@ impl Membership {
 impl Drop for Membership {
     fn drop(&mut self) {
         self.stop_keepalive();
+    }
+}
+
+/// Where a destination waits for an incoming migration, at
+/// `incoming/<vm>` ([`Store::announce_incoming`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncomingAt {
+    /// The intent's id.
+    pub id: u64,
+    /// `IP:PORT` on the destination's migration network.
+    pub addr: String,
+}
+
+/// A migration authority's ticket for one intent, at `tickets/<vm>`
+/// ([`Store::put_ticket`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketFor {
+    /// The intent's id.
+    pub id: u64,
+    pub ticket: String,
+}
+
+/// The cluster as the store holds it, without the events: what
+/// [`Store::state`] reads at one revision, kept current by
+/// [`State::apply`]ing watched changes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct State {
+    /// The revision this state is at.
+    pub revision: i64,
+    pub inventory: Option<String>,
+    pub members: BTreeMap<String, MemberInfo>,
+    /// Node → NIC → carrier.
+    pub links: BTreeMap<String, BTreeMap<String, bool>>,
+    /// The leader and its fencing token.
+    pub leader: Option<(String, i64)>,
+    /// VM → owner.
+    pub owners: BTreeMap<String, String>,
+    /// VM → its pending intent.
+    pub intents: BTreeMap<String, Intent>,
+    /// VM → the id of the intent its source has begun.
+    pub running: BTreeMap<String, u64>,
+    /// VM → where its destination waits.
+    pub incoming: BTreeMap<String, IncomingAt>,
+    /// VM → the id of the intent the leader asked to abort.
+    pub aborts: BTreeMap<String, u64>,
+    /// VM → the authority ticket its source obtained.
+    pub tickets: BTreeMap<String, TicketFor>,
+    /// VM → its last migration's outcome.
+    pub results: BTreeMap<String, MigrationResult>,
+    /// (VM, switch) → protected, overriding the inventory (H11).
+    pub protection: BTreeMap<(String, String), bool>,
+}
+
+impl State {
+    /// Applies one change (a key below the cluster prefix, as a [`Watch`]
+    /// reports it). Keys haven does not know are ignored.
+    ///
+    /// # Errors
+    /// The value cannot be decoded: says why.
+    pub fn apply(&mut self, change: &Change) -> Result<(), String> {
+        self.revision = self.revision.max(change.revision);
+        let value = change.value.as_deref();
+        let (kind, rest) = change.key.split_once('/').unwrap_or((&change.key, ""));
+        fn set<T: DeserializeOwned>(
+            map: &mut BTreeMap<String, T>,
+            key: &str,
+            value: Option<&[u8]>,
+        ) -> Result<(), String> {
+            match value {
+                Some(bytes) => {
+                    let decoded = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+                    map.insert(key.to_string(), decoded);
+                }
+                None => {
+                    map.remove(key);
+                }
+            }
+            Ok(())
+        }
+        match kind {
+            "inventory" => {
+                self.inventory = value
+                    .map(|v| String::from_utf8(v.to_vec()).map_err(|e| e.to_string()))
+                    .transpose()?;
+            }
+            "leader" => {
+                self.leader = match value {
+                    Some(v) => {
+                        let node = serde_json::from_slice(v).map_err(|e| e.to_string())?;
+                        Some((node, change.revision))
+                    }
+                    None => None,
+                };
+            }
+            "members" => set(&mut self.members, rest, value)?,
+            "links" => set(&mut self.links, rest, value)?,
+            "owners" => set(&mut self.owners, rest, value)?,
+            "intents" => set(&mut self.intents, rest, value)?,
+            "running" => set(&mut self.running, rest, value)?,
+            "incoming" => set(&mut self.incoming, rest, value)?,
+            "aborts" => set(&mut self.aborts, rest, value)?,
+            "tickets" => set(&mut self.tickets, rest, value)?,
+            "results" => set(&mut self.results, rest, value)?,
+            "protection" => {
+                let Some((vm, switch)) = rest.split_once('/') else {
+                    return Err("expected protection/<vm>/<switch>".into());
+                };
+                let key = (vm.to_string(), switch.to_string());
+                match value {
+                    Some(v) => {
+                        let protected = serde_json::from_slice(v).map_err(|e| e.to_string())?;
+                        self.protection.insert(key, protected);
+                    }
+                    None => {
+                        self.protection.remove(&key);
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
     }
 }
 
@@ -477,10 +631,12 @@ impl Store {
         let (tx, rx) = watch::channel(Some(sent + ttl - margin));
         let task = tokio::spawn(keep_alive(self.clone(), lease, ttl, margin, tx));
         Ok(Membership {
-            node: node.into(),
-            lease,
-            ttl,
-            valid_until: rx,
+            lease: Lease {
+                node: node.into(),
+                lease,
+                ttl,
+                valid_until: rx,
+            },
             task: Some(task),
         })
     }
@@ -490,7 +646,7 @@ impl Store {
     ///
     /// # Errors
     /// etcd is unreachable, or the lease is gone.
-    pub async fn update_member(&self, m: &Membership, info: &MemberInfo) -> Result<(), StoreError> {
+    pub async fn update_member(&self, m: &Lease, info: &MemberInfo) -> Result<(), StoreError> {
         let key = format!("members/{}", m.node);
         self.put("updating a membership", &key, &json(info), Some(m.lease))
             .await
@@ -511,7 +667,7 @@ impl Store {
     /// etcd is unreachable (the lease then expires after its TTL).
     pub async fn leave(&self, mut m: Membership) -> Result<(), StoreError> {
         m.stop_keepalive();
-        self.revoke(m.lease).await
+        self.revoke(m.lease.lease).await
     }
 
     async fn revoke(&self, lease: i64) -> Result<(), StoreError> {
@@ -536,7 +692,7 @@ impl Store {
     /// etcd is unreachable, or the lease is gone.
     pub async fn publish_links(
         &self,
-        m: &Membership,
+        m: &Lease,
         links: &BTreeMap<String, bool>,
     ) -> Result<(), StoreError> {
         let key = format!("links/{}", m.node);
@@ -561,7 +717,7 @@ impl Store {
     ///
     /// # Errors
     /// etcd is unreachable.
-    pub async fn campaign(&self, m: &Membership) -> Result<Option<Leadership>, StoreError> {
+    pub async fn campaign(&self, m: &Lease) -> Result<Option<Leadership>, StoreError> {
         if !m.alive() {
             return Ok(None);
         }
@@ -819,11 +975,17 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let key = self.key(&format!("intents/{}", intent.vm));
         let running = self.key(&format!("running/{}", intent.vm));
+        let incoming = self.key(&format!("incoming/{}", intent.vm));
+        let abort = self.key(&format!("aborts/{}", intent.vm));
+        let ticket = self.key(&format!("tickets/{}", intent.vm));
         let response = self
             .txn_retried(what, || {
                 let mut ops = vec![
                     TxnOp::delete(key.as_str(), None),
                     TxnOp::delete(running.as_str(), None),
+                    TxnOp::delete(incoming.as_str(), None),
+                    TxnOp::delete(abort.as_str(), None),
+                    TxnOp::delete(ticket.as_str(), None),
                     TxnOp::put(result.0.as_str(), result.1.clone(), None),
                 ];
                 let mut compares = extra(&mut ops);
@@ -1003,6 +1165,194 @@ impl Store {
             .collect()
     }
 
+    /// The source gave up `intent` because the leader asked it to abort
+    /// (the migration was cancelled in QEMU): ends it like
+    /// [`Store::fail_migration`], with the result `cancelled`. The VM runs
+    /// on, and is still owned by, the source.
+    ///
+    /// # Errors
+    /// etcd is unreachable.
+    pub async fn cancel_migration(&self, intent: &Intent) -> Result<bool, StoreError> {
+        let result = self.result_entry(intent, Outcome::Cancelled);
+        self.finish(intent, "cancelling a migration", &result, |_| Vec::new())
+            .await
+    }
+
+    /// The leader asks the source to abort `intent`, which it has begun
+    /// (so [`Store::cancel_intent`] refused): puts `aborts/<vm>`, fenced and
+    /// only while `intent` is the VM's intent. The source answers by ending
+    /// the intent: `cancelled` if the abort took effect, `completed` if the
+    /// migration won the race. `false` when nothing was written.
+    ///
+    /// # Errors
+    /// etcd is unreachable.
+    pub async fn request_abort(&self, l: &Leadership, intent: &Intent) -> Result<bool, StoreError> {
+        let key = self.key(&format!("intents/{}", intent.vm));
+        let abort = self.key(&format!("aborts/{}", intent.vm));
+        let id = json(&intent.id);
+        let response = self
+            .txn("a fenced abort request", || {
+                let mut compares = self.fence(l);
+                compares.push(Compare::value(key.as_str(), CompareOp::Equal, json(intent)));
+                Txn::new()
+                    .when(compares)
+                    .and_then([TxnOp::put(abort.as_str(), id.clone(), None)])
+            })
+            .await?;
+        Ok(response.succeeded())
+    }
+
+    /// The destination waits for `intent`'s VM at `addr` (its migration
+    /// address and port): puts `incoming/<vm>`, bound to its membership
+    /// lease, only while `intent` is the VM's intent. `false` otherwise.
+    ///
+    /// # Errors
+    /// etcd is unreachable.
+    pub async fn announce_incoming(
+        &self,
+        m: &Lease,
+        intent: &Intent,
+        addr: &str,
+    ) -> Result<bool, StoreError> {
+        let key = self.key(&format!("intents/{}", intent.vm));
+        let incoming = self.key(&format!("incoming/{}", intent.vm));
+        let value = json(&IncomingAt {
+            id: intent.id,
+            addr: addr.to_string(),
+        });
+        let lease = m.lease;
+        let response = self
+            .txn("announcing an incoming migration", || {
+                Txn::new()
+                    .when([Compare::value(key.as_str(), CompareOp::Equal, json(intent))])
+                    .and_then([TxnOp::put(
+                        incoming.as_str(),
+                        value.clone(),
+                        Some(PutOptions::new().with_lease(lease)),
+                    )])
+            })
+            .await?;
+        Ok(response.succeeded())
+    }
+
+    /// The source passes the one-time ticket it got from the migration
+    /// authority (H9, `migration_auth = "authority"`) to the destination:
+    /// puts `tickets/<vm>`, only while `intent` is the VM's intent.
+    ///
+    /// # Errors
+    /// etcd is unreachable.
+    pub async fn put_ticket(&self, intent: &Intent, ticket: &str) -> Result<bool, StoreError> {
+        let key = self.key(&format!("intents/{}", intent.vm));
+        let at = self.key(&format!("tickets/{}", intent.vm));
+        let value = json(&TicketFor {
+            id: intent.id,
+            ticket: ticket.to_string(),
+        });
+        let response = self
+            .txn("passing a migration ticket", || {
+                Txn::new()
+                    .when([Compare::value(key.as_str(), CompareOp::Equal, json(intent))])
+                    .and_then([TxnOp::put(at.as_str(), value.clone(), None)])
+            })
+            .await?;
+        Ok(response.succeeded())
+    }
+
+    /// Everything the store holds about the cluster except its events, read
+    /// at one revision (so it is a consistent cut: a migration is either
+    /// still an intent or already a new owner, never neither). Keep it up to
+    /// date with a watch from `State::revision + 1` and [`State::apply`].
+    ///
+    /// # Errors
+    /// etcd is unreachable, or a value cannot be decoded.
+    pub async fn state(&self) -> Result<State, StoreError> {
+        let start = self.inner.prefix.clone();
+        let events = self.key("events/");
+        let events_end = prefix_end(&events);
+        let end = prefix_end(&start);
+        let mut below = self
+            .call("reading the cluster state", |mut c, _| {
+                let (start, events) = (start.clone(), events.clone());
+                async move {
+                    let options = GetOptions::new().with_range(events);
+                    c.get(start, Some(options)).await
+                }
+            })
+            .await?;
+        let revision = below.header().map_or(0, |h| h.revision());
+        let mut above = self
+            .call("reading the cluster state", |mut c, _| {
+                let (from, end) = (events_end.clone(), end.clone());
+                async move {
+                    let options = GetOptions::new().with_range(end).with_revision(revision);
+                    c.get(from, Some(options)).await
+                }
+            })
+            .await?;
+        let mut state = State {
+            revision,
+            ..State::default()
+        };
+        let strip = self.inner.prefix.len();
+        for kv in below.take_kvs().iter().chain(above.take_kvs().iter()) {
+            let key = String::from_utf8_lossy(kv.key());
+            let change = Change {
+                key: key.get(strip..).unwrap_or_default().to_string(),
+                value: Some(kv.value().to_vec()),
+                revision: kv.mod_revision(),
+            };
+            state
+                .apply(&change)
+                .map_err(|detail| corrupt(&key, detail))?;
+        }
+        Ok(state)
+    }
+
+    /// Appends `events` in order, in one transaction per try (so a burst of
+    /// events from one decision costs one round trip), and returns the
+    /// sequence number of the last one (or of the last stored event when
+    /// `events` is empty).
+    ///
+    /// # Errors
+    /// etcd is unreachable, or other writers kept taking the numbers.
+    pub async fn append_events(&self, events: &[Event]) -> Result<u64, StoreError> {
+        let counter = self.key("event_seq");
+        let values: Vec<Vec<u8>> = events.iter().map(json).collect();
+        for _ in 0..EVENT_SEQ_TRIES_MAX {
+            let (last, revision) = match self.get_one("reading event_seq", "event_seq").await? {
+                Some(kv) => (decode::<u64>(&counter, kv.value())?, kv.mod_revision()),
+                None => (0, 0),
+            };
+            if values.is_empty() {
+                return Ok(last);
+            }
+            let seq = last + values.len() as u64;
+            let response = self
+                .txn("appending events", || {
+                    let mut ops = vec![TxnOp::put(counter.as_str(), json(&seq), None)];
+                    for (n, value) in (last + 1..).zip(&values) {
+                        let key = self.key(&format!("events/{n:0EVENT_SEQ_DIGITS$}"));
+                        ops.push(TxnOp::put(key, value.clone(), None));
+                    }
+                    Txn::new()
+                        .when([Compare::mod_revision(
+                            counter.as_str(),
+                            CompareOp::Equal,
+                            revision,
+                        )])
+                        .and_then(ops)
+                })
+                .await?;
+            if response.succeeded() {
+                return Ok(seq);
+            }
+        }
+        Err(self.refused(
+            "appending events",
+            format!("the event sequence changed {EVENT_SEQ_TRIES_MAX} times in a row"),
+        ))
+    }
+
     // ---- plumbing ----
 
     fn key(&self, sub: &str) -> String {
@@ -1164,6 +1514,47 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// The names of the haven clusters etcd at `endpoints` holds (those with
+/// an inventory), for commands run from outside that were not told which.
+///
+/// # Errors
+/// An endpoint or TLS file is unusable, or etcd did not answer in time.
+pub async fn clusters(
+    endpoints: &[String],
+    tls: Option<&TlsFiles>,
+    timeout: Duration,
+) -> Result<Vec<String>, StoreError> {
+    let mut options = ConnectOptions::new().with_connect_timeout(timeout);
+    if let Some(tls) = tls {
+        options = options.with_tls(tls_options(tls)?);
+    }
+    let unreachable = |last: String| StoreError::Unreachable {
+        endpoints: endpoints.join(","),
+        what: "listing clusters".into(),
+        timeout_ms: timeout.as_millis(),
+        last,
+    };
+    let listed = tokio::time::timeout(timeout, async {
+        let mut client = new_client(endpoints, &options).await?;
+        let options = GetOptions::new().with_prefix().with_keys_only();
+        client
+            .get("/haven/", Some(options))
+            .await
+            .map_err(|e| unreachable(e.to_string()))
+    })
+    .await
+    .map_err(|_| unreachable("no answer".into()))??;
+    let mut names: Vec<String> = (listed.kvs().iter())
+        .filter_map(|kv| {
+            let key = String::from_utf8_lossy(kv.key());
+            let (name, rest) = key.strip_prefix("/haven/")?.split_once('/')?;
+            (rest == "inventory").then(|| name.to_string())
+        })
+        .collect();
+    names.dedup();
+    Ok(names)
 }
 
 /// Keeps `lease` alive until aborted: a keep-alive every third of `ttl`,

@@ -308,6 +308,7 @@ async fn membership_keys_vanish_when_the_lease_ends() {
     let info = MemberInfo {
         addrs: vec!["10.0.0.1".into()],
         vms: vec!["web".into()],
+        ..MemberInfo::default()
     };
     let mut a = store.join("A", &info, SHORT_TTL_S).await.unwrap();
     let b = join(&store, "B", LONG_TTL_S).await;

@@ -167,6 +167,26 @@ pub enum FailureCause {
     Hypervisor(String),
 }
 
+impl FailureCause {
+    /// The cause a [`fmt::Display`] text names (the inverse of it), so a
+    /// cause survives a trip through the coordination store. Text in no
+    /// known form is a hypervisor message.
+    pub fn parse(text: &str) -> FailureCause {
+        match text {
+            "authority_unreachable" => FailureCause::AuthorityUnreachable,
+            "destination_unreachable" => FailureCause::DestinationUnreachable,
+            "tls_rejected" => FailureCause::TlsRejected,
+            "timeout" => FailureCause::Timeout,
+            other => FailureCause::Hypervisor(
+                other
+                    .strip_prefix("hypervisor_error: ")
+                    .unwrap_or(other)
+                    .to_string(),
+            ),
+        }
+    }
+}
+
 impl fmt::Display for FailureCause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -176,5 +196,27 @@ impl fmt::Display for FailureCause {
             FailureCause::Timeout => f.write_str("timeout"),
             FailureCause::Hypervisor(msg) => write!(f, "hypervisor_error: {msg}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FailureCause;
+
+    #[test]
+    fn h9_a_cause_survives_its_text() {
+        for cause in [
+            FailureCause::AuthorityUnreachable,
+            FailureCause::DestinationUnreachable,
+            FailureCause::TlsRejected,
+            FailureCause::Timeout,
+            FailureCause::Hypervisor("QEMU died: broken pipe".into()),
+        ] {
+            assert_eq!(FailureCause::parse(&cause.to_string()), cause);
+        }
+        assert_eq!(
+            FailureCause::parse("something odd"),
+            FailureCause::Hypervisor("something odd".into())
+        );
     }
 }

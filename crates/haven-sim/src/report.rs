@@ -192,7 +192,9 @@ pub fn seconds(ms: Millis) -> String {
     format!("{}.{:03}s", ms / 1000, ms % 1000)
 }
 
-fn row(e: &Event) -> [String; 5] {
+/// The cells of one event in the text timeline: time, event, VM, nodes,
+/// detail.
+pub fn row(e: &Event) -> [String; 5] {
     let (nodes, detail) = match &e.kind {
         EventKind::LinkDown { node, nic } | EventKind::LinkUp { node, nic } => {
             (node.clone(), format!("nic {nic}"))

@@ -1,11 +1,16 @@
 //! The `haven` command line (SPEC section 5).
 
 mod adapter;
+mod agent;
+mod authority;
 mod bench;
 mod bench_migration;
 mod cert;
 mod cluster;
+mod events;
+mod live;
 mod simulate;
+mod status;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -40,6 +45,15 @@ enum Command {
     /// List or change the protection of VM network adapters.
     #[command(subcommand)]
     Adapter(adapter::Command),
+    /// The migration authority of `migration_auth = "authority"` (`serve`).
+    #[command(subcommand)]
+    Authority(authority::Command),
+    /// The node daemon: joins the cluster, watches links, runs migrations.
+    Agent(agent::Args),
+    /// The live cluster: nodes, links, VMs, queue, migrations under way.
+    Status(status::Args),
+    /// The live cluster's events, with their times (`--follow` to stream).
+    Events(events::Args),
 }
 
 /// Exit status for unusable input or usage (clap uses 2 as well).
@@ -60,5 +74,9 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Adapter(command) => adapter::run(command),
         Command::Cert(command) => cert::run(command),
+        Command::Authority(command) => authority::run(command),
+        Command::Agent(args) => agent::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Events(args) => events::run(args),
     }
 }

@@ -1,0 +1,386 @@
+//! The leader: one agent at a time runs the engine for the whole cluster.
+//!
+//! ```text
+//! follower ---- leader key absent, campaign won ----> leader (token = key revision)
+//! leader ---- mirror shows our key ----> rebuild the engine from the mirror alone
+//! leader ---- each new mirror state ----> differences as engine inputs ---->
+//!             actions: intents (fenced), cancels/aborts (fenced), events
+//! leader ---- lease not surely alive / key gone or replaced ----> follower (acts on nothing)
+//! leader ---- inventory changed / a fenced write refused ----> rebuild
+//! ```
+
+use super::{log, unix_ms, Context, RETRY_INTERVAL};
+use crate::leader::{rebuild, InFlight, Snapshot};
+use crate::store::{Intent, Leadership, Outcome, State};
+use haven_core::event::{Event, FailureCause};
+use haven_core::model::Millis;
+use haven_core::{Action, Engine, Input, MigrationId};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a new leader waits for the mirror to show its own leader key.
+const MIRROR_CATCH_UP: Duration = Duration::from_secs(5);
+
+/// Why leading stopped.
+enum End {
+    /// Not leader any more (or not surely): campaign again.
+    Lost(String),
+    /// Still leader, but the engine must be rebuilt from the store.
+    Rebuild(String),
+}
+
+/// Campaigns whenever there is no leader, and leads while elected.
+pub(super) async fn run(ctx: Arc<Context>) {
+    let mut state = ctx.state.clone();
+    loop {
+        if !ctx.alive() {
+            tokio::time::sleep(RETRY_INTERVAL).await;
+            continue;
+        }
+        match ctx.store.campaign(&ctx.lease()).await {
+            Ok(Some(l)) => {
+                log(
+                    &ctx.node,
+                    &format!("leading the cluster (fencing token {})", l.revision),
+                );
+                loop {
+                    match lead(&ctx, &l).await {
+                        End::Rebuild(why) => {
+                            log(&ctx.node, &format!("rebuilding the engine: {why}"));
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                        End::Lost(why) => {
+                            log(&ctx.node, &format!("not leading any more: {why}"));
+                            break;
+                        }
+                    }
+                }
+            }
+            Ok(None) => {
+                // Wait for the leader key to go (its lease expired or it
+                // resigned), re-checking now and then.
+                let _ = tokio::time::timeout(RETRY_INTERVAL, async {
+                    while state.borrow_and_update().leader.is_some() {
+                        if state.changed().await.is_err() {
+                            return;
+                        }
+                    }
+                })
+                .await;
+            }
+            Err(e) => {
+                log(&ctx.node, &format!("cannot campaign: {e}"));
+                tokio::time::sleep(RETRY_INTERVAL).await;
+            }
+        }
+    }
+}
+
+/// The engine's clock: Unix milliseconds that never run backwards.
+struct Clock {
+    last: Millis,
+}
+
+impl Clock {
+    fn now(&mut self) -> Millis {
+        self.last = self.last.max(unix_ms());
+        self.last
+    }
+}
+
+/// What the engine has been told, to turn new states into differences.
+struct Known {
+    links: BTreeMap<(String, String), bool>,
+    members: BTreeSet<String>,
+    protection: BTreeMap<(String, String), bool>,
+    /// The intents this leader tracks (written or adopted), by VM.
+    pending: BTreeMap<String, Intent>,
+}
+
+async fn lead(ctx: &Context, l: &Leadership) -> End {
+    let mut rx = ctx.state.clone();
+    let ours = Some((l.node.clone(), l.revision));
+    let caught_up = tokio::time::timeout(MIRROR_CATCH_UP, async {
+        while rx.borrow_and_update().leader != ours {
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    if caught_up.is_err() || rx.borrow().leader != ours {
+        return End::Lost("the leader key is not ours".into());
+    }
+    let mut clock = Clock { last: 0 };
+    let state = rx.borrow_and_update().clone();
+    let snapshot = snapshot_of(ctx, &state, l.revision);
+    let (mut engine, actions) = match rebuild(&snapshot, clock.now(), l.revision as u64) {
+        Ok(built) => built,
+        Err(e) => {
+            tokio::time::sleep(RETRY_INTERVAL).await;
+            return End::Rebuild(e.to_string());
+        }
+    };
+    let mut known = Known {
+        links: flat_links(&snapshot.links),
+        members: snapshot.members.clone(),
+        protection: snapshot.protection.clone(),
+        pending: state.intents.clone(),
+    };
+    let mut prev = state;
+    if let Err(end) = carry_out(ctx, l, &mut engine, &mut known, &mut clock, actions).await {
+        return end;
+    }
+    loop {
+        let wait = match engine.poll_timeout() {
+            Some(at) => Duration::from_millis(at.saturating_sub(clock.now())),
+            None => RETRY_INTERVAL,
+        };
+        tokio::select! {
+            changed = rx.changed() => {
+                if changed.is_err() {
+                    return End::Lost("the agent is stopping".into());
+                }
+            }
+            () = tokio::time::sleep(wait.min(RETRY_INTERVAL)) => {}
+        }
+        if !ctx.alive() {
+            return End::Lost("the membership lease is not surely alive (etcd lost?)".into());
+        }
+        let cur = rx.borrow_and_update().clone();
+        if cur.leader != ours {
+            return End::Lost("the leader key is gone or another's".into());
+        }
+        if cur.inventory != prev.inventory {
+            return End::Rebuild("the inventory changed".into());
+        }
+        let now = clock.now();
+        engine.handle_timeout(now);
+        for input in differences(ctx, &cur, &mut known) {
+            if let Err(e) = engine.handle(now, input) {
+                log(&ctx.node, &format!("the engine refused a change: {e}"));
+            }
+        }
+        prev = cur;
+        let actions = engine.take_actions();
+        if let Err(end) = carry_out(ctx, l, &mut engine, &mut known, &mut clock, actions).await {
+            return end;
+        }
+    }
+}
+
+/// The store's state as a [`Snapshot`] for [`rebuild`]; links of NICs the
+/// inventory does not have are left out (they cannot matter).
+fn snapshot_of(ctx: &Context, state: &State, leader_revision: i64) -> Snapshot {
+    let links = (state.links.iter())
+        .filter_map(|(node, nics)| {
+            let n = ctx.cluster.node(node)?;
+            let known = (nics.iter())
+                .filter(|(nic, _)| n.nics.iter().any(|k| &k.name == *nic))
+                .map(|(nic, &up)| (nic.clone(), up))
+                .collect();
+            Some((node.clone(), known))
+        })
+        .collect();
+    Snapshot {
+        inventory: state.inventory.clone().unwrap_or_default(),
+        owners: state.owners.clone(),
+        in_flight: (state.intents.values())
+            .map(|i| InFlight {
+                id: i.id,
+                vm: i.vm.clone(),
+                from: i.from.clone(),
+                to: i.to.clone(),
+            })
+            .collect(),
+        members: state.members.keys().cloned().collect(),
+        links,
+        protection: state.protection.clone(),
+        leader_revision,
+    }
+}
+
+fn flat_links(
+    links: &BTreeMap<String, BTreeMap<String, bool>>,
+) -> BTreeMap<(String, String), bool> {
+    (links.iter())
+        .flat_map(|(node, nics)| {
+            (nics.iter()).map(move |(nic, &up)| ((node.clone(), nic.clone()), up))
+        })
+        .collect()
+}
+
+/// The engine inputs that bring what it was told to `cur`: link changes,
+/// members gone or back, protection overrides, and the outcomes of the
+/// intents it waits for.
+fn differences(ctx: &Context, cur: &State, known: &mut Known) -> Vec<Input> {
+    let mut inputs = Vec::new();
+    for ((node, nic), up) in flat_links(&cur.links) {
+        let Some(n) = ctx.cluster.node(&node) else {
+            continue;
+        };
+        if !n.nics.iter().any(|k| k.name == nic) {
+            continue;
+        }
+        // The engine starts with every link up.
+        let before = known
+            .links
+            .get(&(node.clone(), nic.clone()))
+            .copied()
+            .unwrap_or(true);
+        if before != up {
+            known.links.insert((node.clone(), nic.clone()), up);
+            inputs.push(Input::LinkChanged { node, nic, up });
+        }
+    }
+    let members: BTreeSet<String> = cur.members.keys().cloned().collect();
+    for node in &ctx.cluster.nodes {
+        let (was, is) = (
+            known.members.contains(&node.name),
+            members.contains(&node.name),
+        );
+        if was != is {
+            // A node without an agent receives nothing (see `rebuild`).
+            inputs.push(Input::SetDraining {
+                node: node.name.clone(),
+                draining: !is,
+            });
+        }
+    }
+    known.members = members;
+    let keys: BTreeSet<&(String, String)> = cur
+        .protection
+        .keys()
+        .chain(known.protection.keys())
+        .collect();
+    let mut protection = Vec::new();
+    for key in keys {
+        let now = cur.protection.get(key).copied();
+        if now == known.protection.get(key).copied() {
+            continue;
+        }
+        // An override removed: back to the inventory's value.
+        let protected = now.unwrap_or_else(|| inventory_protected(ctx, &key.0, &key.1));
+        protection.push(Input::SetProtected {
+            vm: key.0.clone(),
+            switch: key.1.clone(),
+            protected,
+        });
+    }
+    inputs.extend(protection);
+    known.protection = cur.protection.clone();
+    for (vm, result) in &cur.results {
+        if known.pending.get(vm).is_none_or(|i| i.id != result.id) {
+            continue;
+        }
+        known.pending.remove(vm);
+        let id = MigrationId(result.id);
+        inputs.push(match &result.outcome {
+            Outcome::Completed => Input::MigrationCompleted { id },
+            Outcome::Failed { cause } => Input::MigrationFailed {
+                id,
+                cause: FailureCause::parse(cause),
+            },
+            Outcome::Cancelled => Input::MigrationCancelled { id },
+        });
+    }
+    inputs
+}
+
+fn inventory_protected(ctx: &Context, vm: &str, switch: &str) -> bool {
+    ctx.cluster
+        .vms
+        .iter()
+        .find(|v| v.name == vm)
+        .and_then(|v| v.adapters.iter().find(|a| a.switch == switch))
+        .is_none_or(|a| a.protected)
+}
+
+/// Carries out the engine's actions: intents and cancels first (fenced),
+/// then the events of the whole round in one write.
+async fn carry_out(
+    ctx: &Context,
+    l: &Leadership,
+    engine: &mut Engine,
+    known: &mut Known,
+    clock: &mut Clock,
+    mut actions: Vec<Action>,
+) -> Result<(), End> {
+    let mut events: Vec<Event> = Vec::new();
+    let mut outcome = Ok(());
+    while !actions.is_empty() && outcome.is_ok() {
+        for action in std::mem::take(&mut actions) {
+            if outcome.is_err() {
+                break;
+            }
+            outcome = act(ctx, l, engine, known, clock, action, &mut events).await;
+        }
+        actions = engine.take_actions();
+    }
+    if !events.is_empty() {
+        if let Err(e) = ctx.store.append_events(&events).await {
+            log(
+                &ctx.node,
+                &format!("cannot record {} events: {e}", events.len()),
+            );
+        }
+    }
+    outcome
+}
+
+async fn act(
+    ctx: &Context,
+    l: &Leadership,
+    engine: &mut Engine,
+    known: &mut Known,
+    clock: &mut Clock,
+    action: Action,
+    events: &mut Vec<Event>,
+) -> Result<(), End> {
+    match action {
+        Action::Report(event) => events.push(event),
+        Action::StartMigration { id, vm, from, to } => {
+            let intent = Intent {
+                id: id.0,
+                vm: vm.clone(),
+                from,
+                to,
+                at_ms: clock.now(),
+            };
+            match ctx.store.write_intent(l, &intent).await {
+                Ok(true) => {
+                    known.pending.insert(vm, intent);
+                }
+                Ok(false) => {
+                    return Err(End::Rebuild(format!(
+                        "the store refused the intent to move {vm} (leadership or owner changed)"
+                    )))
+                }
+                Err(e) => return Err(End::Rebuild(e.to_string())),
+            }
+        }
+        Action::AbortMigration { id, vm, .. } => {
+            let Some(intent) = known.pending.get(&vm).filter(|i| i.id == id.0).cloned() else {
+                return Ok(());
+            };
+            match ctx.store.cancel_intent(l, &intent).await {
+                Ok(true) => {
+                    known.pending.remove(&vm);
+                    let now = clock.now();
+                    if let Err(e) = engine.handle(now, Input::MigrationCancelled { id }) {
+                        log(&ctx.node, &format!("the engine refused a cancel: {e}"));
+                    }
+                }
+                // The source has begun: ask it to abort; its answer (cancelled,
+                // or completed if the migration won) comes as a result.
+                Ok(false) => match ctx.store.request_abort(l, &intent).await {
+                    Ok(_) => {}
+                    Err(e) => return Err(End::Rebuild(e.to_string())),
+                },
+                Err(e) => return Err(End::Rebuild(e.to_string())),
+            }
+        }
+    }
+    Ok(())
+}
