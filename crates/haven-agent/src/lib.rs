@@ -16,6 +16,8 @@
 //! - `agent` (feature `etcd`): the node daemon, `haven agent`.
 //! - [`reality`]: this node's bridges, uplinks and NICs checked against the
 //!   inventory, each mismatch a finding.
+//! - [`lab`]: a real cluster on this machine built from an inventory:
+//!   namespaces, veths, bridges, etcd, agents, guests.
 //! - [`guest`]: the tiny test guest (Debian kernel + busybox).
 //! - [`testbed`]: two nodes, a client and a guest in namespaces, for tests.
 //! - [`world`]: the engine's actions carried out on QEMU hosts (the same
@@ -28,6 +30,7 @@ pub mod bench;
 pub mod cert;
 pub mod config;
 pub mod guest;
+pub mod lab;
 pub mod leader;
 pub mod link;
 pub mod netns;

@@ -228,7 +228,11 @@ pub struct Pinger {
 }
 
 impl Pinger {
-    fn start(ns: &str, target: &str, interval: Duration) -> io::Result<Pinger> {
+    /// Pings `target` from namespace `ns` every `interval` until stopped.
+    ///
+    /// # Errors
+    /// `ping` could not be started.
+    pub fn start(ns: &str, target: &str, interval: Duration) -> io::Result<Pinger> {
         let interval = format!("{:.3}", interval.as_secs_f64());
         let mut child = Command::new("ip")
             .args([

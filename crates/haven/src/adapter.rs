@@ -1,10 +1,14 @@
 //! `haven adapter list|set`: per-adapter protection [S0.11].
 //!
-//! Both work on a scenario or inventory file (`--file`). `set` edits the
+//! Both work on a scenario or inventory file (`--file`): `set` edits the
 //! file in place with [`haven_core::edit::set_protected`], keeping every
-//! comment and the formatting, and replaces it atomically.
+//! comment and the formatting, and replaces it atomically. Without
+//! `--file` they work on the live cluster (from a node, or from outside
+//! with `--cluster ENDPOINTS`): `set` stores a protection override in etcd,
+//! which the leader applies at once (H11).
 
 use crate::input_error;
+use crate::live::ClusterArgs;
 use haven_core::edit::{select, set_protected, AdapterChange, EditError};
 use haven_core::model::{Adapter, Vm};
 use haven_core::parse::{load_scenario, load_text};
@@ -31,9 +35,12 @@ pub struct ListArgs {
     /// Only the adapters on this switch.
     #[arg(long, value_name = "NAME")]
     switch: Option<String>,
-    /// The scenario or inventory file (TOML, SPEC section 4).
-    #[arg(long, value_name = "FILE")]
-    file: PathBuf,
+    /// The scenario or inventory file (TOML, SPEC section 4); without it,
+    /// the live cluster.
+    #[arg(long, value_name = "FILE", conflicts_with = "cluster")]
+    file: Option<PathBuf>,
+    #[command(flatten)]
+    live: ClusterArgs,
     /// `list`: `Key : Value` records as PowerShell's Format-List [S0.11].
     #[arg(long, value_enum, default_value_t = Format::List)]
     format: Format,
@@ -65,9 +72,12 @@ pub struct SetArgs {
     /// The inverse of --protected, as PowerShell's NotMonitoredInCluster.
     #[arg(long, value_name = "BOOL")]
     not_monitored_in_cluster: Option<String>,
-    /// The scenario or inventory file, edited in place.
-    #[arg(long, value_name = "FILE")]
-    file: PathBuf,
+    /// The scenario or inventory file, edited in place; without it, the
+    /// live cluster.
+    #[arg(long, value_name = "FILE", conflicts_with = "cluster")]
+    file: Option<PathBuf>,
+    #[command(flatten)]
+    live: ClusterArgs,
 }
 
 pub fn run(command: Command) -> ExitCode {
@@ -81,11 +91,16 @@ pub fn run(command: Command) -> ExitCode {
 // list
 
 fn list(args: &ListArgs) -> ExitCode {
-    let scenario = match load_scenario(&args.file) {
-        Ok(s) => s,
-        Err(e) => return input_error(e),
+    let (scenario, file) = match &args.file {
+        Some(path) => match load_scenario(path) {
+            Ok(s) => (s, path.display().to_string()),
+            Err(e) => return input_error(e),
+        },
+        None => match live::scenario(&args.live) {
+            Ok(found) => found,
+            Err(code) => return code,
+        },
     };
-    let file = args.file.display().to_string();
     let selected = match select(&scenario, &file, args.vm.as_deref(), args.switch.as_deref()) {
         Ok(selected) => selected,
         Err(e) => return input_error(e),
@@ -201,11 +216,14 @@ fn set(args: &SetArgs) -> ExitCode {
         Ok(p) => p,
         Err(message) => return input_error(message),
     };
-    let text = match load_text(&args.file) {
+    let Some(path) = &args.file else {
+        return live::set(&args.live, &args.vm, args.switch.as_deref(), protected);
+    };
+    let text = match load_text(path) {
         Ok(text) => text,
         Err(e) => return input_error(e),
     };
-    let file = args.file.display().to_string();
+    let file = path.display().to_string();
     let edit = set_protected(&file, &text, &args.vm, args.switch.as_deref(), protected);
     let (edited, changes) = match edit {
         Ok(done) => done,
@@ -216,7 +234,7 @@ fn set(args: &SetArgs) -> ExitCode {
         Err(e) => return input_error(e),
     };
     if changes.iter().any(AdapterChange::changed) {
-        if let Err(e) = replace_file(&args.file, &edited) {
+        if let Err(e) = replace_file(path, &edited) {
             eprintln!("haven: {file}: cannot write the file: {e}; it was left unchanged");
             return ExitCode::FAILURE;
         }
@@ -333,5 +351,120 @@ mod tests {
             format_table(&[]),
             "VMName  SwitchName  MacAddress  ClusterMonitored\n"
         );
+    }
+}
+
+/// `list` and `set` on the live cluster.
+mod live {
+    use crate::input_error;
+    use crate::live::ClusterArgs;
+    use haven_core::model::Scenario;
+    use std::process::ExitCode;
+
+    /// The stored inventory with the protection overrides applied, and the
+    /// name messages use for it.
+    #[cfg(feature = "etcd")]
+    pub fn scenario(args: &ClusterArgs) -> Result<(Scenario, String), ExitCode> {
+        let (_, scenario, name) = read(args)?;
+        Ok((scenario, name))
+    }
+
+    #[cfg(feature = "etcd")]
+    fn read(args: &ClusterArgs) -> Result<(haven_agent::store::Store, Scenario, String), ExitCode> {
+        use crate::live::{connect, runtime, Unreachable};
+        let read = runtime().block_on(async {
+            let store = connect(args).await?;
+            let state = (store.state().await).map_err(|e| Unreachable::Store(e.to_string()))?;
+            Ok((store, state))
+        });
+        let (store, state) = match read {
+            Ok(read) => read,
+            Err(Unreachable::Input(message)) => return Err(input_error(message)),
+            Err(Unreachable::Store(message)) => {
+                eprintln!("haven: {message}");
+                return Err(ExitCode::FAILURE);
+            }
+        };
+        let name = format!(
+            "cluster {}",
+            store
+                .prefix()
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+        );
+        let Some(text) = state.inventory.as_deref() else {
+            eprintln!("haven: {name} has no inventory; store one with `haven cluster init`");
+            return Err(ExitCode::FAILURE);
+        };
+        let mut scenario = match haven_core::parse::parse_scenario(&name, text) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("haven: the stored inventory is not valid: {e}");
+                return Err(ExitCode::FAILURE);
+            }
+        };
+        for vm in &mut scenario.cluster.vms {
+            for adapter in &mut vm.adapters {
+                let key = (vm.name.clone(), adapter.switch.clone());
+                if let Some(&p) = state.protection.get(&key) {
+                    adapter.protected = p;
+                }
+            }
+        }
+        Ok((store, scenario, name))
+    }
+
+    /// Stores the override for each selected adapter's switch; the leader
+    /// applies it at once (H11).
+    #[cfg(feature = "etcd")]
+    pub fn set(args: &ClusterArgs, vm: &str, switch: Option<&str>, protected: bool) -> ExitCode {
+        use super::describe;
+        use haven_core::edit::{select, AdapterChange};
+        let (store, scenario, name) = match read(args) {
+            Ok(read) => read,
+            Err(code) => return code,
+        };
+        let changes: Vec<AdapterChange> = match select(&scenario, &name, Some(vm), switch) {
+            Ok(selected) => (selected.into_iter())
+                .map(|(v, a)| AdapterChange {
+                    vm: v.name.clone(),
+                    switch: a.switch.clone(),
+                    mac: a.mac.clone(),
+                    before: a.protected,
+                    after: protected,
+                })
+                .collect(),
+            Err(e) => return input_error(e),
+        };
+        let mut switches: Vec<&str> = changes.iter().map(|c| c.switch.as_str()).collect();
+        switches.dedup();
+        let stored = crate::live::runtime().block_on(async {
+            for s in &switches {
+                store.set_protected(vm, s, protected).await?;
+            }
+            Ok::<(), haven_agent::store::StoreError>(())
+        });
+        if let Err(e) = stored {
+            eprintln!("haven: {e}; nothing may have changed, run the command again");
+            return ExitCode::FAILURE;
+        }
+        for change in &changes {
+            println!("{}", describe(change));
+        }
+        ExitCode::SUCCESS
+    }
+
+    #[cfg(not(feature = "etcd"))]
+    pub fn scenario(args: &ClusterArgs) -> Result<(Scenario, String), ExitCode> {
+        let _ = args;
+        Err(input_error(crate::live::NO_ETCD))
+    }
+
+    #[cfg(not(feature = "etcd"))]
+    pub fn set(args: &ClusterArgs, vm: &str, switch: Option<&str>, protected: bool) -> ExitCode {
+        let _ = (args, vm, switch, protected);
+        input_error(crate::live::NO_ETCD)
     }
 }

@@ -1,5 +1,6 @@
 //! `haven events [--follow]`: the live cluster's event log (the SPEC event
 //! kinds, in order, with their times), from any node.
+#![cfg_attr(not(feature = "etcd"), allow(dead_code))]
 
 use crate::input_error;
 use crate::live::ClusterArgs;

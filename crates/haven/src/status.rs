@@ -1,5 +1,6 @@
 //! `haven status`: the live cluster at a glance — nodes and their links,
 //! VMs with owner and impairment, the queue and the migrations under way.
+#![cfg_attr(not(feature = "etcd"), allow(dead_code))]
 
 use crate::input_error;
 use crate::live::ClusterArgs;

@@ -199,7 +199,7 @@ pub async fn run(
     let (state_tx, state_rx) = watch::channel(state);
     let ctx = Arc::new(Context {
         node: node.clone(),
-        policy: MigrationPolicy::default(),
+        policy: policy_of(&cluster.settings),
         lease: RwLock::new(membership.lease()),
         state: state_rx,
         local: Mutex::new(BTreeMap::new()),
@@ -253,6 +253,17 @@ pub async fn run(
     let _ = ctx.store.leave(membership).await;
     log(&node, "left the cluster; VMs keep running");
     Ok(())
+}
+
+/// The migration policy of the cluster's settings: the node's migration
+/// bandwidth (`migration_bandwidth_mbps`) shared by the migrations it may
+/// run at once.
+fn policy_of(settings: &haven_core::model::Settings) -> MigrationPolicy {
+    let share = u64::from(settings.max_concurrent_migrations.max(1));
+    MigrationPolicy {
+        max_bandwidth_mbps: (settings.migration_bandwidth_mbps / share).max(1),
+        ..MigrationPolicy::default()
+    }
 }
 
 async fn connect(config: &AgentConfig) -> Result<Store, AgentError> {
