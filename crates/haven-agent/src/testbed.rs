@@ -258,6 +258,11 @@ impl Pinger {
         })
     }
 
+    /// How many answers came so far.
+    pub fn answers(&self) -> usize {
+        self.replies.lock().expect("pinger replies").len()
+    }
+
     /// Stops pinging; the longest time without an answer, in ms, counting
     /// from the first answer to now.
     pub fn stop(mut self) -> f64 {

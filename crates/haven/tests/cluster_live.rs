@@ -150,19 +150,32 @@ fn kinds(events: &[(u64, Event)]) -> Vec<String> {
         .collect()
 }
 
-/// Every VM runs exactly once, where its owner says.
+/// Every VM's QEMU exists exactly once, where its owner says. A source
+/// copy stays, paused, until its agent sees the ownership flip and quits
+/// it: allow it a few seconds to go.
 fn assert_runs_once(lab: &Lab, owners: &BTreeMap<String, String>) {
-    let by_node = lab.qemu_by_node();
-    for (vm, owner) in owners {
-        let places: Vec<&String> = (by_node.iter())
-            .filter(|(_, vms)| vms.contains(vm))
-            .map(|(node, _)| node)
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let by_node = lab.qemu_by_node();
+        let wrong: Vec<(&String, Vec<&String>)> = (owners.iter())
+            .map(|(vm, _)| {
+                let places = (by_node.iter())
+                    .filter(|(_, vms)| vms.contains(vm))
+                    .map(|(node, _)| node)
+                    .collect();
+                (vm, places)
+            })
+            .filter(|(vm, places)| places != &vec![&owners[*vm]])
             .collect();
-        assert_eq!(
-            places,
-            vec![owner],
-            "{vm} must run exactly on its owner: {by_node:?}"
+        if wrong.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "VMs not running exactly on their owner: {wrong:?} (owners {owners:?}, QEMU {by_node:?})\n{}",
+            lab.logs()
         );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -193,6 +206,8 @@ fn h1_h3_a_pulled_cable_moves_the_vm_to_a_healthy_node_and_survives_an_etcd_rest
     let pinger = haven_agent::testbed::Pinger::start(&client, &ip, Duration::from_millis(20))
         .expect("ping starts");
 
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(pinger.answers() > 0, "the client's pings are not answered");
     let pulled = Instant::now();
     lab.pull("A", "eth1").unwrap();
     let s = wait(&lab, "an intent to move VM1", 20, |s| {

@@ -12,7 +12,7 @@
 use super::{log, unix_ms, Context, RETRY_INTERVAL};
 use crate::leader::{rebuild, InFlight, Snapshot};
 use crate::store::{Intent, Leadership, Outcome, State};
-use haven_core::event::{Event, FailureCause};
+use haven_core::event::{Event, EventKind, FailureCause};
 use haven_core::model::Millis;
 use haven_core::{Action, Engine, Input, MigrationId};
 use std::collections::{BTreeMap, BTreeSet};
@@ -129,7 +129,16 @@ async fn lead(ctx: &Context, l: &Leadership) -> End {
         pending: state.intents.clone(),
     };
     let mut prev = state;
-    if let Err(end) = carry_out(ctx, l, &mut engine, &mut known, &mut clock, actions).await {
+    let round = carry_out(
+        ctx,
+        l,
+        &mut engine,
+        &mut known,
+        &mut clock,
+        Vec::new(),
+        actions,
+    );
+    if let Err(end) = round.await {
         return end;
     }
     loop {
@@ -157,14 +166,26 @@ async fn lead(ctx: &Context, l: &Leadership) -> End {
         }
         let now = clock.now();
         engine.handle_timeout(now);
+        // The cluster's own record of each cable change comes first, as the
+        // simulator's world reports it before the engine reacts.
+        let mut seen = Vec::new();
         for input in differences(ctx, &cur, &mut known) {
+            if let Input::LinkChanged { node, nic, up } = &input {
+                let (node, nic) = (node.clone(), nic.clone());
+                let kind = match up {
+                    true => EventKind::LinkUp { node, nic },
+                    false => EventKind::LinkDown { node, nic },
+                };
+                seen.push(Event { t_ms: now, kind });
+            }
             if let Err(e) = engine.handle(now, input) {
                 log(&ctx.node, &format!("the engine refused a change: {e}"));
             }
         }
         prev = cur;
         let actions = engine.take_actions();
-        if let Err(end) = carry_out(ctx, l, &mut engine, &mut known, &mut clock, actions).await {
+        let round = carry_out(ctx, l, &mut engine, &mut known, &mut clock, seen, actions).await;
+        if let Err(end) = round {
             return end;
         }
     }
@@ -305,9 +326,9 @@ async fn carry_out(
     engine: &mut Engine,
     known: &mut Known,
     clock: &mut Clock,
+    mut events: Vec<Event>,
     mut actions: Vec<Action>,
 ) -> Result<(), End> {
-    let mut events: Vec<Event> = Vec::new();
     let mut outcome = Ok(());
     while !actions.is_empty() && outcome.is_ok() {
         for action in std::mem::take(&mut actions) {
