@@ -157,8 +157,8 @@ fn assert_runs_once(lab: &Lab, owners: &BTreeMap<String, String>) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let by_node = lab.qemu_by_node();
-        let wrong: Vec<(&String, Vec<&String>)> = (owners.iter())
-            .map(|(vm, _)| {
+        let wrong: Vec<(&String, Vec<&String>)> = (owners.keys())
+            .map(|vm| {
                 let places = (by_node.iter())
                     .filter(|(_, vms)| vms.contains(vm))
                     .map(|(node, _)| node)
