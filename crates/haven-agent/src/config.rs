@@ -248,6 +248,46 @@ netns = "lab-a"
 "#;
 
     #[test]
+    fn the_example_configuration_parses_and_defines_its_vms() {
+        let text = include_str!("../../../examples/agent/A.toml");
+        let c = AgentConfig::parse("A.toml", text).unwrap();
+        assert!(c.can_boot());
+        let inventory = include_str!("../../../examples/figure-1.toml");
+        let cluster = haven_core::parse::parse_scenario("figure-1.toml", inventory)
+            .unwrap()
+            .cluster;
+        let def = c.vm_def(&cluster, "VM1").unwrap();
+        assert_eq!(def.memory_mb, 4096);
+        assert_eq!(def.boot, Boot::Disk("/srv/vms/VM1.qcow2".into()));
+        assert_eq!(def.nics.len(), 1);
+        assert_eq!(def.nics[0].mac, "00:15:5d:86:72:39");
+        assert_eq!(
+            (def.nics[0].bridge.as_str(), def.nics[0].tap.as_str()),
+            ("Corp", "hv0n0")
+        );
+        assert!(c.vm_def(&cluster, "nope").is_none());
+    }
+
+    #[test]
+    fn a_qemu_section_must_say_one_way_to_boot() {
+        let both =
+            format!("{GOOD}\n[qemu]\ndisk = \"/d/{{vm}}\"\nkernel = \"/k\"\ninitrd = \"/i\"\n");
+        let e = AgentConfig::parse("agent.toml", &both).unwrap_err();
+        assert!(e.message.contains("keep one way"), "{e}");
+        assert_eq!(e.line, Some(9), "{e}");
+        let half = format!("{GOOD}\n[qemu]\nkernel = \"/k\"\n");
+        let e = AgentConfig::parse("agent.toml", &half).unwrap_err();
+        assert!(e.message.contains("both `kernel` and `initrd`"), "{e}");
+        let accel = format!("{GOOD}\n[qemu]\naccel = \"xen\"\n");
+        let e = AgentConfig::parse("agent.toml", &accel).unwrap_err();
+        assert_eq!(e.line, Some(10), "{e}");
+        let kernel = format!("{GOOD}\n[qemu]\naccel = \"tcg\"\nkernel = \"/k\"\ninitrd = \"/i\"\ncmdline = \"quiet\"\n[qemu.append]\nVM1 = \"haven.ip=10.0.0.5/24\"\n");
+        let c = AgentConfig::parse("agent.toml", &kernel).unwrap();
+        assert!(c.can_boot());
+        assert!(!AgentConfig::parse("agent.toml", GOOD).unwrap().can_boot());
+    }
+
+    #[test]
     fn a_complete_file_parses_with_defaults() {
         let c = AgentConfig::parse("agent.toml", GOOD).unwrap();
         assert_eq!(c.node, "A");

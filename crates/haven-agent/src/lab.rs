@@ -10,9 +10,11 @@
 //! ```
 //!
 //! Addresses: network `i` (inventory order) is `10.<60+i>.0.0/16`. Node `j`
-//! has `.0.<j+1>` on each NIC of a control or migration network; VM `k`
-//! has `.1.<k+1>` on the network of its first adapter; the fabric (etcd,
-//! the authority) has `.255.253`, the client `.255.254`.
+//! has `.0.<j+1>` on each NIC of a control, migration or authority network
+//! (on the switch bridge when the NIC is a switch's uplink); VM `k` has
+//! `.1.<k+1>` on the network of its first adapter; the fabric has
+//! `.255.253` (etcd on every control and migration network, H10; the
+//! authority on the first authority network), the clients `.255.254`.
 //!
 //! Everything the lab makes is named with its prefix (namespaces,
 //! directories) and removed by [`Lab::down`] or on drop: agents and QEMU
@@ -123,7 +125,9 @@ impl Lab {
             ip(&["-n", &fabric, "link", "add", &bridge, "type", "bridge"])?;
             ip(&["-n", &fabric, "link", "set", &bridge, "up"])?;
             let fabric_ip = net_ip(i, [255, 253]);
-            if network.control || network.authority {
+            // H10: coordination may use any control or migration network.
+            let coordination = network.control || network.migration;
+            if coordination || network.authority {
                 ip(&[
                     "-n",
                     &fabric,
@@ -134,7 +138,7 @@ impl Lab {
                     &bridge,
                 ])?;
             }
-            if network.control {
+            if coordination {
                 lab.etcd_endpoints
                     .push(format!("http://{fabric_ip}:{ETCD_PORT}"));
             }
@@ -233,7 +237,8 @@ impl Lab {
                 match uplink_of {
                     Some(s) => {
                         ip(&["-n", &ns, "link", "set", &nic.name, "master", &s.name])?;
-                        if s.share_with_host || network.control || network.migration {
+                        // The host uses a switch's uplink only when shared.
+                        if s.share_with_host {
                             ip(&["-n", &ns, "addr", "add", &host_ip, "dev", &s.name])?;
                         }
                     }
@@ -256,14 +261,27 @@ impl Lab {
         Ok(())
     }
 
+    /// The networks node `node` itself has an address on: its plain NICs,
+    /// and the uplinks of switches shared with the host.
+    fn host_networks(cluster: &Cluster, node: usize) -> Vec<usize> {
+        let n = &cluster.nodes[node];
+        (n.nics.iter())
+            .filter(|nic| {
+                (n.switches.iter())
+                    .find(|s| s.uplink == nic.name)
+                    .is_none_or(|s| s.share_with_host)
+            })
+            .map(|nic| network_index(cluster, &nic.network))
+            .collect()
+    }
+
     /// The node's address on its first migration network (or control).
     fn migration_ip(cluster: &Cluster, node: usize) -> Option<Ipv4Addr> {
-        let n = &cluster.nodes[node];
+        let nets = Lab::host_networks(cluster, node);
         let pick = |want: fn(&haven_core::model::Network) -> bool| {
-            (n.nics.iter())
-                .map(|nic| network_index(cluster, &nic.network))
-                .find(|&i| want(&cluster.networks[i]))
-                .map(|i| net_ip(i, [0, node as u8 + 1]))
+            (nets.iter())
+                .find(|&&i| want(&cluster.networks[i]))
+                .map(|&i| net_ip(i, [0, node as u8 + 1]))
         };
         pick(|n| n.migration).or_else(|| pick(|n| n.control))
     }
@@ -296,10 +314,10 @@ impl Lab {
                     node.name
                 ))
             })?;
-            // Only the control networks this node has a NIC on (H10).
-            let endpoints: Vec<String> = (node.nics.iter())
-                .map(|nic| network_index(cluster, &nic.network))
-                .filter(|&i| cluster.networks[i].control)
+            // etcd on each control or migration network this node has a
+            // NIC on: any one left is a path (H10).
+            let endpoints: Vec<String> = (Lab::host_networks(cluster, j).into_iter())
+                .filter(|&i| cluster.networks[i].control || cluster.networks[i].migration)
                 .map(|i| format!("\"http://{}:{ETCD_PORT}\"", net_ip(i, [255, 253])))
                 .collect();
             let mut text = format!(
@@ -451,6 +469,7 @@ impl Lab {
         self.haven_in_fabric(&[
             "cluster",
             "init",
+            "--force",
             "--file",
             &file,
             "--etcd",

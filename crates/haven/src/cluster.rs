@@ -23,6 +23,11 @@ pub struct InitArgs {
     /// inventory's `name`.
     #[arg(long)]
     cluster_name: Option<String>,
+    /// Store the inventory even when validation finds errors (they are
+    /// printed): to reproduce a known-bad wiring on purpose, as the lab's
+    /// seed-001 runs do.
+    #[arg(long)]
+    force: bool,
     /// CA, client certificate and key (PEM) for etcd over TLS.
     #[arg(long, requires_all = ["tls_cert", "tls_key"])]
     tls_ca: Option<PathBuf>,
@@ -68,8 +73,11 @@ fn init(args: InitArgs) -> ExitCode {
         .collect();
     if !errors.is_empty() {
         eprint!("{}", crate::validate::report(&file, &findings));
-        eprintln!("haven: {file} has validation errors; fix them (see above) before storing it");
-        return ExitCode::FAILURE;
+        if !args.force {
+            eprintln!("haven: {file} has validation errors; fix them (see above) before storing it, or store it anyway with --force");
+            return ExitCode::FAILURE;
+        }
+        eprintln!("haven: storing {file} despite its validation errors (--force)");
     }
     let cluster = args.cluster_name.unwrap_or_else(|| scenario.name.clone());
     let tls = match (args.tls_ca, args.tls_cert, args.tls_key) {

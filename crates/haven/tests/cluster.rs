@@ -110,6 +110,25 @@ fn init_refuses_an_inventory_with_validation_errors_and_stores_nothing() {
         "{err}"
     );
     assert_eq!(read_back(&url, "seed-001-authority"), (None, vec![]));
+    // --force stores it anyway, still printing the findings.
+    let out = haven(&[
+        "cluster",
+        "init",
+        "--force",
+        "--file",
+        &example("seed-001-authority.toml"),
+        "--etcd",
+        &url,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("V1"));
+    let (inventory, owners) = read_back(&url, "seed-001-authority");
+    assert!(inventory.is_some());
+    assert_eq!(owners.len(), 1);
 }
 
 #[test]

@@ -67,7 +67,7 @@ fn lab(name: &str, inventory: &str) -> Lab {
     let cluster = haven_core::parse::parse_scenario("inventory", inventory)
         .expect("the test inventory parses")
         .cluster;
-    let vms = cluster.vms.len();
+    let (nodes, vms) = (cluster.nodes.len(), cluster.vms.len());
     let mut lab = Lab::build(&cluster, options).expect("the lab builds");
     let file = dir.join("inventory.toml");
     std::fs::write(&file, inventory).unwrap();
@@ -75,10 +75,10 @@ fn lab(name: &str, inventory: &str) -> Lab {
     lab.start_agents().expect("agents start");
     wait(
         &lab,
-        "three members, a leader and every VM running",
+        "every node a member, a leader and every VM running",
         60,
         |s| {
-            s.members.len() == 3
+            s.members.len() == nodes
                 && s.leader.is_some()
                 && s.members.values().map(|m| m.vms.len()).sum::<usize>() == vms
         },
@@ -141,6 +141,34 @@ fn wait(lab: &Lab, what: &str, limit_s: u64, done: impl Fn(&State) -> bool) -> S
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Polls the event log until `done`, at most `limit_s`.
+fn wait_events(
+    lab: &Lab,
+    what: &str,
+    limit_s: u64,
+    done: impl Fn(&[(u64, Event)]) -> bool,
+) -> Vec<(u64, Event)> {
+    let deadline = Instant::now() + Duration::from_secs(limit_s);
+    loop {
+        let log = events(lab);
+        if done(&log) {
+            return log;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "not within {limit_s} s: {what}\nevents: {:?}\n{}",
+                kinds(&log),
+                lab.logs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn count(log: &[(u64, Event)], kind: &str) -> usize {
+    log.iter().filter(|(_, e)| e.kind.name() == kind).count()
 }
 
 fn kinds(events: &[(u64, Event)]) -> Vec<String> {
@@ -235,7 +263,9 @@ fn h1_h3_a_pulled_cable_moves_the_vm_to_a_healthy_node_and_survives_an_etcd_rest
         to_intent.as_millis(),
         to_completed.as_millis()
     );
-    let log = events(&lab);
+    let log = wait_events(&lab, "the completion recorded", 10, |l| {
+        count(l, "migration_completed") == 1
+    });
     let order = kinds(&log);
     let at = |k: &str| {
         order
@@ -290,12 +320,11 @@ fn h1_h3_a_pulled_cable_moves_the_vm_to_a_healthy_node_and_survives_an_etcd_rest
     let third = ["B", "C"].into_iter().find(|n| *n != new_home).unwrap();
     assert_eq!(s.owners["VM1"], third);
     assert_runs_once(&lab, &s.owners);
-    let log = events(&lab);
+    let log = wait_events(&lab, "the second completion recorded", 10, |l| {
+        count(l, "migration_completed") == 2
+    });
     assert_gap_free(&log);
-    let order = kinds(&log);
-    let count = |k: &str| order.iter().filter(|n| *n == k).count();
-    assert_eq!(count("migration_started"), 2, "{order:?}");
-    assert_eq!(count("migration_completed"), 2, "{order:?}");
+    assert_eq!(count(&log, "migration_started"), 2, "{:?}", kinds(&log));
     lab.down();
 }
 
@@ -325,12 +354,12 @@ fn h5_h6_six_vms_limit_two_queue_then_cancel_when_the_cable_returns() {
     let s = wait(&lab, "the two migrations ended", 90, |s| {
         s.intents.is_empty()
     });
-    let log = events(&lab);
+    let log = wait_events(&lab, "both completions recorded", 10, |l| {
+        count(l, "migration_completed") == 2
+    });
     let order = kinds(&log);
-    let count = |k: &str| order.iter().filter(|n| *n == k).count();
-    assert_eq!(count("migration_started"), 2, "{order:?}");
-    assert_eq!(count("migration_completed"), 2, "{order:?}");
-    assert_eq!(count("migration_cancelled"), 4, "{order:?}");
+    assert_eq!(count(&log, "migration_started"), 2, "{order:?}");
+    assert_eq!(count(&log, "migration_cancelled"), 4, "{order:?}");
     // H5: the high-priority VM went first.
     let first = log.iter().find_map(|(_, e)| match &e.kind {
         EventKind::MigrationStarted { vm, .. } => Some(vm.clone()),
@@ -444,4 +473,47 @@ fn h11_h12_a_killed_leader_is_replaced_and_adapter_set_from_another_node_prevent
         "the pull was not seen"
     );
     lab.down();
+}
+
+/// Seed 001 for real: the pulled NIC carried the VM's network, the control
+/// traffic and the only path to the authority. In `authority` mode the
+/// migration fails with `authority_unreachable` (H9); in `certificate` mode
+/// the VM moves. Either way node A still talks to etcd over Private (H10).
+#[test]
+fn h9_h10_seed_001_fails_for_want_of_the_authority_and_moves_with_certificates() {
+    if !ready("h9_h10_seed_001...") {
+        return;
+    }
+    let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    for (file, moves) in [
+        ("seed-001-authority.toml", false),
+        ("seed-001-certificate.toml", true),
+    ] {
+        let text = std::fs::read_to_string(examples.join(file)).unwrap();
+        let lab = lab(file.trim_end_matches(".toml"), &text);
+        lab.pull("A", "eth0").unwrap();
+        if moves {
+            let s = wait(&lab, "VM1 moved to B", 60, |s| {
+                s.owners.get("VM1").is_some_and(|o| o == "B") && s.intents.is_empty()
+            });
+            assert_runs_once(&lab, &s.owners);
+        } else {
+            let log = wait_events(
+                &lab,
+                "a migration failed for want of the authority",
+                30,
+                |l| {
+                    l.iter().any(|(_, e)| {
+                    matches!(&e.kind, EventKind::MigrationFailed { cause, .. } if cause == "authority_unreachable")
+                })
+                },
+            );
+            assert_eq!(count(&log, "migration_completed"), 0, "{:?}", kinds(&log));
+            let s = state(&lab);
+            assert_eq!(s.owners["VM1"], "A");
+            assert_runs_once(&lab, &s.owners);
+        }
+        lab.down();
+    }
 }

@@ -26,6 +26,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How long the migration authority may take to answer (H9): a source
+/// that cannot reach it within this gives up with `authority_unreachable`.
+const AUTHORITY_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a destination whose incoming QEMU failed waits for the source
 /// to end the intent with a better cause before ending it itself.
 const GRACE: Duration = Duration::from_secs(3);
@@ -265,7 +268,7 @@ async fn ticket(ctx: &Context, intent: &Intent) -> Result<String, FailureCause> 
     let Some(addr) = ctx.config.authority else {
         return Err(FailureCause::AuthorityUnreachable);
     };
-    crate::authority::ticket(addr, &ctx.node, &intent.vm, ctx.policy.connect_timeout)
+    crate::authority::ticket(addr, &ctx.node, &intent.vm, AUTHORITY_TIMEOUT)
         .await
         .map_err(|e| {
             log(&ctx.node, &e.to_string());
@@ -394,7 +397,7 @@ async fn redeem(ctx: &Context, intent: &Intent) -> Result<(), FailureCause> {
     let Some(addr) = ctx.config.authority else {
         return Err(FailureCause::AuthorityUnreachable);
     };
-    crate::authority::redeem(addr, &ticket, &intent.vm, limit)
+    crate::authority::redeem(addr, &ticket, &intent.vm, AUTHORITY_TIMEOUT)
         .await
         .map_err(|e| {
             log(&ctx.node, &e.to_string());
