@@ -34,7 +34,7 @@
 //! nothing, however late its request arrives.
 //!
 //! A leader must also stop acting on the world (not only on etcd) *before*
-//! its lease can expire: [`Membership::alive`] is true only until the last
+//! its lease can expire: [`Lease::alive`] is true only until the last
 //! answered keep-alive plus the TTL minus a safety margin.
 //!
 //! # A migration's keys

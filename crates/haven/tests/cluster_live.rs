@@ -472,6 +472,31 @@ fn h11_h12_a_killed_leader_is_replaced_and_adapter_set_from_another_node_prevent
             .any(|(_, e)| e.kind.name() == "link_down"),
         "the pull was not seen"
     );
+
+    // An agent checks its wiring against the inventory when it starts: a
+    // switch whose uplink is not in its bridge is reported, not ignored.
+    lab.stop_agent(other).unwrap();
+    let ns = lab.nodes[other].ns.clone();
+    netns::ip(&["-n", &ns, "link", "set", "eth1", "nomaster"]).unwrap();
+    lab.start_agent(other).unwrap();
+    let s = wait(&lab, "the wiring finding published", 30, |s| {
+        s.members.get(other).is_some_and(|m| !m.findings.is_empty())
+    });
+    let findings = &s.members[other].findings;
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.contains("eth1") && f.contains("Corp")),
+        "{findings:?}"
+    );
+    let node = &lab.nodes[other];
+    let status = std::process::Command::new("ip")
+        .args(["netns", "exec", &node.ns, HAVEN, "status", "--config"])
+        .arg(&node.config)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains(&findings[0]), "{text}");
     lab.down();
 }
 

@@ -15,11 +15,11 @@
 //!
 //! - Every agent keeps a lease-bound membership, publishes its NICs'
 //!   carrier and its VMs, and mirrors the cluster state (one watch).
-//! - One agent leads ([`lead`]): it rebuilds the engine from the mirror
+//! - One agent leads (`lead`): it rebuilds the engine from the mirror
 //!   alone, feeds it the differences between successive states, and
 //!   writes the engine's migrations as fenced intents.
 //! - The source and destination agents of an intent carry it out
-//!   ([`execute`]); the destination flips ownership once it holds the whole
+//!   (`execute`); the destination flips ownership once it holds the whole
 //!   VM, paused, and runs it only after the flip, so that exactly one copy
 //!   ever runs.
 //! - An agent whose lease is not surely alive (etcd lost) acts on nothing:
