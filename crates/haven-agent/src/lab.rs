@@ -85,6 +85,8 @@ pub struct Lab {
     pub options: LabOptions,
     /// fabric-side peer of each node NIC: (node, nic) → name in the fabric.
     peers: BTreeMap<(String, String), String>,
+    /// Left running on drop ([`Lab::detach`]).
+    detached: bool,
 }
 
 fn net_ip(i: usize, host: [u8; 2]) -> Ipv4Addr {
@@ -117,6 +119,7 @@ impl Lab {
             authority_addr: None,
             options,
             peers: BTreeMap::new(),
+            detached: false,
         };
         lab.fabric = lab.namespace("fab")?;
         let fabric = lab.fabric.clone();
@@ -211,7 +214,7 @@ impl Lab {
             }
             for (x, nic) in node.nics.iter().enumerate() {
                 let i = network_index(cluster, &nic.network);
-                let peer = format!("f{j}-{x}");
+                let peer = peer_name(j, x);
                 veth(
                     &ns,
                     &nic.name,
@@ -643,7 +646,30 @@ impl Lab {
         self.teardown();
     }
 
+    /// Leaves the lab running when this value goes (`haven lab up`): its
+    /// processes keep running, and [`down_by_prefix`] removes it later.
+    pub fn detach(mut self) {
+        self.detached = true;
+        if let Some(guard) = self.guard.take() {
+            std::mem::forget(guard);
+        }
+    }
+
+    /// Kills `node`'s agent and its VMs (a node that dies: `node_down`).
+    ///
+    /// # Errors
+    /// Unknown node.
+    pub fn kill_node(&mut self, node: &str) -> io::Result<()> {
+        self.kill_agent(node)?;
+        let run = self.options.dir.join("run").join(node);
+        kill_matching(&[&format!("{}/", run.display())]);
+        Ok(())
+    }
+
     fn teardown(&mut self) {
+        if self.detached {
+            return;
+        }
         for node in self.nodes.values_mut() {
             kill(&mut node.agent);
         }
@@ -662,6 +688,81 @@ impl Drop for Lab {
     fn drop(&mut self) {
         self.teardown();
     }
+}
+
+/// The fabric-side name of NIC `x` of node `j` (inventory order).
+pub fn peer_name(j: usize, x: usize) -> String {
+    format!("f{j}-{x}")
+}
+
+/// The fabric-side name of `node`'s NIC `nic` in a lab of `cluster`.
+pub fn peer_of(cluster: &Cluster, node: &str, nic: &str) -> Option<String> {
+    let j = cluster.nodes.iter().position(|n| n.name == node)?;
+    let x = cluster.nodes[j].nics.iter().position(|n| n.name == nic)?;
+    Some(peer_name(j, x))
+}
+
+/// Removes a lab left running ([`Lab::detach`]) by its prefix and
+/// directory: kills every process whose command line names the directory
+/// or the lab's namespaces (agents, QEMU, etcd, the authority), deletes the
+/// namespaces named `<prefix>-*`, and removes the directory. Returns what
+/// it removed, for the operator.
+pub fn down_by_prefix(prefix: &str, dir: &Path) -> Vec<String> {
+    let mut removed = Vec::new();
+    let needles = [dir.display().to_string(), format!("{prefix}-fab")];
+    let needles: Vec<&str> = needles.iter().map(String::as_str).collect();
+    // Agents first, so none restarts a VM; then QEMU, etcd, the authority.
+    let killed = kill_matching(&needles);
+    if killed > 0 {
+        removed.push(format!("{killed} processes"));
+    }
+    let mut namespaces: Vec<String> = fs::read_dir("/run/netns")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&format!("{prefix}-")))
+        .collect();
+    namespaces.sort();
+    for ns in namespaces {
+        if ip(&["netns", "del", &ns]).is_ok() {
+            removed.push(format!("namespace {ns}"));
+        }
+    }
+    if fs::remove_dir_all(dir).is_ok() {
+        removed.push(format!("directory {}", dir.display()));
+    }
+    removed
+}
+
+/// SIGKILLs every process (but this one) whose command line contains one
+/// of `needles`, agents (`haven agent`) first, and waits for them; returns
+/// how many.
+fn kill_matching(needles: &[&str]) -> usize {
+    let me = std::process::id() as i32;
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut found: Vec<(bool, i32)> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != me)
+        .filter_map(|pid| {
+            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            let hit = needles.iter().any(|n| cmdline.contains(n));
+            hit.then(|| (!cmdline.contains(" agent "), pid))
+        })
+        .collect();
+    found.sort_unstable();
+    for &(_, pid) in &found {
+        // SAFETY: kill(2) has no memory-safety preconditions.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while found.iter().any(|&(_, p)| crate::qemu::pid_alive(p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    found.len()
 }
 
 fn kill(child: &mut Option<Child>) {

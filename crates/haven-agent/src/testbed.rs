@@ -258,6 +258,23 @@ impl Pinger {
         })
     }
 
+    /// Stops pinging; the longest time without an answer, in ms, and when
+    /// it began (Unix seconds), counting from the first answer to now.
+    pub fn stop_with_time(mut self) -> (f64, f64) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        self.kill();
+        let mut times = std::mem::take(&mut *self.replies.lock().expect("pinger replies"));
+        times.push(now);
+        (times.windows(2))
+            .map(|w| ((w[1] - w[0]) * 1000.0, w[0]))
+            .fold(
+                (0.0, now),
+                |best, gap| if gap.0 > best.0 { gap } else { best },
+            )
+    }
+
     /// How many answers came so far.
     pub fn answers(&self) -> usize {
         self.replies.lock().expect("pinger replies").len()

@@ -8,6 +8,7 @@ mod bench_migration;
 mod cert;
 mod cluster;
 mod events;
+mod lab;
 mod live;
 mod simulate;
 mod status;
@@ -48,6 +49,10 @@ enum Command {
     /// The migration authority of `migration_auth = "authority"` (`serve`).
     #[command(subcommand)]
     Authority(authority::Command),
+    /// A scenario on a real cluster on this machine (root): run, compare
+    /// with the simulator, or up/pull/plug/down by hand.
+    #[command(subcommand)]
+    Lab(lab::Command),
     /// The node daemon: joins the cluster, watches links, runs migrations.
     Agent(agent::Args),
     /// The live cluster: nodes, links, VMs, queue, migrations under way.
@@ -75,6 +80,7 @@ fn main() -> ExitCode {
         Command::Adapter(command) => adapter::run(command),
         Command::Cert(command) => cert::run(command),
         Command::Authority(command) => authority::run(command),
+        Command::Lab(command) => lab::run(command),
         Command::Agent(args) => agent::run(args),
         Command::Status(args) => status::run(args),
         Command::Events(args) => events::run(args),

@@ -1,0 +1,176 @@
+//! The simulator's report against the lab's: what must agree (final
+//! placement, the migrations and how each ended) and what may differ
+//! (timings, shown side by side).
+
+use super::real::Probe;
+use haven_core::event::{Event, EventKind};
+use haven_sim::report::{seconds, Report};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// One migration as the event log tells it: (VM, from, to, how it ended).
+fn migrations(events: &[Event]) -> Vec<String> {
+    let mut out: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::MigrationCompleted { vm, from, to } => {
+                Some(format!("{vm} {from}->{to} completed"))
+            }
+            EventKind::MigrationFailed {
+                vm,
+                from,
+                to,
+                cause,
+            } => Some(format!("{vm} {from}->{to} failed ({cause})")),
+            EventKind::MigrationAborted { vm, from, to, .. } => {
+                Some(format!("{vm} {from}->{to} aborted"))
+            }
+            EventKind::MigrationCancelled { vm, from, .. } => {
+                Some(format!("{vm} from {from} cancelled"))
+            }
+            EventKind::VmStuck { vm, cause, .. } => Some(format!("{vm} stuck ({cause})")),
+            _ => None,
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Every way the lab's run differs in behaviour from the simulator's.
+pub fn divergences(sim: &Report, lab: &Report) -> Vec<String> {
+    let mut found = Vec::new();
+    for (vm, f) in &sim.finals {
+        match lab.finals.get(vm) {
+            Some(l) if l.node != f.node => found.push(format!(
+                "{vm} ends on {} in the lab, on {} in the simulator",
+                l.node, f.node
+            )),
+            Some(l) if l.impaired != f.impaired => found.push(format!(
+                "{vm} is {}impaired at the end in the lab, {}in the simulator",
+                if l.impaired { "" } else { "not " },
+                if f.impaired { "" } else { "not " }
+            )),
+            Some(_) => {}
+            None => found.push(format!("{vm} is missing from the lab's report")),
+        }
+    }
+    let (s, l) = (migrations(&sim.events), migrations(&lab.events));
+    let mut only_sim = s.clone();
+    let mut only_lab = l.clone();
+    for m in &l {
+        if let Some(i) = only_sim.iter().position(|x| x == m) {
+            only_sim.remove(i);
+        }
+    }
+    for m in &s {
+        if let Some(i) = only_lab.iter().position(|x| x == m) {
+            only_lab.remove(i);
+        }
+    }
+    for m in only_sim {
+        found.push(format!("the simulator has `{m}`, the lab does not"));
+    }
+    for m in only_lab {
+        found.push(format!("the lab has `{m}`, the simulator does not"));
+    }
+    found
+}
+
+/// Each event's key for pairing: kind, VM, and which occurrence.
+fn keyed(events: &[Event]) -> BTreeMap<(String, String, usize), u64> {
+    let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    for e in events {
+        let name = e.kind.name().to_string();
+        let who = match &e.kind {
+            EventKind::LinkDown { node, nic } | EventKind::LinkUp { node, nic } => {
+                format!("{node}/{nic}")
+            }
+            other => other.vm().unwrap_or_default().to_string(),
+        };
+        let n = seen.entry((name.clone(), who.clone())).or_default();
+        out.insert((name, who, *n), e.t_ms);
+        *n += 1;
+    }
+    out
+}
+
+/// The two timelines, event by event, with the lab's lead or lag.
+pub fn side_by_side(sim: &Report, lab: &Report) -> String {
+    let (s, l) = (keyed(&sim.events), keyed(&lab.events));
+    let mut rows: Vec<(u64, String)> = Vec::new();
+    for key in s.keys().chain(l.keys().filter(|k| !s.contains_key(*k))) {
+        let (ts, tl) = (s.get(key), l.get(key));
+        let delta = match (ts, tl) {
+            (Some(a), Some(b)) => format!("{:+} ms", *b as i64 - *a as i64),
+            _ => "ONLY ONE SIDE".into(),
+        };
+        let show = |t: Option<&u64>| t.map_or("-".into(), |t| seconds(*t));
+        let line = format!(
+            "{:<24} {:<10} {:>10} {:>10}  {delta}",
+            key.0,
+            key.1,
+            show(ts),
+            show(tl)
+        );
+        rows.push((*ts.or(tl).unwrap_or(&0), line));
+    }
+    rows.sort();
+    let mut out = format!(
+        "scenario {}: the simulator against the lab (real cluster on this machine)\n\n{:<24} {:<10} {:>10} {:>10}  lab - simulator\n",
+        sim.scenario, "event", "vm/nic", "simulator", "lab"
+    );
+    for (_, line) in rows {
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out.push_str("\nfinal placement:\n");
+    for (vm, f) in &sim.finals {
+        let lab_node = lab.finals.get(vm).map_or("-", |l| l.node.as_str());
+        let _ = writeln!(out, "  {vm}: simulator {}, lab {lab_node}", f.node);
+    }
+    out
+}
+
+/// Timing over repeated lab runs: from the first step (the cable pull) to
+/// each first event of a kind, and the probe's longest gap; p50 and p99.
+pub fn percentiles(runs: &[(Report, BTreeMap<String, Probe>)]) -> String {
+    let first = |r: &Report, kind: &str| {
+        let start = r.events.iter().find(|e| e.kind.name() == "link_down")?.t_ms;
+        let at = r.events.iter().find(|e| e.kind.name() == kind)?.t_ms;
+        Some(at.saturating_sub(start) as f64)
+    };
+    let mut out = format!(
+        "\nover {} lab runs (ms after the first cable pull):\n",
+        runs.len()
+    );
+    for kind in [
+        "vm_network_impaired",
+        "migration_started",
+        "migration_completed",
+    ] {
+        let mut v: Vec<f64> = runs.iter().filter_map(|(r, _)| first(r, kind)).collect();
+        line(&mut out, kind, &mut v);
+    }
+    let mut gaps: Vec<f64> = (runs.iter())
+        .filter_map(|(_, p)| p.values().map(|p| p.max_unreachable_ms).max())
+        .map(|g| g as f64)
+        .collect();
+    line(&mut out, "client gap (probe)", &mut gaps);
+    out
+}
+
+fn line(out: &mut String, what: &str, v: &mut [f64]) {
+    if v.is_empty() {
+        let _ = writeln!(out, "  {what:<24} (none)");
+        return;
+    }
+    v.sort_by(f64::total_cmp);
+    let p50 = haven_core::stats::percentile(v, 50);
+    let p99 = haven_core::stats::percentile(v, 99);
+    let _ = writeln!(
+        out,
+        "  {what:<24} p50 {p50:>7.0}  p99 {p99:>7.0}  (n={})",
+        v.len()
+    );
+}
