@@ -41,8 +41,9 @@ const ETCD_PEER_PORT: u16 = 2380;
 pub const AUTHORITY_PORT: u16 = 7000;
 /// How long etcd and agents may take to come up.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
-/// Lease TTL of the lab's agents: short, so takeovers are quick.
-pub const LEASE_TTL_S: i64 = 3;
+/// Lease TTL of the lab's agents: short, so takeovers are quick, but long
+/// enough to move to another path when a pulled cable kills one (H10).
+pub const LEASE_TTL_S: i64 = 5;
 
 /// How to build a lab.
 #[derive(Clone, Debug)]

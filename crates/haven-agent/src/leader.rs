@@ -30,6 +30,10 @@ pub struct Snapshot {
     /// The leader key's revision: this leader's migration ids start above
     /// every id a predecessor could have used.
     pub leader_revision: i64,
+    /// The largest migration id the store remembers (intents and results):
+    /// ids start above it too, so a rebuild within one leadership never
+    /// reuses an id whose old result is still stored.
+    pub max_used_id: u64,
 }
 
 /// A migration the store says is under way.
@@ -70,7 +74,8 @@ pub fn rebuild(
         }
     }
     let mut engine = Engine::new(&scenario.cluster, seed);
-    engine.first_migration_id((snapshot.leader_revision.max(0) as u64) << 32);
+    let fenced = (snapshot.leader_revision.max(0) as u64) << 32;
+    engine.first_migration_id(fenced.max(snapshot.max_used_id.saturating_add(1)));
     // Migrations first: their VMs must not be queued for a second one.
     for m in &snapshot.in_flight {
         engine.adopt_migration(now, MigrationId(m.id), &m.vm, &m.from, &m.to)?;
@@ -191,6 +196,7 @@ adapters = [ { switch = "Corp", mac = "00155D000003" } ]
             // VM2's Corp adapter was unprotected by an operator.
             protection: BTreeMap::from([(("VM2".into(), "Corp".into()), false)]),
             leader_revision: 9,
+            max_used_id: 12,
         };
         let (mut engine, actions) = rebuild(&snapshot, 1_000, 1).unwrap();
         // VM1 already moves, VM2 is unprotected, VM3 is on C: nothing new.
@@ -219,6 +225,24 @@ adapters = [ { switch = "Corp", mac = "00155D000003" } ]
         let started = starts(&engine.take_actions());
         assert_eq!(started.len(), 1);
         assert!(started[0].0 >= 9 << 32, "{started:?}");
+    }
+
+    #[test]
+    fn a_rebuild_within_one_leadership_never_reuses_a_stored_id() {
+        // The same leader (same revision) rebuilds after it issued ids up
+        // to (9 << 32) + 5, whose results are still stored.
+        let snapshot = Snapshot {
+            inventory: INVENTORY.into(),
+            members: ["A", "B", "C"].map(String::from).into(),
+            links: BTreeMap::from([("A".into(), BTreeMap::from([("eth1".into(), false)]))]),
+            leader_revision: 9,
+            max_used_id: (9 << 32) + 5,
+            ..Snapshot::default()
+        };
+        let (_, actions) = rebuild(&snapshot, 0, 1).unwrap();
+        let started = starts(&actions);
+        assert!(!started.is_empty());
+        assert!(started.iter().all(|s| s.0 > (9 << 32) + 5), "{started:?}");
     }
 
     #[test]

@@ -558,7 +558,7 @@ pub enum MigrationError {
 }
 
 impl MigrationError {
-    fn failed(cause: FailureCause, detail: impl Into<String>) -> MigrationError {
+    pub fn failed(cause: FailureCause, detail: impl Into<String>) -> MigrationError {
         MigrationError::Failed {
             cause,
             detail: detail.into(),
@@ -796,7 +796,9 @@ impl Vm {
             }
             let elapsed = started.elapsed();
             if !connected && elapsed > policy.connect_timeout {
-                self.cancel_and_settle().await;
+                if let Some(done) = self.cancel_and_settle().await {
+                    return Ok(self.final_stats(done).await);
+                }
                 return Err(MigrationError::failed(
                     FailureCause::DestinationUnreachable,
                     format!(
@@ -806,7 +808,9 @@ impl Vm {
                 ));
             }
             if elapsed > policy.timeout {
-                self.cancel_and_settle().await;
+                if let Some(done) = self.cancel_and_settle().await {
+                    return Ok(self.final_stats(done).await);
+                }
                 return Err(MigrationError::failed(
                     FailureCause::Timeout,
                     format!(
@@ -866,24 +870,29 @@ impl Vm {
         self.exec("migrate_cancel", None).await.map(|_| ())
     }
 
-    /// Cancels and waits (bounded) until QEMU says it is over.
-    async fn cancel_and_settle(&self) {
+    /// Cancels and waits (bounded) until QEMU says it is over. When the
+    /// migration completed after all (it won the race with the cancel),
+    /// returns its final `query-migrate`: the source is then paused and
+    /// the caller must treat it as sent, never as failed.
+    async fn cancel_and_settle(&self) -> Option<Value> {
         let _ = self.cancel().await;
         let deadline = Instant::now() + self.timeouts.command;
         while Instant::now() < deadline {
             match self.exec("query-migrate", None).await {
+                Ok(info) if info["status"] == "completed" => return Some(info),
                 Ok(info)
                     if !matches!(
                         info["status"].as_str(),
-                        Some("cancelling" | "setup" | "active")
+                        Some("cancelling" | "setup" | "active" | "device" | "pre-switchover")
                     ) =>
                 {
-                    return
+                    return None
                 }
                 Ok(_) => sleep(EXIT_POLL_INTERVAL).await,
-                Err(_) => return,
+                Err(_) => return None,
             }
         }
+        None
     }
 
     /// Stops the VM: `quit`, then SIGKILL if it does not exit in time; its

@@ -83,6 +83,13 @@ use tonic::Code;
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 /// The longest wait between two attempts of one call.
 const BACKOFF_MAX: Duration = Duration::from_millis(500);
+/// HTTP/2 pings on every etcd connection: how often, and how long an
+/// answer may take before the connection counts as dead.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_millis(500);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(1);
+/// The longest one attempt of a call may take before a fresh connection is
+/// tried (etcd answers in milliseconds when a path works).
+const ATTEMPT_MAX: Duration = Duration::from_millis(1500);
 /// The most events [`Store::events_since`] returns at once.
 pub const EVENTS_PER_READ_MAX: usize = 10_000;
 /// How often [`Store::append_event`] retries when another writer took the
@@ -525,7 +532,11 @@ impl Store {
         check_name("cluster", cluster)?;
         let mut options = ConnectOptions::new()
             .with_connect_timeout(timeout)
-            .with_keep_alive(Duration::from_secs(2), timeout);
+            // A path that died silently (a pulled cable: no reset) is
+            // noticed within 1.5 s, so calls move to another endpoint long
+            // before a membership lease can run out (H10).
+            .with_keep_alive(KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT)
+            .with_keep_alive_while_idle(true);
         if let Some(tls) = tls {
             options = options.with_tls(tls_options(tls)?);
         }
@@ -1068,7 +1079,10 @@ impl Store {
     /// # Errors
     /// etcd is unreachable, or a value cannot be decoded.
     pub async fn events_since(&self, after: u64) -> Result<Vec<(u64, Event)>, StoreError> {
-        let from = self.key(&format!("events/{:0EVENT_SEQ_DIGITS$}", after + 1));
+        let from = self.key(&format!(
+            "events/{:0EVENT_SEQ_DIGITS$}",
+            after.saturating_add(1)
+        ));
         let end = prefix_end(&self.key("events/"));
         let limit = EVENTS_PER_READ_MAX as i64;
         let kvs = self
@@ -1398,7 +1412,7 @@ impl Store {
             let remaining = deadline.saturating_duration_since(Instant::now());
             // One attempt may take at most half the timeout, so a hung
             // connection leaves time for a fresh one.
-            let bound = remaining.min((timeout / 2).max(Duration::from_millis(100)));
+            let bound = remaining.min((timeout / 2).clamp(Duration::from_millis(100), ATTEMPT_MAX));
             let last = match tokio::time::timeout(bound, f(self.client(), attempt)).await {
                 Ok(Ok(value)) => return Ok(value),
                 Ok(Err(e)) if !retryable(&e) => return Err(self.refused(what, e.to_string())),

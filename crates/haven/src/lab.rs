@@ -362,8 +362,9 @@ mod real {
     fn run_once(
         file: &Path,
         scenario: &Scenario,
-        horizon_ms: Millis,
+        sim: &Report,
     ) -> Result<(Report, BTreeMap<String, Probe>), Failure> {
+        let horizon_ms = sim.end_ms;
         let mut lab = build(file, scenario)?;
         let mut pingers = BTreeMap::new();
         for (vm, ip) in &lab.vm_ips {
@@ -388,7 +389,9 @@ mod real {
             pause(due.saturating_duration_since(Instant::now()))?;
             play(&mut lab, &step.action)?;
         }
-        // Settle: the simulator's horizon, then quiet and no intent left.
+        // Settle: the simulator's horizon; then no intent left, no new
+        // event for a while, and (within a bound) as many events as the
+        // simulator had, since real retries and timeouts take longer.
         let horizon = clock.start + Duration::from_millis(horizon_ms.saturating_sub(first_at));
         pause(horizon.saturating_duration_since(Instant::now()))?;
         let deadline = Instant::now() + Duration::from_secs(SETTLE_S);
@@ -400,7 +403,8 @@ mod real {
             if count != seen.0 {
                 seen = (count, Instant::now());
             }
-            if s.intents.is_empty() && seen.1.elapsed() >= QUIET {
+            let caught_up = count >= sim.events.len();
+            if s.intents.is_empty() && seen.1.elapsed() >= QUIET && caught_up {
                 break;
             }
             if Instant::now() > deadline {
@@ -557,7 +561,7 @@ mod real {
         catch_signals();
         let mut runs = Vec::new();
         for _ in 0..args.repeat.max(1) {
-            runs.push(run_once(&args.file, &scenario, sim.end_ms)?);
+            runs.push(run_once(&args.file, &scenario, &sim)?);
         }
         let mut code = ExitCode::SUCCESS;
         let (report, probes) = runs.last().expect("at least one run");

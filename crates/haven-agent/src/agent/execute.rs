@@ -32,9 +32,6 @@ const AUTHORITY_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a destination whose incoming QEMU failed waits for the source
 /// to end the intent with a better cause before ending it itself.
 const GRACE: Duration = Duration::from_secs(3);
-/// How long the outcome of an ownership flip may stay unknown (etcd lost
-/// during the write) before the destination gives its copy up.
-const FLIP_UNKNOWN_MAX: Duration = Duration::from_secs(30);
 
 /// Starts a source or destination task for each new intent naming this
 /// node, while its lease is alive.
@@ -109,6 +106,16 @@ fn result_of(state: &State, intent: &Intent) -> Option<MigrationResult> {
 /// Whether `intent` is no longer the VM's intent.
 fn ended(state: &State, intent: &Intent) -> bool {
     state.intents.get(&intent.vm) != Some(intent)
+}
+
+/// Whether `intent` completed (the destination owns the VM), once the
+/// store says either way: from its result, or, when a later intent's
+/// result replaced it, from the owner.
+fn decided(state: &State, intent: &Intent) -> Option<bool> {
+    if let Some(r) = result_of(state, intent) {
+        return Some(r.outcome == Outcome::Completed);
+    }
+    ended(state, intent).then(|| state.owners.get(&intent.vm) == Some(&intent.to))
 }
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
@@ -225,28 +232,48 @@ async fn abort_on_request(
 }
 
 /// Everything is sent and the VM is paused here: it ends here (quit) if
-/// the destination flipped ownership, and runs here again otherwise.
+/// the destination flipped ownership, and runs here again otherwise. It
+/// never guesses: while the store cannot say (etcd unreachable), the VM
+/// stays paused. When the destination gives up (its `incoming/<vm>` goes)
+/// or takes too long, the source ends the intent as failed, which the
+/// destination's flip can then no longer win.
 async fn after_sending(ctx: &Context, intent: &Intent, vm: &Arc<Vm>) -> Result<(), Failure> {
-    let limit = ctx.policy.timeout;
-    let mut result = wait_state(ctx, limit, |s| result_of(s, intent)).await;
-    if result.is_none() && !fail(ctx, intent, &FailureCause::Timeout).await? {
-        // Ending it failed: the destination ended it first.
-        result = wait_state(ctx, limit, |s| result_of(s, intent)).await;
-    }
-    match result.map(|r| r.outcome) {
-        Some(Outcome::Completed) => {
-            vm.confirm().await;
-            ctx.local.lock().expect("local lock").remove(&intent.vm);
-            ctx.publish_member().await;
-            log(
-                &ctx.node,
-                &format!("{} now runs on {}", intent.vm, intent.to),
-            );
+    let deadline = tokio::time::Instant::now() + ctx.policy.timeout;
+    let completed = loop {
+        let check = |s: &State| {
+            let gone = s.incoming.get(&intent.vm).is_none_or(|i| i.id != intent.id);
+            decided(s, intent).map(Some).or(gone.then_some(None))
+        };
+        match wait_state(ctx, RETRY_INTERVAL, check).await {
+            Some(Some(completed)) => break completed,
+            // The destination is gone, or it takes too long: end it.
+            Some(None) => {}
+            None if tokio::time::Instant::now() < deadline => continue,
+            None => {}
         }
-        _ => {
-            vm.resume().await?;
-            log(&ctx.node, &format!("{} runs here again", intent.vm));
+        let cause = FailureCause::Timeout.to_string();
+        match ctx.store.fail_migration(intent, &cause).await {
+            Ok(true) => break false,
+            // Ended by the destination meanwhile: the mirror will say how.
+            Ok(false) => {}
+            Err(e) => {
+                let m = format!("{} stays paused until etcd answers: {e}", intent.vm);
+                log(&ctx.node, &m);
+                tokio::time::sleep(RETRY_INTERVAL).await;
+            }
         }
+    };
+    if completed {
+        vm.confirm().await;
+        ctx.local.lock().expect("local lock").remove(&intent.vm);
+        ctx.publish_member().await;
+        log(
+            &ctx.node,
+            &format!("{} now runs on {}", intent.vm, intent.to),
+        );
+    } else {
+        vm.resume().await?;
+        log(&ctx.node, &format!("{} runs here again", intent.vm));
     }
     Ok(())
 }
@@ -259,6 +286,20 @@ async fn recover_source(ctx: &Context, intent: &Intent, vm: &Arc<Vm>) -> Result<
     let cause = FailureCause::Hypervisor("the source agent restarted during the migration".into());
     if fail(ctx, intent, &cause).await? {
         vm.resume().await?;
+        return Ok(());
+    }
+    // The destination ended it first: it owns the VM now, or it failed.
+    match wait_state(ctx, ctx.policy.timeout, |s| decided(s, intent)).await {
+        Some(true) => {
+            vm.confirm().await;
+            ctx.local.lock().expect("local lock").remove(&intent.vm);
+            ctx.publish_member().await;
+        }
+        Some(false) => vm.resume().await?,
+        None => {
+            let m = format!("{} stays paused: its migration's end is unknown", intent.vm);
+            log(&ctx.node, &m);
+        }
     }
     Ok(())
 }
@@ -300,17 +341,27 @@ async fn destination(ctx: &Context, intent: &Intent) -> Result<(), Failure> {
             return Ok(());
         }
     }
-    if !ctx
-        .store
-        .announce_incoming(&ctx.lease(), intent, &listen.to_string())
-        .await?
-    {
-        let _ = incoming.abort().await;
-        return Ok(());
+    let (lease, addr) = (ctx.lease(), listen.to_string());
+    let announced = ctx.store.announce_incoming(&lease, intent, &addr);
+    match announced.await {
+        Ok(true) => {}
+        Ok(false) => {
+            let _ = incoming.abort().await;
+            return Ok(());
+        }
+        Err(e) => {
+            let _ = incoming.abort().await;
+            end_unless_source_does(ctx, intent, &FailureCause::DestinationUnreachable).await?;
+            return Err(e.into());
+        }
     }
+    let limit = ctx.policy.timeout;
     let arrived = tokio::select! {
-        r = incoming.arrived(ctx.policy.timeout) => Some(r),
-        _ = wait_state(ctx, ctx.policy.timeout, |s| ended(s, intent).then_some(())) => None,
+        r = incoming.arrived(limit) => Some(r),
+        gone = wait_state(ctx, limit, |s| ended(s, intent).then_some(())) => match gone {
+            Some(()) => None,
+            None => Some(Err(MigrationError::failed(FailureCause::Timeout, "the VM did not arrive in time"))),
+        },
     };
     match arrived {
         Some(Ok(())) => flip_and_run(ctx, intent, incoming.into_vm()).await,
@@ -329,20 +380,28 @@ async fn destination(ctx: &Context, intent: &Intent) -> Result<(), Failure> {
 /// The whole VM is here, paused: take ownership in one transaction, then
 /// run it. If the source ended the intent first, this copy goes.
 async fn flip_and_run(ctx: &Context, intent: &Intent, vm: Vm) -> Result<(), Failure> {
-    let flipped = match ctx.store.complete_migration(intent).await {
-        Ok(flipped) => flipped,
-        // Unknown: the write may have landed. The mirror will tell.
-        Err(e) => {
-            log(
-                &ctx.node,
-                &format!(
-                    "the ownership flip of {} is unknown ({e}); waiting",
-                    intent.vm
-                ),
-            );
-            let result = wait_state(ctx, FLIP_UNKNOWN_MAX, |s| result_of(s, intent)).await;
-            matches!(result.map(|r| r.outcome), Some(Outcome::Completed))
-        }
+    // Until etcd says whether the flip landed, the VM stays paused here:
+    // stopping it could lose the only copy, running it could make two.
+    let flipped = loop {
+        let unknown = match ctx.store.complete_migration(intent).await {
+            Ok(true) => break true,
+            // Refused, or landed by an attempt whose answer was lost: the
+            // stored result says which.
+            Ok(false) => match ctx.store.results().await {
+                Ok(results) => {
+                    let r = results.get(&intent.vm).filter(|r| r.id == intent.id);
+                    break r.is_some_and(|r| r.outcome == Outcome::Completed);
+                }
+                Err(e) => e,
+            },
+            Err(e) => e,
+        };
+        let m = format!(
+            "the flip of {} is unknown ({unknown}); asking again",
+            intent.vm
+        );
+        log(&ctx.node, &m);
+        tokio::time::sleep(RETRY_INTERVAL).await;
     };
     if !flipped {
         let _ = vm.stop().await;

@@ -178,8 +178,21 @@ async fn lead(ctx: &Context, l: &Leadership) -> End {
                 };
                 seen.push(Event { t_ms: now, kind });
             }
+            let cancelled = match &input {
+                Input::MigrationCancelled { id } => Some(*id),
+                _ => None,
+            };
             if let Err(e) = engine.handle(now, input) {
-                log(&ctx.node, &format!("the engine refused a change: {e}"));
+                // An abort asked for before a rebuild: the rebuilt engine
+                // does not know it aborted, but the migration is over and
+                // the VM is on its source.
+                let failed = cancelled.map(|id| Input::MigrationFailed {
+                    id,
+                    cause: FailureCause::Hypervisor("cancelled".into()),
+                });
+                if failed.is_none_or(|f| engine.handle(now, f).is_err()) {
+                    log(&ctx.node, &format!("the engine refused a change: {e}"));
+                }
             }
         }
         prev = cur;
@@ -219,6 +232,10 @@ fn snapshot_of(ctx: &Context, state: &State, leader_revision: i64) -> Snapshot {
         links,
         protection: state.protection.clone(),
         leader_revision,
+        max_used_id: (state.intents.values().map(|i| i.id))
+            .chain(state.results.values().map(|r| r.id))
+            .max()
+            .unwrap_or(0),
     }
 }
 
@@ -292,7 +309,8 @@ fn differences(ctx: &Context, cur: &State, known: &mut Known) -> Vec<Input> {
     inputs.extend(protection);
     known.protection = cur.protection.clone();
     for (vm, result) in &cur.results {
-        if known.pending.get(vm).is_none_or(|i| i.id != result.id) {
+        let ours = |i: &Intent| i.id == result.id && i.from == result.from && i.to == result.to;
+        if !known.pending.get(vm).is_some_and(ours) {
             continue;
         }
         known.pending.remove(vm);

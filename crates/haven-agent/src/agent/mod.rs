@@ -327,7 +327,10 @@ async fn take_up_vms(ctx: &Context) {
                     };
                     log(&ctx.node, &format!("{how} {}", vm.name));
                     // An earlier run may have left it paused mid-migration.
-                    if running.status().await.is_ok_and(|s| s != "running") {
+                    // If that migration is begun, the executor decides
+                    // (the destination may own it by now); else run it.
+                    let begun = ctx.state.borrow().running.contains_key(&vm.name);
+                    if !begun && running.status().await.is_ok_and(|s| s != "running") {
                         let _ = running.resume().await;
                     }
                     ctx.local
