@@ -14,6 +14,7 @@
 //! netns = "lab-a"                        # optional: run inside a namespace
 //! authority = "10.79.0.1:7000"           # optional: the migration authority
 //!                                        # (`migration_auth = "authority"`)
+//! emulate_migration_bandwidth = false    # labs only, see below
 //!
 //! [qemu]                                 # optional: how this node starts VMs
 //! binary = "qemu-system-x86_64"          # default
@@ -61,6 +62,14 @@ pub struct AgentConfig {
     pub netns: Option<String>,
     #[serde(default)]
     pub authority: Option<SocketAddr>,
+    /// Labs only: stretch each migration to the time the inventory implies
+    /// (`migration_s`, or `memory_mb` over `migration_bandwidth_mbps`
+    /// shared by the node's migrations under way). The lab's guests are
+    /// far smaller than the VMs they stand for; without this their moves
+    /// would end long before the simulator's. The guest keeps running on
+    /// the source meanwhile, and an abort still cancels the move.
+    #[serde(default)]
+    pub emulate_migration_bandwidth: bool,
     #[serde(default)]
     pub qemu: QemuConfig,
 }

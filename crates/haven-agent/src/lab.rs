@@ -57,6 +57,10 @@ pub struct LabOptions {
     /// Where the lab keeps its files (made; removed on drop).
     pub dir: PathBuf,
     pub guest: GuestImage,
+    /// Stretch migrations to the inventory's bandwidth (agents'
+    /// `emulate_migration_bandwidth`), as `haven lab` does to compare with
+    /// the simulator; tests of real timings leave it off.
+    pub emulate_bandwidth: bool,
 }
 
 /// One node of the lab.
@@ -335,6 +339,9 @@ impl Lab {
             );
             if let Some(addr) = self.authority_addr {
                 let _ = writeln!(text, "authority = \"{addr}\"");
+            }
+            if self.options.emulate_bandwidth {
+                text.push_str("emulate_migration_bandwidth = true\n");
             }
             let _ = write!(
                 text,

@@ -228,6 +228,7 @@ mod real {
             haven,
             dir: dir(),
             guest,
+            emulate_bandwidth: true,
         };
         let mut lab = Lab::build(&scenario.cluster, options).map_err(|e| match e.kind() {
             std::io::ErrorKind::InvalidInput => Failure::Input(format!("{}: {e}", file.display())),

@@ -63,6 +63,7 @@ fn lab(name: &str, inventory: &str) -> Lab {
         haven: PathBuf::from(HAVEN),
         dir: dir.clone(),
         guest,
+        emulate_bandwidth: false,
     };
     let cluster = haven_core::parse::parse_scenario("inventory", inventory)
         .expect("the test inventory parses")

@@ -188,6 +188,17 @@ async fn source(ctx: &Context, intent: &Intent) -> Result<(), Failure> {
             return Ok(());
         }
     };
+    if ctx.config.emulate_migration_bandwidth && stretch(ctx, intent).await {
+        log(&ctx.node, &format!("migration of {} aborted", intent.vm));
+        ctx.store.cancel_migration(intent).await?;
+        return Ok(());
+    }
+    // An abort asked for before QEMU sends anything: nothing to cancel.
+    if ctx.state.borrow().aborts.get(&intent.vm) == Some(&intent.id) {
+        log(&ctx.node, &format!("migration of {} aborted", intent.vm));
+        ctx.store.cancel_migration(intent).await?;
+        return Ok(());
+    }
     let dest = Destination {
         addr,
         tls_hostname: None,
@@ -212,6 +223,31 @@ async fn source(ctx: &Context, intent: &Intent) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// Labs only (`emulate_migration_bandwidth`): waits as long as moving
+/// the inventory's VM would take: its `migration_s`, or its memory over
+/// the node's migration bandwidth shared by the migrations under way at
+/// either end (the simulator's model at the start). `true` when the leader
+/// asked for an abort meanwhile.
+async fn stretch(ctx: &Context, intent: &Intent) -> bool {
+    let Some(vm) = ctx.cluster.vm(&intent.vm) else {
+        return false;
+    };
+    let settings = &ctx.cluster.settings;
+    let wait_ms = vm.migration_ms.unwrap_or_else(|| {
+        let state = ctx.state.borrow();
+        let busy = |node: &str| {
+            (state.intents.values())
+                .filter(|i| i.from == node || i.to == node)
+                .count()
+        };
+        let sharing = busy(&intent.from).max(busy(&intent.to)).max(1) as u64;
+        haven_core::topology::transfer_ms(vm.memory_mb, settings.migration_bandwidth_mbps / sharing)
+    });
+    let wait = Duration::from_millis(wait_ms);
+    let aborted = |s: &State| (s.aborts.get(&intent.vm) == Some(&intent.id)).then_some(());
+    wait_state(ctx, wait, aborted).await.is_some()
 }
 
 /// Cancels the migration in QEMU when the leader asks (`aborts/<vm>`).
