@@ -494,3 +494,28 @@ fn append_line(text: &str, last: Range<usize>, protected: bool) -> Splice {
         },
     }
 }
+
+/// The source system's settings ([`crate::model::Settings::classic`])
+/// written into a scenario file's `[settings]` table, everything else kept:
+/// for running a file "as the source system would" on a real cluster.
+///
+/// # Errors
+/// The text is not a valid scenario.
+pub fn with_classic_settings(file: &str, text: &str) -> Result<String, EditError> {
+    parse_scenario(file, text).map_err(EditError::Invalid)?;
+    let internal = |why: &str| EditError::Internal(why.to_owned());
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|_| internal("toml_edit refuses a file that the parser accepted"))?;
+    let settings = doc
+        .entry("settings")
+        .or_insert_with(|| Item::Table(Table::new()));
+    let Some(table) = settings.as_table_mut() else {
+        return Err(internal("`settings` is not a table"));
+    };
+    table.insert("detection", toml_edit::value("poll"));
+    table.insert("poll_interval_s", toml_edit::value(60));
+    table.insert("hold_down_ms", toml_edit::value(0));
+    table.insert("migration_auth", toml_edit::value("authority"));
+    Ok(doc.to_string())
+}

@@ -402,3 +402,37 @@ fn an_added_line_follows_the_indent_and_the_missing_final_newline() {
     let (edited, _) = set_protected("s.toml", &text, "VM2", Some("Private"), false).unwrap();
     assert_eq!(edited, format!("{text}\n\tprotected = false"));
 }
+
+#[test]
+fn h2_h9_the_classic_profile_written_into_a_file_changes_only_the_settings() {
+    use haven_core::edit::with_classic_settings;
+    use haven_core::model::{Detection, MigrationAuth};
+    let text = include_str!("../../../examples/figure-1.toml");
+    let before = parse_scenario("figure-1.toml", text).unwrap();
+    let classic = with_classic_settings("figure-1.toml", text).unwrap();
+    let after = parse_scenario("classic", &classic).unwrap();
+    let s = &after.cluster.settings;
+    assert_eq!(s.detection, Detection::Poll);
+    assert_eq!(s.poll_interval_ms, 60_000);
+    assert_eq!(s.migration_auth, MigrationAuth::Authority);
+    assert_eq!(
+        s.max_concurrent_migrations,
+        before.cluster.settings.max_concurrent_migrations
+    );
+    assert_eq!(after.cluster.nodes, before.cluster.nodes);
+    assert_eq!(after.cluster.vms, before.cluster.vms);
+    assert_eq!(after.steps.len(), before.steps.len());
+    // No [settings] table at all: one is added.
+    let bare = text.replace(
+        "[settings]\nmax_concurrent_migrations = 2\ndetection = \"event\"\n",
+        "",
+    );
+    assert!(!bare.contains("[settings]"));
+    let added = with_classic_settings("bare.toml", &bare).unwrap();
+    let parsed = parse_scenario("added", &added).unwrap();
+    assert_eq!(parsed.cluster.settings.detection, Detection::Poll);
+    assert!(matches!(
+        with_classic_settings("bad.toml", "name = 1"),
+        Err(EditError::Invalid(_))
+    ));
+}

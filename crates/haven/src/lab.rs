@@ -47,6 +47,15 @@ pub struct RunArgs {
     /// The simulator's seed (poll phases), for `compare`.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// `classic`: run the file with the source system's settings (60 s
+    /// polling, authority-authenticated migrations), for comparison.
+    #[arg(long, value_enum)]
+    profile: Option<Profile>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    Classic,
 }
 
 #[derive(clap::Args, Debug)]
@@ -217,9 +226,26 @@ mod real {
         load_scenario(file).map_err(|e| Failure::Input(e.to_string()))
     }
 
+    /// The file's text and scenario, under `profile` if given.
+    fn load_as(
+        file: &Path,
+        profile: Option<super::Profile>,
+    ) -> Result<(String, Scenario), Failure> {
+        let name = file.display().to_string();
+        let text = haven_core::parse::load_text(file).map_err(|e| Failure::Input(e.to_string()))?;
+        let text = match profile {
+            Some(super::Profile::Classic) => haven_core::edit::with_classic_settings(&name, &text)
+                .map_err(|e| Failure::Input(e.to_string()))?,
+            None => text,
+        };
+        let scenario = haven_core::parse::parse_scenario(&name, &text)
+            .map_err(|e| Failure::Input(e.to_string()))?;
+        Ok((text, scenario))
+    }
+
     /// Builds and starts the lab of `scenario` and waits until it is ready:
     /// every node a member, a leader, every VM running and answering pings.
-    fn build(file: &Path, scenario: &Scenario) -> Result<Lab, Failure> {
+    fn build(file: &Path, text: &str, scenario: &Scenario) -> Result<Lab, Failure> {
         let guest = preflight()?;
         let haven = std::env::current_exe().map_err(other)?;
         let options = LabOptions {
@@ -235,7 +261,7 @@ mod real {
             _ => other(e),
         })?;
         let inventory = dir().join("inventory.toml");
-        std::fs::copy(file, &inventory).map_err(other)?;
+        std::fs::write(&inventory, text).map_err(other)?;
         lab.init_cluster(&inventory).map_err(other)?;
         lab.start_agents().map_err(other)?;
         let (nodes, vms) = (scenario.cluster.nodes.len(), scenario.cluster.vms.len());
@@ -362,11 +388,12 @@ mod real {
     /// One lab run of `scenario`: its report and probes.
     fn run_once(
         file: &Path,
+        text: &str,
         scenario: &Scenario,
         sim: &Report,
     ) -> Result<(Report, BTreeMap<String, Probe>), Failure> {
         let horizon_ms = sim.end_ms;
-        let mut lab = build(file, scenario)?;
+        let mut lab = build(file, text, scenario)?;
         let mut pingers = BTreeMap::new();
         for (vm, ip) in &lab.vm_ips {
             let client = lab.client_of(vm).unwrap_or_default().to_string();
@@ -557,12 +584,12 @@ mod real {
     }
 
     pub fn run(args: &RunArgs, compare: bool) -> Result<ExitCode, Failure> {
-        let scenario = load(&args.file)?;
+        let (text, scenario) = load_as(&args.file, args.profile)?;
         let sim = haven_sim::simulate(&scenario, args.seed).map_err(other)?;
         catch_signals();
         let mut runs = Vec::new();
         for _ in 0..args.repeat.max(1) {
-            runs.push(run_once(&args.file, &scenario, &sim)?);
+            runs.push(run_once(&args.file, &text, &scenario, &sim)?);
         }
         let mut code = ExitCode::SUCCESS;
         let (report, probes) = runs.last().expect("at least one run");
@@ -592,9 +619,9 @@ mod real {
     }
 
     pub fn up(args: &UpArgs) -> Result<ExitCode, Failure> {
-        let scenario = load(&args.file)?;
+        let (text, scenario) = load_as(&args.file, None)?;
         catch_signals();
-        let lab = build(&args.file, &scenario)?;
+        let lab = build(&args.file, &text, &scenario)?;
         let endpoint = lab.etcd_endpoints.first().cloned().unwrap_or_default();
         println!(
             "lab up: {} nodes, {} VMs, etcd {endpoint} in namespace {}",
