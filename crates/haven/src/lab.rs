@@ -51,6 +51,10 @@ pub struct RunArgs {
     /// polling, authority-authenticated migrations), for comparison.
     #[arg(long, value_enum)]
     profile: Option<Profile>,
+    /// Do not stretch migrations to the inventory's bandwidth: measure the
+    /// real guests' real migrations.
+    #[arg(long)]
+    no_stretch: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -245,7 +249,7 @@ mod real {
 
     /// Builds and starts the lab of `scenario` and waits until it is ready:
     /// every node a member, a leader, every VM running and answering pings.
-    fn build(file: &Path, text: &str, scenario: &Scenario) -> Result<Lab, Failure> {
+    fn build(file: &Path, text: &str, scenario: &Scenario, stretch: bool) -> Result<Lab, Failure> {
         let guest = preflight()?;
         let haven = std::env::current_exe().map_err(other)?;
         let options = LabOptions {
@@ -254,7 +258,7 @@ mod real {
             haven,
             dir: dir(),
             guest,
-            emulate_bandwidth: true,
+            emulate_bandwidth: stretch,
         };
         let mut lab = Lab::build(&scenario.cluster, options).map_err(|e| match e.kind() {
             std::io::ErrorKind::InvalidInput => Failure::Input(format!("{}: {e}", file.display())),
@@ -391,9 +395,10 @@ mod real {
         text: &str,
         scenario: &Scenario,
         sim: &Report,
+        stretch: bool,
     ) -> Result<(Report, BTreeMap<String, Probe>), Failure> {
         let horizon_ms = sim.end_ms;
-        let mut lab = build(file, text, scenario)?;
+        let mut lab = build(file, text, scenario, stretch)?;
         let mut pingers = BTreeMap::new();
         for (vm, ip) in &lab.vm_ips {
             let client = lab.client_of(vm).unwrap_or_default().to_string();
@@ -589,7 +594,13 @@ mod real {
         catch_signals();
         let mut runs = Vec::new();
         for _ in 0..args.repeat.max(1) {
-            runs.push(run_once(&args.file, &text, &scenario, &sim)?);
+            runs.push(run_once(
+                &args.file,
+                &text,
+                &scenario,
+                &sim,
+                !args.no_stretch,
+            )?);
         }
         let mut code = ExitCode::SUCCESS;
         let (report, probes) = runs.last().expect("at least one run");
@@ -613,7 +624,8 @@ mod real {
             print!("{}", probe_text(probes));
         }
         if runs.len() > 1 {
-            print!("{}", super::compare::percentiles(&runs));
+            let first_at = scenario.steps.first().map_or(0, |s| s.at_ms);
+            print!("{}", super::compare::percentiles(&runs, first_at));
         }
         Ok(code)
     }
@@ -621,7 +633,7 @@ mod real {
     pub fn up(args: &UpArgs) -> Result<ExitCode, Failure> {
         let (text, scenario) = load_as(&args.file, None)?;
         catch_signals();
-        let lab = build(&args.file, &text, &scenario)?;
+        let lab = build(&args.file, &text, &scenario, true)?;
         let endpoint = lab.etcd_endpoints.first().cloned().unwrap_or_default();
         println!(
             "lab up: {} nodes, {} VMs, etcd {endpoint} in namespace {}",

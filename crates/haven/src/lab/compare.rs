@@ -132,13 +132,13 @@ pub fn side_by_side(sim: &Report, lab: &Report) -> String {
     out
 }
 
-/// Timing over repeated lab runs: from the first step (the cable pull) to
-/// each first event of a kind, and the probe's longest gap; p50 and p99.
-pub fn percentiles(runs: &[(Report, BTreeMap<String, Probe>)]) -> String {
+/// Timing over repeated lab runs: from the first step (`first_at`, the
+/// cable pull) to each first event of a kind, and the probe's longest gap;
+/// p50 and p99.
+pub fn percentiles(runs: &[(Report, BTreeMap<String, Probe>)], first_at: u64) -> String {
     let first = |r: &Report, kind: &str| {
-        let start = r.events.iter().find(|e| e.kind.name() == "link_down")?.t_ms;
         let at = r.events.iter().find(|e| e.kind.name() == kind)?.t_ms;
-        Some(at.saturating_sub(start) as f64)
+        Some(at.saturating_sub(first_at) as f64)
     };
     let mut out = format!(
         "\nover {} lab runs (ms after the first cable pull):\n",
