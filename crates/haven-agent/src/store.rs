@@ -1272,6 +1272,22 @@ impl Store {
         Ok(response.succeeded())
     }
 
+    /// etcd's current revision: a mirror at or past it has seen every write
+    /// made before this call.
+    ///
+    /// # Errors
+    /// etcd is unreachable.
+    pub async fn revision(&self) -> Result<i64, StoreError> {
+        let key = self.key("leader");
+        let response = self
+            .call("reading the revision", |mut c, _| {
+                let key = key.clone();
+                async move { c.get(key, Some(GetOptions::new().with_keys_only())).await }
+            })
+            .await?;
+        Ok(response.header().map_or(0, |h| h.revision()))
+    }
+
     /// Everything the store holds about the cluster except its events, read
     /// at one revision (so it is a consistent cut: a migration is either
     /// still an intent or already a new owner, never neither). Keep it up to

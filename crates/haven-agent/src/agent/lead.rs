@@ -21,6 +21,8 @@ use std::time::Duration;
 
 /// How long a new leader waits for the mirror to show its own leader key.
 const MIRROR_CATCH_UP: Duration = Duration::from_secs(5);
+/// Rebuilds in a row after which a leader resigns (another may do better).
+const REBUILDS_MAX: u32 = 10;
 
 /// Why leading stopped.
 enum End {
@@ -44,11 +46,28 @@ pub(super) async fn run(ctx: Arc<Context>) {
                     &ctx.node,
                     &format!("leading the cluster (fencing token {})", l.revision),
                 );
+                let mut rebuilds = 0;
                 loop {
-                    match lead(&ctx, &l).await {
+                    let started = tokio::time::Instant::now();
+                    let end = lead(&ctx, &l).await;
+                    // Only failures in a row count.
+                    if started.elapsed() > Duration::from_secs(60) {
+                        rebuilds = 0;
+                    }
+                    match end {
+                        End::Rebuild(why) if rebuilds >= REBUILDS_MAX => {
+                            // Leading is failing: let another node try.
+                            let m =
+                                format!("resigning after {REBUILDS_MAX} failed rebuilds: {why}");
+                            log(&ctx.node, &m);
+                            let _ = ctx.store.resign(&l).await;
+                            tokio::time::sleep(RETRY_INTERVAL * 4).await;
+                            break;
+                        }
                         End::Rebuild(why) => {
+                            rebuilds += 1;
                             log(&ctx.node, &format!("rebuilding the engine: {why}"));
-                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            tokio::time::sleep(Duration::from_millis(50) * rebuilds).await;
                         }
                         End::Lost(why) => {
                             log(&ctx.node, &format!("not leading any more: {why}"));
@@ -101,9 +120,19 @@ struct Known {
 async fn lead(ctx: &Context, l: &Leadership) -> End {
     let mut rx = ctx.state.clone();
     let ours = Some((l.node.clone(), l.revision));
+    // The engine is built from the mirror: it must have seen every write
+    // made so far (say, an intent whose answer was lost), not just ours.
+    let now_revision = match ctx.store.revision().await {
+        Ok(revision) => revision,
+        Err(e) => return End::Lost(format!("etcd: {e}")),
+    };
     let caught_up = tokio::time::timeout(MIRROR_CATCH_UP, async {
-        while rx.borrow_and_update().leader != ours {
-            if rx.changed().await.is_err() {
+        loop {
+            let seen = {
+                let s = rx.borrow_and_update();
+                s.leader == ours && s.revision >= now_revision
+            };
+            if seen || rx.changed().await.is_err() {
                 return;
             }
         }

@@ -360,6 +360,10 @@ async fn mirror(ctx: Arc<Context>, tx: watch::Sender<State>) {
             let state = ctx.store.state().await?;
             let from = state.revision + 1;
             tx.send_replace(state);
+            if reported {
+                log(&ctx.node, "the etcd watch is back");
+                reported = false;
+            }
             let mut watch = ctx.store.watch_prefix("", Some(from)).await?;
             while let Some(changes) = watch.next().await? {
                 tx.send_modify(|state| {
