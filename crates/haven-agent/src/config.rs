@@ -218,6 +218,17 @@ impl AgentConfig {
         })
     }
 
+    /// The client certificate for etcd when `etcd_tls = true`: the CA,
+    /// client certificate and key of `tls_dir` (`haven cert node`'s layout).
+    #[cfg(feature = "etcd")]
+    pub fn etcd_tls_files(&self) -> Option<crate::store::TlsFiles> {
+        self.etcd_tls.then(|| crate::store::TlsFiles {
+            ca: self.tls_dir.join("ca-cert.pem"),
+            cert: self.tls_dir.join("client-cert.pem"),
+            key: self.tls_dir.join("client-key.pem"),
+        })
+    }
+
     /// Whether `[qemu]` says how to boot a VM.
     pub fn can_boot(&self) -> bool {
         self.qemu.disk.is_some() || self.qemu.kernel.is_some()

@@ -24,6 +24,8 @@ use crate::cert::{create_ca, create_node, NodeNames};
 use crate::guest::GuestImage;
 use crate::netns;
 use crate::qemu::RunDirGuard;
+#[cfg(feature = "etcd")]
+use crate::store::{State, Store, StoreError};
 use haven_core::model::Cluster;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -39,6 +41,9 @@ pub const ETCD_PORT: u16 = 2379;
 const ETCD_PEER_PORT: u16 = 2380;
 /// The authority's port on the fabric.
 pub const AUTHORITY_PORT: u16 = 7000;
+/// Bounds each of the lab's own etcd calls.
+#[cfg(feature = "etcd")]
+const STORE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long etcd and agents may take to come up.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// Lease TTL of the lab's agents: short, so takeovers are quick, but long
@@ -130,8 +135,7 @@ impl Lab {
         let fabric = lab.fabric.clone();
         for (i, network) in cluster.networks.iter().enumerate() {
             let bridge = format!("n{i}");
-            ip(&["-n", &fabric, "link", "add", &bridge, "type", "bridge"])?;
-            ip(&["-n", &fabric, "link", "set", &bridge, "up"])?;
+            netns::bridge(&fabric, &bridge)?;
             let fabric_ip = net_ip(i, [255, 253]);
             // H10: coordination may use any control or migration network.
             let coordination = network.control || network.migration;
@@ -192,16 +196,9 @@ impl Lab {
             }
             let ns = self.namespace(&format!("c{i}"))?;
             let peer = format!("c{i}");
-            veth(&ns, "eth0", 100, &fabric, &peer, 900 + i as u32)?;
-            ip(&[
-                "-n",
-                &fabric,
-                "link",
-                "set",
-                &peer,
-                "master",
-                &format!("n{i}"),
-            ])?;
+            // Distinct ifindexes: carrier changes are not batched.
+            netns::veth_pair(&ns, "eth0", &fabric, &peer, Some((100, 900 + i as u32)))?;
+            join_network(&fabric, &peer, i)?;
             let addr = format!("{}/16", net_ip(i, [255, 254]));
             ip(&["-n", &ns, "addr", "add", &addr, "dev", "eth0"])?;
             self.clients.insert(network, ns);
@@ -214,29 +211,14 @@ impl Lab {
         for (j, node) in cluster.nodes.iter().enumerate() {
             let ns = self.namespace(&format!("n{j}"))?;
             for s in &node.switches {
-                ip(&["-n", &ns, "link", "add", &s.name, "type", "bridge"])?;
-                ip(&["-n", &ns, "link", "set", &s.name, "up"])?;
+                netns::bridge(&ns, &s.name)?;
             }
             for (x, nic) in node.nics.iter().enumerate() {
                 let i = network_index(cluster, &nic.network);
                 let peer = peer_name(j, x);
-                veth(
-                    &ns,
-                    &nic.name,
-                    100 + x as u32,
-                    &fabric,
-                    &peer,
-                    1000 + 32 * j as u32 + x as u32,
-                )?;
-                ip(&[
-                    "-n",
-                    &fabric,
-                    "link",
-                    "set",
-                    &peer,
-                    "master",
-                    &format!("n{i}"),
-                ])?;
+                let indexes = (100 + x as u32, 1000 + 32 * j as u32 + x as u32);
+                netns::veth_pair(&ns, &nic.name, &fabric, &peer, Some(indexes))?;
+                join_network(&fabric, &peer, i)?;
                 self.peers
                     .insert((node.name.clone(), nic.name.clone()), peer);
                 let network = &cluster.networks[i];
@@ -698,6 +680,50 @@ impl Drop for Lab {
     }
 }
 
+/// The lab's etcd, reached from inside its fabric namespace (the only
+/// place its addresses are routed).
+#[cfg(feature = "etcd")]
+impl Lab {
+    /// Runs `f` on a store of the lab's cluster, on a thread in the fabric
+    /// namespace with a runtime of its own.
+    ///
+    /// # Errors
+    /// The namespace cannot be entered, or etcd or `f` failed.
+    pub fn with_store<T: Send + 'static>(
+        &self,
+        f: impl AsyncFnOnce(Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> io::Result<T> {
+        let (endpoints, cluster) = (self.etcd_endpoints.clone(), self.options.cluster.clone());
+        netns::run_in(&self.fabric, move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let store = Store::connect(&endpoints, None, &cluster, STORE_TIMEOUT).await;
+                f(store.map_err(io::Error::other)?)
+                    .await
+                    .map_err(io::Error::other)
+            })
+        })?
+    }
+
+    /// The cluster's state as etcd holds it.
+    ///
+    /// # Errors
+    /// As [`Lab::with_store`].
+    pub fn state(&self) -> io::Result<State> {
+        self.with_store(async |s| s.state().await)
+    }
+
+    /// The cluster's events, with their sequence numbers.
+    ///
+    /// # Errors
+    /// As [`Lab::with_store`].
+    pub fn events(&self) -> io::Result<Vec<(u64, haven_core::event::Event)>> {
+        self.with_store(async |s| s.events_since(0).await)
+    }
+}
+
 /// The fabric-side name of NIC `x` of node `j` (inventory order).
 pub fn peer_name(j: usize, x: usize) -> String {
     format!("f{j}-{x}")
@@ -747,19 +773,8 @@ pub fn down_by_prefix(prefix: &str, dir: &Path) -> Vec<String> {
 /// of `needles`, agents (`haven agent`) first, and waits for them; returns
 /// how many.
 fn kill_matching(needles: &[&str]) -> usize {
-    let me = std::process::id() as i32;
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return 0;
-    };
-    let mut found: Vec<(bool, i32)> = entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| pid != me)
-        .filter_map(|pid| {
-            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            let hit = needles.iter().any(|n| cmdline.contains(n));
-            hit.then(|| (!cmdline.contains(" agent "), pid))
-        })
+    let mut found: Vec<(bool, i32)> = (crate::qemu::processes_matching(needles).into_iter())
+        .map(|(pid, cmdline)| (!cmdline.contains(" agent "), pid))
         .collect();
     found.sort_unstable();
     for &(_, pid) in &found {
@@ -838,18 +853,17 @@ fn check_fits(cluster: &Cluster) -> io::Result<()> {
     Ok(())
 }
 
-/// A veth pair `a` (in `ns_a`, ifindex `index_a`) ⇄ `b` (in `ns_b`,
-/// `index_b`), both up. The indexes differ on purpose: the kernel's
-/// linkwatch passes a veth's carrier change on at once only when its index
-/// differs from its peer's, and batches it up to a second otherwise.
-fn veth(ns_a: &str, a: &str, index_a: u32, ns_b: &str, b: &str, index_b: u32) -> io::Result<()> {
-    let (ia, ib) = (index_a.to_string(), index_b.to_string());
+/// Puts the fabric-side end `peer` on network `i`'s bridge.
+fn join_network(fabric: &str, peer: &str, i: usize) -> io::Result<()> {
     ip(&[
-        "-n", ns_a, "link", "add", a, "index", &ia, "type", "veth", "peer", "name", b, "index",
-        &ib, "netns", ns_b,
-    ])?;
-    ip(&["-n", ns_a, "link", "set", a, "up"])?;
-    ip(&["-n", ns_b, "link", "set", b, "up"])
+        "-n",
+        fabric,
+        "link",
+        "set",
+        peer,
+        "master",
+        &format!("n{i}"),
+    ])
 }
 
 fn ip(args: &[&str]) -> io::Result<()> {

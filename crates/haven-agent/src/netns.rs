@@ -163,12 +163,50 @@ impl TestNet {
     /// # Errors
     /// An `ip` command failed.
     pub fn veth(&self, ns_a: &str, a: &str, ns_b: &str, b: &str) -> io::Result<()> {
-        ip(&[
-            "-n", ns_a, "link", "add", a, "type", "veth", "peer", "name", b, "netns", ns_b,
-        ])?;
-        self.ip_in(ns_a, &["link", "set", a, "up"])?;
-        self.ip_in(ns_b, &["link", "set", b, "up"])
+        veth_pair(ns_a, a, ns_b, b, None)
     }
+}
+
+/// A veth pair: `a` in namespace `ns_a`, `b` in `ns_b`, both up. With
+/// `indexes`, the two ends get those ifindexes. Give them different ones
+/// when carrier timing matters: the kernel's linkwatch passes a veth's
+/// carrier change on at once only when its index differs from its peer's
+/// (an "urgent" change), and otherwise batches it, for every device of the
+/// machine together, at most once a second.
+///
+/// # Errors
+/// An `ip` command failed.
+pub fn veth_pair(
+    ns_a: &str,
+    a: &str,
+    ns_b: &str,
+    b: &str,
+    indexes: Option<(u32, u32)>,
+) -> io::Result<()> {
+    let (ia, ib) = indexes.map_or((None, None), |(x, y)| {
+        (Some(x.to_string()), Some(y.to_string()))
+    });
+    let mut args = vec!["-n", ns_a, "link", "add", a];
+    if let Some(ia) = &ia {
+        args.extend(["index", ia]);
+    }
+    args.extend(["type", "veth", "peer", "name", b]);
+    if let Some(ib) = &ib {
+        args.extend(["index", ib]);
+    }
+    args.extend(["netns", ns_b]);
+    ip(&args)?;
+    ip(&["-n", ns_a, "link", "set", a, "up"])?;
+    ip(&["-n", ns_b, "link", "set", b, "up"])
+}
+
+/// A Linux bridge `name` in namespace `ns`, up.
+///
+/// # Errors
+/// An `ip` command failed.
+pub fn bridge(ns: &str, name: &str) -> io::Result<()> {
+    ip(&["-n", ns, "link", "add", name, "type", "bridge"])?;
+    ip(&["-n", ns, "link", "set", name, "up"])
 }
 
 impl Default for TestNet {

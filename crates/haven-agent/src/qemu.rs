@@ -1266,20 +1266,32 @@ impl RunDirGuard {
     /// The QEMU processes still running for this run directory.
     pub fn processes(&self) -> Vec<i32> {
         let needle = self.run_dir.display().to_string();
-        let Ok(entries) = fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        let mut pids: Vec<i32> = entries
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-            .filter(|pid: &i32| {
-                fs::read(format!("/proc/{pid}/cmdline"))
-                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&needle))
-                    && pid_alive(*pid)
-            })
-            .collect();
-        pids.sort_unstable();
-        pids
+        processes_matching(&[&needle])
+            .into_iter()
+            .map(|(pid, _)| pid)
+            .collect()
     }
+}
+
+/// The live processes, other than this one, whose command line (arguments
+/// joined by spaces) contains one of `needles`, by pid, with that line.
+pub fn processes_matching(needles: &[&str]) -> Vec<(i32, String)> {
+    let me = std::process::id() as i32;
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found: Vec<(i32, String)> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != me)
+        .filter_map(|pid| {
+            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            let hit = needles.iter().any(|n| cmdline.contains(n)) && pid_alive(pid);
+            hit.then_some((pid, cmdline))
+        })
+        .collect();
+    found.sort_unstable();
+    found
 }
 
 impl Drop for RunDirGuard {

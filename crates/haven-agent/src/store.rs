@@ -68,6 +68,7 @@ use etcd_client::{
     TxnOp, TxnOpResponse, TxnResponse, WatchOptions, WatchStream,
 };
 use haven_core::event::Event;
+use haven_core::model::{Adapter, Cluster, Vm};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -430,6 +431,33 @@ pub struct State {
 }
 
 impl State {
+    /// Where `vm` runs: its recorded owner, else the inventory's node.
+    pub fn owner_of<'a>(&'a self, vm: &'a Vm) -> &'a str {
+        self.owners.get(&vm.name).unwrap_or(&vm.node)
+    }
+
+    /// Whether `vm`'s `adapter` is protected now: the override stored for
+    /// its switch (H11), else the inventory's flag.
+    pub fn is_protected(&self, vm: &str, adapter: &Adapter) -> bool {
+        let key = (vm.to_string(), adapter.switch.clone());
+        self.protection
+            .get(&key)
+            .copied()
+            .unwrap_or(adapter.protected)
+    }
+
+    /// Whether `vm` of `cluster` is cut off now (H1): a protected adapter's
+    /// switch has its uplink published down by the VM's owner.
+    pub fn is_impaired(&self, cluster: &Cluster, vm: &Vm) -> bool {
+        let owner = self.owner_of(vm);
+        let (node, links) = (cluster.node(owner), self.links.get(owner));
+        vm.adapters.iter().any(|a| {
+            let uplink = node.and_then(|n| n.switch(&a.switch)).map(|s| &s.uplink);
+            let down = uplink.is_some_and(|u| links.and_then(|l| l.get(u)) == Some(&false));
+            down && self.is_protected(&vm.name, a)
+        })
+    }
+
     /// Applies one change (a key below the cluster prefix, as a [`Watch`]
     /// reports it). Keys haven does not know are ignored.
     ///

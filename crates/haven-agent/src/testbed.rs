@@ -14,7 +14,7 @@
 
 use crate::cert::{self, NodeNames};
 use crate::guest::{self, GuestImage};
-use crate::netns::TestNet;
+use crate::netns::{self, TestNet};
 use crate::qemu::{Boot, Host, NicDef, RunDirGuard, Timeouts, VmDef};
 use std::io::{self, BufRead, BufReader};
 use std::net::{IpAddr, SocketAddr};
@@ -65,7 +65,7 @@ impl Testbed {
         let client = net.namespace("cli")?;
         let ns_a = net.namespace("a")?;
         let ns_b = net.namespace("b")?;
-        bridge(&net, &fabric, "vmnet")?;
+        netns::bridge(&fabric, "vmnet")?;
         net.veth(&client, "eth0", &fabric, "to-cli")?;
         net.ip_in(&fabric, &["link", "set", "to-cli", "master", "vmnet"])?;
         net.ip_in(
@@ -73,7 +73,7 @@ impl Testbed {
             &["addr", "add", &format!("{CLIENT_IP}/24"), "dev", "eth0"],
         )?;
         for (ns, peer) in [(&ns_a, "to-a"), (&ns_b, "to-b")] {
-            bridge(&net, ns, "br0")?;
+            netns::bridge(ns, "br0")?;
             net.veth(ns, "uplink", &fabric, peer)?;
             net.ip_in(&fabric, &["link", "set", peer, "master", "vmnet"])?;
             net.ip_in(ns, &["link", "set", "uplink", "master", "br0"])?;
@@ -184,11 +184,6 @@ impl Testbed {
     pub fn pinger(&self, interval: Duration) -> io::Result<Pinger> {
         Pinger::start(&self.client, GUEST_IP, interval)
     }
-}
-
-fn bridge(net: &TestNet, ns: &str, name: &str) -> io::Result<()> {
-    net.ip_in(ns, &["link", "add", name, "type", "bridge"])?;
-    net.ip_in(ns, &["link", "set", name, "up"])
 }
 
 /// A's and B's TLS directories.

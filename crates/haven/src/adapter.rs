@@ -407,10 +407,7 @@ mod live {
         };
         for vm in &mut scenario.cluster.vms {
             for adapter in &mut vm.adapters {
-                let key = (vm.name.clone(), adapter.switch.clone());
-                if let Some(&p) = state.protection.get(&key) {
-                    adapter.protected = p;
-                }
+                adapter.protected = state.is_protected(&vm.name, adapter);
             }
         }
         Ok((store, scenario, name))

@@ -105,9 +105,10 @@ pub fn run(command: Command) -> ExitCode {
 #[cfg(feature = "etcd")]
 mod real {
     use super::{CableArgs, RunArgs, UpArgs};
+    use haven_agent::agent::unix_ms;
     use haven_agent::lab::{down_by_prefix, peer_of, Lab, LabOptions};
     use haven_agent::netns;
-    use haven_agent::store::{State, Store};
+    use haven_agent::store::State;
     use haven_agent::testbed::Pinger;
     use haven_core::event::{Event, EventKind};
     use haven_core::model::{Millis, Scenario, StepAction};
@@ -118,7 +119,7 @@ mod real {
     use std::path::{Path, PathBuf};
     use std::process::ExitCode;
     use std::sync::atomic::{AtomicBool, Ordering};
-    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+    use std::time::{Duration, Instant};
 
     /// The lab's namespaces start with it.
     pub const PREFIX: &str = "hvlab";
@@ -299,50 +300,13 @@ mod real {
         Ok(lab)
     }
 
-    fn with_store<T: Send + 'static>(
-        lab: &Lab,
-        f: impl FnOnce(
-                Store,
-            )
-                -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, String>> + Send>>
-            + Send
-            + 'static,
-    ) -> Result<T, Failure> {
-        let endpoints = lab.etcd_endpoints.clone();
-        let ran = netns::run_in(&lab.fabric, move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            runtime.block_on(async {
-                let store = Store::connect(&endpoints, None, CLUSTER, Duration::from_secs(5))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                f(store).await
-            })
-        });
-        ran.map_err(other)?.map_err(Failure::Other)
-    }
-
     fn state(lab: &Lab) -> Result<State, Failure> {
-        with_store(lab, |s| {
-            Box::pin(async move { s.state().await.map_err(|e| e.to_string()) })
-        })
+        lab.state().map_err(other)
     }
 
     fn events(lab: &Lab) -> Result<Vec<Event>, Failure> {
-        with_store(lab, |s| {
-            Box::pin(async move {
-                let events = s.events_since(0).await.map_err(|e| e.to_string())?;
-                Ok(events.into_iter().map(|(_, e)| e).collect())
-            })
-        })
-    }
-
-    fn unix_ms() -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64)
+        let events = lab.events().map_err(other)?;
+        Ok(events.into_iter().map(|(_, e)| e).collect())
     }
 
     /// The lab's clock: scenario time `first_at` is Unix time `unix0`.
@@ -371,13 +335,8 @@ mod real {
                 protected,
             } => {
                 let (vm, switch, protected) = (vm.clone(), switch.clone(), *protected);
-                with_store(lab, move |s| {
-                    Box::pin(async move {
-                        s.set_protected(&vm, &switch, protected)
-                            .await
-                            .map_err(|e| e.to_string())
-                    })
-                })
+                lab.with_store(async move |s| s.set_protected(&vm, &switch, protected).await)
+                    .map_err(other)
             }
         }
     }
@@ -475,19 +434,8 @@ mod real {
         let mut finals = BTreeMap::new();
         let mut vms = BTreeMap::new();
         for vm in &scenario.cluster.vms {
-            let node = state.owners.get(&vm.name).unwrap_or(&vm.node).clone();
-            let n = scenario.cluster.node(&node);
-            let impaired = vm.adapters.iter().any(|a| {
-                let key = (vm.name.clone(), a.switch.clone());
-                let protected = state.protection.get(&key).copied().unwrap_or(a.protected);
-                let uplink = n
-                    .and_then(|n| n.switch(&a.switch))
-                    .map(|s| s.uplink.clone());
-                let down = uplink.is_some_and(|u| {
-                    state.links.get(&node).and_then(|l| l.get(&u)) == Some(&false)
-                });
-                protected && down
-            });
+            let node = state.owner_of(vm).to_string();
+            let impaired = state.is_impaired(&scenario.cluster, vm);
             let running = state.members.values().any(|m| m.vms.contains(&vm.name));
             finals.insert(
                 vm.name.clone(),

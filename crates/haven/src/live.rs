@@ -84,11 +84,7 @@ mod with_etcd {
                 }
                 let config =
                     AgentConfig::load(&path).map_err(|e| Unreachable::Input(e.to_string()))?;
-                let tls = config.etcd_tls.then(|| TlsFiles {
-                    ca: config.tls_dir.join("ca-cert.pem"),
-                    cert: config.tls_dir.join("client-cert.pem"),
-                    key: config.tls_dir.join("client-key.pem"),
-                });
+                let tls = config.etcd_tls_files();
                 let name = args.cluster_name.clone().or(Some(config.cluster.clone()));
                 (config.etcd, name, tls)
             }

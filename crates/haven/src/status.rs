@@ -136,25 +136,14 @@ pub fn status_of(name: &str, state: &haven_agent::store::State) -> Result<Status
         .collect();
     let mut vms = Vec::new();
     for vm in &cluster.vms {
-        let owner = state.owners.get(&vm.name).unwrap_or(&vm.node).clone();
         let protected: Vec<String> = (vm.adapters.iter())
-            .filter(|a| {
-                let key = (vm.name.clone(), a.switch.clone());
-                state.protection.get(&key).copied().unwrap_or(a.protected)
-            })
+            .filter(|a| state.is_protected(&vm.name, a))
             .map(|a| a.switch.clone())
             .collect();
-        let node = cluster.node(&owner);
-        let down = |switch: &String| {
-            let uplink = node.and_then(|n| n.switches.iter().find(|s| &s.name == switch));
-            uplink.is_some_and(|s| {
-                (state.links.get(&owner)).and_then(|l| l.get(&s.uplink)) == Some(&false)
-            })
-        };
         vms.push(VmStatus {
             name: vm.name.clone(),
-            impaired: protected.iter().any(down),
-            owner,
+            impaired: state.is_impaired(&cluster, vm),
+            owner: state.owner_of(vm).to_string(),
             protected,
         });
     }

@@ -2,9 +2,12 @@
 //! source documents byte for byte, in-place edits that change one value and
 //! nothing else, and refusals that leave the file untouched.
 
+mod common;
+
+use common::haven;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 /// The example file of [S0.11].
 const EXAMPLE: &str = "adapters-s0-11.toml";
@@ -26,13 +29,6 @@ SwitchName : Private
 MacAddress : 00155D86723B
 ClusterMonitored : True
 ";
-
-fn haven(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_haven"))
-        .args(args)
-        .output()
-        .expect("haven runs")
-}
 
 fn example_path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

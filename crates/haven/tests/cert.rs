@@ -1,16 +1,12 @@
 //! `haven cert` through the binary: QEMU's file layout, keys kept private,
 //! no overwriting, and one sentence with exit status 2 on bad input.
 
+mod common;
+
+use common::haven;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn haven(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_haven"))
-        .args(args)
-        .output()
-        .expect("haven runs")
-}
+use std::process::Output;
 
 /// A directory removed on drop, also when the test fails.
 struct TempDir(PathBuf);

@@ -1,15 +1,10 @@
 //! Bad input through the binary: one clear sentence naming the file and
 //! line, exit status 2, no panic, nothing printed on stdout.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-fn haven(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_haven"))
-        .args(args)
-        .output()
-        .expect("haven runs")
-}
+use common::haven;
+use std::path::PathBuf;
 
 /// A scenario file in a directory of its own, removed on drop (also when
 /// the test fails).

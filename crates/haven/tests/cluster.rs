@@ -1,26 +1,14 @@
 //! `haven cluster init` against a real etcd (feature `etcd`).
 #![cfg(feature = "etcd")]
 
+mod common;
+
+use common::{example, haven};
 use haven_agent::netns;
 use haven_agent::store::Store;
 use haven_agent::testetcd::TestEtcd;
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
-
-fn example(name: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples")
-        .join(name);
-    p.to_str().unwrap().to_string()
-}
-
-fn haven(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_haven"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn read_back(endpoint: &str, cluster: &str) -> (Option<String>, Vec<(String, String)>) {
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -6,7 +6,7 @@
 
 use haven_agent::lab::{Lab, LabOptions, LEASE_TTL_S};
 use haven_agent::netns;
-use haven_agent::store::{State, Store};
+use haven_agent::store::State;
 use haven_core::event::{Event, EventKind};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -87,42 +87,12 @@ fn lab(name: &str, inventory: &str) -> Lab {
     lab
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// Runs `f` against the lab's etcd, from inside its fabric namespace.
-fn with_store<T: Send + 'static>(
-    lab: &Lab,
-    f: impl FnOnce(Store) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>
-        + Send
-        + 'static,
-) -> T {
-    let endpoints = lab.etcd_endpoints.clone();
-    netns::run_in(&lab.fabric, move || {
-        runtime().block_on(async {
-            let store = Store::connect(&endpoints, None, "live", Duration::from_secs(5))
-                .await
-                .expect("etcd answers");
-            f(store).await
-        })
-    })
-    .expect("the fabric namespace")
-}
-
 fn state(lab: &Lab) -> State {
-    with_store(lab, |s| {
-        Box::pin(async move { s.state().await.expect("state") })
-    })
+    lab.state().expect("etcd answers in the fabric")
 }
 
 fn events(lab: &Lab) -> Vec<(u64, Event)> {
-    with_store(lab, |s| {
-        Box::pin(async move { s.events_since(0).await.expect("events") })
-    })
+    lab.events().expect("etcd answers in the fabric")
 }
 
 /// Polls the state until `done`, at most `limit_s`; panics with the agents'

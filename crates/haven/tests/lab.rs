@@ -4,9 +4,10 @@
 //! name), and this file's tests share the machine with no other lab.
 #![cfg(feature = "etcd")]
 
+mod common;
+
+use common::{example, haven};
 use haven_agent::netns;
-use std::path::PathBuf;
-use std::process::{Command, Output};
 use std::sync::Mutex;
 
 static ONE_LAB: Mutex<()> = Mutex::new(());
@@ -19,20 +20,6 @@ fn ready(test: &str) -> bool {
             netns::have("qemu-system-x86_64"),
         )
         && netns::require(test, "etcd", netns::have("etcd"))
-}
-
-fn example(name: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples")
-        .join(name);
-    p.to_str().unwrap().to_string()
-}
-
-fn haven(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_haven"))
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 fn lab_namespaces() -> Vec<String> {

@@ -1,23 +1,10 @@
 //! `haven validate` through the binary: report, JSON, exit status; and the
 //! findings `simulate` prints before its timeline.
 
+mod common;
+
+use common::{example, haven};
 use serde_json::Value;
-use std::path::PathBuf;
-use std::process::{Command, Output};
-
-fn example(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples")
-        .join(name);
-    path.to_str().unwrap().to_string()
-}
-
-fn haven(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_haven"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 #[test]
 fn seed_001_is_flagged_with_v1_and_the_fix_and_exits_1() {

@@ -16,7 +16,7 @@
 //! complete_migration won. One copy runs, always.
 //! ```
 
-use super::{log, Context, RETRY_INTERVAL};
+use super::{log, wait_state, Context, RETRY_INTERVAL};
 use crate::qemu::{Destination, MigrationError, Vm};
 use crate::store::{Intent, MigrationResult, Outcome, State};
 use haven_core::event::FailureCause;
@@ -70,28 +70,6 @@ pub(super) async fn run(ctx: Arc<Context>) {
             }
         }
     }
-}
-
-/// Waits until `f` finds something in the mirrored state, at most `limit`.
-async fn wait_state<T>(
-    ctx: &Context,
-    limit: Duration,
-    f: impl Fn(&State) -> Option<T>,
-) -> Option<T> {
-    let mut rx = ctx.state.clone();
-    tokio::time::timeout(limit, async {
-        loop {
-            if let Some(found) = f(&rx.borrow_and_update()) {
-                return Some(found);
-            }
-            if rx.changed().await.is_err() {
-                return None;
-            }
-        }
-    })
-    .await
-    .ok()
-    .flatten()
 }
 
 /// The result of `intent`, once there is one.

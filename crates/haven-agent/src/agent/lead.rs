@@ -9,7 +9,7 @@
 //! leader ---- inventory changed / a fenced write refused ----> rebuild
 //! ```
 
-use super::{log, unix_ms, Context, RETRY_INTERVAL};
+use super::{log, unix_ms, wait_state, Context, RETRY_INTERVAL};
 use crate::leader::{rebuild, InFlight, Snapshot};
 use crate::store::{Intent, Leadership, Outcome, State};
 use haven_core::event::{Event, EventKind, FailureCause};
@@ -34,7 +34,6 @@ enum End {
 
 /// Campaigns whenever there is no leader, and leads while elected.
 pub(super) async fn run(ctx: Arc<Context>) {
-    let mut state = ctx.state.clone();
     loop {
         if !ctx.alive() {
             tokio::time::sleep(RETRY_INTERVAL).await;
@@ -79,14 +78,8 @@ pub(super) async fn run(ctx: Arc<Context>) {
             Ok(None) => {
                 // Wait for the leader key to go (its lease expired or it
                 // resigned), re-checking now and then.
-                let _ = tokio::time::timeout(RETRY_INTERVAL, async {
-                    while state.borrow_and_update().leader.is_some() {
-                        if state.changed().await.is_err() {
-                            return;
-                        }
-                    }
-                })
-                .await;
+                let gone = |s: &State| s.leader.is_none().then_some(());
+                wait_state(&ctx, RETRY_INTERVAL, gone).await;
             }
             Err(e) => {
                 log(&ctx.node, &format!("cannot campaign: {e}"));
@@ -126,19 +119,8 @@ async fn lead(ctx: &Context, l: &Leadership) -> End {
         Ok(revision) => revision,
         Err(e) => return End::Lost(format!("etcd: {e}")),
     };
-    let caught_up = tokio::time::timeout(MIRROR_CATCH_UP, async {
-        loop {
-            let seen = {
-                let s = rx.borrow_and_update();
-                s.leader == ours && s.revision >= now_revision
-            };
-            if seen || rx.changed().await.is_err() {
-                return;
-            }
-        }
-    })
-    .await;
-    if caught_up.is_err() || rx.borrow().leader != ours {
+    let seen = |s: &State| (s.leader == ours && s.revision >= now_revision).then_some(());
+    if wait_state(ctx, MIRROR_CATCH_UP, seen).await.is_none() {
         return End::Lost("the leader key is not ours".into());
     }
     let mut clock = Clock { last: 0 };

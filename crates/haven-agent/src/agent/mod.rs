@@ -31,7 +31,7 @@ mod lead;
 use crate::config::AgentConfig;
 use crate::link::LinkMonitor;
 use crate::qemu::{Host, MigrationPolicy, Vm, VmDef};
-use crate::store::{Lease, MemberInfo, State, Store, StoreError, TlsFiles};
+use crate::store::{Lease, MemberInfo, State, Store, StoreError};
 use haven_core::model::Cluster;
 use haven_core::parse::parse_scenario;
 use std::collections::BTreeMap;
@@ -142,9 +142,31 @@ impl Context {
     }
 }
 
+/// Waits until `f` finds something in the mirrored state, at most `limit`.
+pub(crate) async fn wait_state<T>(
+    ctx: &Context,
+    limit: Duration,
+    f: impl Fn(&State) -> Option<T>,
+) -> Option<T> {
+    let mut rx = ctx.state.clone();
+    tokio::time::timeout(limit, async {
+        loop {
+            if let Some(found) = f(&rx.borrow_and_update()) {
+                return Some(found);
+            }
+            if rx.changed().await.is_err() {
+                return None;
+            }
+        }
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
 /// Milliseconds since the Unix epoch: the engine's and the events' clock in
 /// a live cluster, so every agent's events share one time line.
-pub(crate) fn unix_ms() -> u64 {
+pub fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -267,11 +289,7 @@ fn policy_of(settings: &haven_core::model::Settings) -> MigrationPolicy {
 }
 
 async fn connect(config: &AgentConfig) -> Result<Store, AgentError> {
-    let tls = config.etcd_tls.then(|| TlsFiles {
-        ca: config.tls_dir.join("ca-cert.pem"),
-        cert: config.tls_dir.join("client-cert.pem"),
-        key: config.tls_dir.join("client-key.pem"),
-    });
+    let tls = config.etcd_tls_files();
     loop {
         match Store::connect(&config.etcd, tls.as_ref(), &config.cluster, STORE_TIMEOUT).await {
             Ok(store) => return Ok(store),

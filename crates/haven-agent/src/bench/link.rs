@@ -111,7 +111,7 @@ pub fn bench_link(count: usize) -> io::Result<LinkBench> {
     let mut net = TestNet::new();
     let a = net.namespace("a")?;
     let b = net.namespace("b")?;
-    veth(&net, &a, &b)?;
+    veth(&a, &b)?;
     let monitor = LinkMonitor::spawn(Some(&a))?;
     if monitor.state().get(NIC) != Some(&true) {
         wait_for(&monitor, true)?;
@@ -251,20 +251,11 @@ impl Drop for Flipper {
 }
 
 /// The veth `NIC` (in `a`) <-> `PEER` (in `b`), both up, with different
-/// ifindexes on purpose. The kernel's linkwatch passes on a carrier change
-/// at once only when it is "urgent" (for a veth: its index differs from its
-/// peer's; also any bond port or bond); otherwise it batches changes at most
-/// once a second, for every device of the machine together, so a plain
-/// NIC's carrier loss can reach netlink up to 1 s late. The benchmark
-/// measures haven's part, not that batching.
-fn veth(net: &TestNet, a: &str, b: &str) -> io::Result<()> {
-    let (near, far) = (NIC_INDEX.to_string(), PEER_INDEX.to_string());
-    netns::ip(&[
-        "-n", a, "link", "add", NIC, "index", &near, "type", "veth", "peer", "name", PEER, "index",
-        &far, "netns", b,
-    ])?;
-    net.ip_in(a, &["link", "set", NIC, "up"])?;
-    net.ip_in(b, &["link", "set", PEER, "up"])
+/// ifindexes on purpose (see [`netns::veth_pair`]): otherwise a plain NIC's
+/// carrier loss can reach netlink up to 1 s late, and the benchmark
+/// measures haven's part, not the kernel's batching.
+fn veth(a: &str, b: &str) -> io::Result<()> {
+    netns::veth_pair(a, NIC, b, PEER, Some((NIC_INDEX, PEER_INDEX)))
 }
 
 /// The index of interface `name` in the calling thread's namespace.
