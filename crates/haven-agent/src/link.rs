@@ -20,7 +20,13 @@
 //!   intermediate messages (a veth reports several) produce no event;
 //! - on `ENOBUFS` (the kernel dropped notifications because the socket's
 //!   receive buffer was full) it dumps again and reports only what really
-//!   differs, including links that vanished meanwhile.
+//!   differs, including links that vanished meanwhile;
+//! - after that first `ENOBUFS` the kernel drops every notification, and
+//!   reports none of them, until the socket's queue is empty again, which
+//!   is only once the re-dump has been read to its end. A change made after
+//!   the dump passed its link is then lost in silence. So when a dump ends,
+//!   the monitor reads the socket's drop counter (`SO_MEMINFO`), and when it
+//!   grew while the dump ran, it dumps once more.
 //!
 //! A link's life, as the monitor reports it:
 //!
@@ -299,11 +305,14 @@ async fn watch(
     let mut fresh = Vec::new();
     let mut msgs = Vec::new();
     let first = table.request_dump().expect("no dump runs yet");
+    // The socket's drop counter when the running dump was asked for.
+    let mut drops_at_dump = drops(&socket)?;
     request_dump(&socket, first).await?;
     loop {
         let received = socket.recv_from_full().await;
         let at = Instant::now();
-        let redump = match received {
+        let dumping = table.dump_seq();
+        let mut redump = match received {
             Ok((datagram, _)) => {
                 msgs.clear();
                 decode(&datagram, &mut msgs);
@@ -319,7 +328,14 @@ async fn watch(
             }
             Err(e) => return Err(e),
         };
+        if dumping.is_some() && table.dump_seq().is_none() && drops(&socket)? != drops_at_dump {
+            // The dump ended, but notifications were dropped in silence
+            // while it ran: some may postdate what it showed.
+            shared.overruns.fetch_add(1, Ordering::Relaxed);
+            redump = redump.or(table.overrun());
+        }
         if let Some(seq) = redump {
+            drops_at_dump = drops(&socket)?;
             request_dump(&socket, seq).await?;
         }
         if table.take_changed() {
@@ -535,6 +551,11 @@ impl LinkTable {
             seen: BTreeSet::new(),
         });
         Some(self.last_seq)
+    }
+
+    /// The sequence number of the running dump, if one runs.
+    fn dump_seq(&self) -> Option<u32> {
+        self.dump.as_ref().map(|d| d.seq)
     }
 
     /// The kernel dropped notifications: dump again (see
@@ -807,6 +828,29 @@ fn ack(datagram: &[u8], seq: u32) -> Option<io::Result<()>> {
         None => Ok(()),
         Some(code) => Err(io::Error::from_raw_os_error(code.get().abs())),
     })
+}
+
+/// How many messages the kernel has dropped on `socket` since it was made
+/// (`SK_MEMINFO_DROPS` of `SO_MEMINFO`): it counts also the drops it does
+/// not report with `ENOBUFS`.
+fn drops(socket: &TokioSocket) -> io::Result<u32> {
+    use std::os::fd::AsRawFd;
+    let mut meminfo = [0u32; libc::SK_MEMINFO_DROPS as usize + 1];
+    let mut len = std::mem::size_of_val(&meminfo) as libc::socklen_t;
+    // SAFETY: a valid socket fd, and a buffer of the length passed.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_MEMINFO,
+            meminfo.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(meminfo[libc::SK_MEMINFO_DROPS as usize])
 }
 
 fn set_recv_timeout(socket: &netlink_sys::Socket, timeout: Duration) -> io::Result<()> {

@@ -285,7 +285,13 @@ fn overrun_redumps_and_reconciles() {
         let name = format!("x{i}");
         let truth = ip_show(&a, &name).contains("LOWER_UP");
         assert_eq!(truth, i % 2 == 1, "the kernel: {name}");
-        assert_eq!(view.get(&name), Some(&truth), "events: {name}");
+        assert_eq!(
+            view.get(&name),
+            Some(&truth),
+            "events: {name} {events:?} state {:?} overruns {}",
+            monitor.state(),
+            monitor.overruns()
+        );
         assert_eq!(monitor.state().get(&name), Some(&truth), "state: {name}");
     }
     assert!(monitor.failure().is_none(), "{:?}", monitor.failure());
