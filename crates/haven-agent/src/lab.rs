@@ -9,6 +9,10 @@
 //!              network's bridge     └── c<net> ══ veth ══ eth0 (client ns: pings the VMs)
 //! ```
 //!
+//! A bond is a Linux bond (active-backup, MII polled every 10 ms) over one
+//! veth per member, `f<n>-<i>m<k>` on the fabric side; pulling a member's
+//! cable sets that peer down, pulling the bond's sets all of them down.
+//!
 //! Addresses: network `i` (inventory order) is `10.<60+i>.0.0/16`. Node `j`
 //! has `.0.<j+1>` on each NIC of a control, migration or authority network
 //! (on the switch bridge when the NIC is a switch's uplink); VM `k` has
@@ -93,8 +97,9 @@ pub struct Lab {
     /// The authority's address, when a network is flagged `authority`.
     pub authority_addr: Option<std::net::SocketAddr>,
     pub options: LabOptions,
-    /// fabric-side peer of each node NIC: (node, nic) → name in the fabric.
-    peers: BTreeMap<(String, String), String>,
+    /// The fabric-side peers of each node NIC, bond and bond member:
+    /// (node, nic) → names in the fabric (a bond's: its members').
+    peers: BTreeMap<(String, String), Vec<String>>,
     /// Left running on drop ([`Lab::detach`]).
     detached: bool,
 }
@@ -113,6 +118,10 @@ impl Lab {
     /// The cluster does not fit the lab (see the message), or a tool failed.
     pub fn build(cluster: &Cluster, options: LabOptions) -> io::Result<Lab> {
         check_fits(cluster)?;
+        let has_bonds = (cluster.nodes.iter()).any(|n| n.nics.iter().any(|nic| nic.is_bond()));
+        if has_bonds {
+            check_bonding(&options.prefix)?;
+        }
         let _ = fs::remove_dir_all(&options.dir);
         fs::create_dir_all(&options.dir)?;
         let guard = RunDirGuard::new(options.dir.join("run"))?;
@@ -215,12 +224,25 @@ impl Lab {
             }
             for (x, nic) in node.nics.iter().enumerate() {
                 let i = network_index(cluster, &nic.network);
-                let peer = peer_name(j, x);
-                let indexes = (100 + x as u32, 1000 + 32 * j as u32 + x as u32);
-                netns::veth_pair(&ns, &nic.name, &fabric, &peer, Some(indexes))?;
-                join_network(&fabric, &peer, i)?;
+                let peers = peers_of(cluster, &node.name, &nic.name).expect("a NIC of the node");
+                if nic.is_bond() {
+                    bond(&ns, &nic.name, 100 + x as u32)?;
+                    for (k, (member, peer)) in nic.members.iter().zip(&peers).enumerate() {
+                        let indexes = (200 + 8 * x as u32 + k as u32, member_index(j, x, k));
+                        netns::veth_pair(&ns, member, &fabric, peer, Some(indexes))?;
+                        join_network(&fabric, peer, i)?;
+                        enslave(&ns, member, &nic.name)?;
+                        let key = (node.name.clone(), member.clone());
+                        self.peers.insert(key, vec![peer.clone()]);
+                    }
+                    ip(&["-n", &ns, "link", "set", &nic.name, "up"])?;
+                } else {
+                    let indexes = (100 + x as u32, 1000 + 32 * j as u32 + x as u32);
+                    netns::veth_pair(&ns, &nic.name, &fabric, &peers[0], Some(indexes))?;
+                    join_network(&fabric, &peers[0], i)?;
+                }
                 self.peers
-                    .insert((node.name.clone(), nic.name.clone()), peer);
+                    .insert((node.name.clone(), nic.name.clone()), peers);
                 let network = &cluster.networks[i];
                 let uplink_of = node.switches.iter().find(|s| s.uplink == nic.name);
                 let host_ip = format!("{}/16", net_ip(i, [0, j as u8 + 1]));
@@ -559,11 +581,11 @@ impl Lab {
     }
 
     fn set_peer(&self, node: &str, nic: &str, state: &str) -> io::Result<()> {
-        let peer = self
+        let peers = self
             .peers
             .get(&(node.to_string(), nic.to_string()))
             .ok_or_else(|| io::Error::other(format!("the lab has no NIC {nic} on node {node}")))?;
-        ip(&["-n", &self.fabric, "link", "set", peer, state])
+        set_links(&self.fabric, peers, state)
     }
 
     /// One ping of `vm` from its network's client, waiting at most a second.
@@ -724,16 +746,93 @@ impl Lab {
     }
 }
 
-/// The fabric-side name of NIC `x` of node `j` (inventory order).
-pub fn peer_name(j: usize, x: usize) -> String {
-    format!("f{j}-{x}")
+/// The fabric-side names of `node`'s NIC `nic` in a lab of `cluster`: one
+/// for a plain NIC or a bond member (`f<j>-<x>`, `f<j>-<x>m<k>`, by
+/// inventory order), one per member for a bond. Pulling a cable sets them
+/// down.
+pub fn peers_of(cluster: &Cluster, node: &str, nic: &str) -> Option<Vec<String>> {
+    let j = cluster.nodes.iter().position(|n| n.name == node)?;
+    let nics = &cluster.nodes[j].nics;
+    let member = |x: usize, k: usize| format!("f{j}-{x}m{k}");
+    if let Some(x) = nics.iter().position(|n| n.name == nic) {
+        return Some(match nics[x].is_bond() {
+            true => (0..nics[x].members.len()).map(|k| member(x, k)).collect(),
+            false => vec![format!("f{j}-{x}")],
+        });
+    }
+    nics.iter().enumerate().find_map(|(x, n)| {
+        let k = n.members.iter().position(|m| m == nic)?;
+        Some(vec![member(x, k)])
+    })
 }
 
-/// The fabric-side name of `node`'s NIC `nic` in a lab of `cluster`.
-pub fn peer_of(cluster: &Cluster, node: &str, nic: &str) -> Option<String> {
-    let j = cluster.nodes.iter().position(|n| n.name == node)?;
-    let x = cluster.nodes[j].nics.iter().position(|n| n.name == nic)?;
-    Some(peer_name(j, x))
+/// Sets each of `links` of namespace `ns` up or down (`state`).
+///
+/// # Errors
+/// `ip` failed.
+pub fn set_links(ns: &str, links: &[String], state: &str) -> io::Result<()> {
+    links
+        .iter()
+        .try_for_each(|l| ip(&["-n", ns, "link", "set", l, state]))
+}
+
+/// The fabric-side ifindex of member `k` of NIC `x` of node `j`: apart from
+/// every other (see [`netns::veth_pair`] on why indexes matter).
+fn member_index(j: usize, x: usize, k: usize) -> u32 {
+    10_000 + 256 * j as u32 + 8 * x as u32 + k as u32
+}
+
+/// Bond `name` in `ns` with ifindex `index`: active-backup, its carrier
+/// polled from its members every 10 ms, so it is up while any member is.
+fn bond(ns: &str, name: &str, index: u32) -> io::Result<()> {
+    let index = index.to_string();
+    ip(&[
+        "-n",
+        ns,
+        "link",
+        "add",
+        name,
+        "index",
+        &index,
+        "type",
+        "bond",
+        "mode",
+        "active-backup",
+        "miimon",
+        "10",
+    ])
+}
+
+/// Makes `member` (up) a port of bond `bond`: a port joins while down.
+fn enslave(ns: &str, member: &str, bond: &str) -> io::Result<()> {
+    ip(&["-n", ns, "link", "set", member, "down"])?;
+    ip(&["-n", ns, "link", "set", member, "master", bond])?;
+    ip(&["-n", ns, "link", "set", member, "up"])
+}
+
+/// Whether this machine's kernel can make a bond: tried in a namespace of
+/// its own, removed after.
+pub fn bonding_available(prefix: &str) -> bool {
+    let ns = format!("{prefix}-probe");
+    let _ = ip(&["netns", "del", &ns]);
+    if ip(&["netns", "add", &ns]).is_err() {
+        return false;
+    }
+    let made = ip(&["-n", &ns, "link", "add", "bond0", "type", "bond"]).is_ok();
+    let _ = ip(&["netns", "del", &ns]);
+    made
+}
+
+/// Refuses a cluster with bonds on a kernel without the bonding driver.
+fn check_bonding(prefix: &str) -> io::Result<()> {
+    if bonding_available(prefix) {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "the inventory has bonds, and this machine's kernel has no bonding driver \
+         (`ip link add type bond` fails); run `modprobe bonding`, or run the lab on a kernel built with CONFIG_BONDING",
+    ))
 }
 
 /// Removes a lab left running ([`Lab::detach`]) by its prefix and
@@ -822,10 +921,16 @@ fn check_fits(cluster: &Cluster) -> io::Result<()> {
     }
     for node in &cluster.nodes {
         for nic in &node.nics {
-            if nic.is_bond() {
+            if nic.members.len() > 8 {
                 return refuse(format!(
-                    "node {}: NIC {} is a bond, and this lab builds plain NICs only (this machine's kernel has no bonding driver)",
+                    "node {}: bond {} has more than 8 members, more than the lab wires",
                     node.name, nic.name
+                ));
+            }
+            if let Some(m) = nic.members.iter().find(|m| m.len() > 15) {
+                return refuse(format!(
+                    "node {}: bond member name {m} is longer than Linux's 15 characters",
+                    node.name
                 ));
             }
             if node.nics.len() > 32 {
@@ -868,4 +973,49 @@ fn join_network(fabric: &str, peer: &str, i: usize) -> io::Result<()> {
 
 fn ip(args: &[&str]) -> io::Result<()> {
     netns::ip(args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use haven_core::parse::parse_scenario;
+
+    fn cluster(name: &str) -> Cluster {
+        let path = format!("{}/../../examples/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = fs::read_to_string(path).unwrap();
+        parse_scenario(name, &text).unwrap().cluster
+    }
+
+    /// A plain NIC has one fabric peer, a member its own, and a bond all
+    /// of its members' (pulling it pulls them all).
+    #[test]
+    fn peers_of_nics_bonds_and_members() {
+        let c = cluster("bond-absorbs-failure.toml");
+        let peers = |node, nic| peers_of(&c, node, nic);
+        assert_eq!(peers("A", "eth0"), Some(vec!["f0-0".to_string()]));
+        assert_eq!(peers("B", "eth2"), Some(vec!["f1-2".to_string()]));
+        assert_eq!(
+            peers("A", "bond0"),
+            Some(vec!["f0-1m0".to_string(), "f0-1m1".to_string()])
+        );
+        assert_eq!(peers("B", "eth4"), Some(vec!["f1-1m1".to_string()]));
+        assert_eq!(peers("A", "eth9"), None);
+        assert_eq!(peers("Z", "eth0"), None);
+        assert_ne!(member_index(0, 1, 1), member_index(1, 1, 1));
+    }
+
+    #[test]
+    fn the_lab_refuses_what_it_cannot_wire_in_one_sentence() {
+        let mut c = cluster("bond-absorbs-failure.toml");
+        assert!(check_fits(&c).is_ok());
+        c.nodes[0].nics[1].members = (0..9).map(|k| format!("m{k}")).collect();
+        let e = check_fits(&c).unwrap_err().to_string();
+        assert!(
+            e.contains("node A: bond bond0 has more than 8 members"),
+            "{e}"
+        );
+        c.nodes[0].nics[1].members = vec!["a-very-long-member-name".into()];
+        let e = check_fits(&c).unwrap_err().to_string();
+        assert!(e.contains("longer than Linux's 15 characters"), "{e}");
+    }
 }

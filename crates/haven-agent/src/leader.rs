@@ -110,12 +110,32 @@ pub fn rebuild(
     }
     for (node, nics) in &snapshot.links {
         for (nic, &up) in nics {
+            // Bond members are published for the record; the engine knows
+            // a bond by its own carrier.
+            if is_member(&scenario.cluster, node, nic) {
+                continue;
+            }
             let (node, nic) = (node.clone(), nic.clone());
             engine.handle(now, Input::LinkChanged { node, nic, up })?;
         }
     }
     let actions = engine.take_actions();
     Ok((engine, actions))
+}
+
+/// Whether `nic` is a NIC (plain or bond) of `node` in `cluster`, as the
+/// engine knows NICs; a bond member is not.
+pub fn is_nic(cluster: &haven_core::model::Cluster, node: &str, nic: &str) -> bool {
+    cluster
+        .node(node)
+        .is_some_and(|n| n.nics.iter().any(|k| k.name == nic))
+}
+
+/// Whether `port` is a member of a bond of `node` in `cluster`.
+pub fn is_member(cluster: &haven_core::model::Cluster, node: &str, port: &str) -> bool {
+    cluster
+        .node(node)
+        .is_some_and(|n| n.nics.iter().any(|k| k.members.iter().any(|m| m == port)))
 }
 
 #[cfg(test)]
@@ -172,6 +192,32 @@ adapters = [ { switch = "Corp", mac = "00155D000003" } ]
                 _ => None,
             })
             .collect()
+    }
+
+    /// Agents publish bond members too; a rebuild passes over them and
+    /// judges the bond by its own carrier (H1).
+    #[test]
+    fn h1_a_rebuild_judges_a_bond_by_its_carrier_not_its_members() {
+        let inventory = include_str!("../../../examples/bond-absorbs-failure.toml");
+        let snapshot = |bond: bool| Snapshot {
+            inventory: inventory.into(),
+            members: ["A", "B"].map(String::from).into(),
+            links: BTreeMap::from([(
+                "A".into(),
+                BTreeMap::from([
+                    ("bond0".into(), bond),
+                    ("eth3".into(), false),
+                    ("eth4".into(), bond),
+                ]),
+            )]),
+            ..Snapshot::default()
+        };
+        let (_, actions) = rebuild(&snapshot(true), 0, 1).unwrap();
+        assert!(starts(&actions).is_empty(), "{actions:?}");
+        let (_, actions) = rebuild(&snapshot(false), 0, 1).unwrap();
+        let started = starts(&actions);
+        assert_eq!(started.len(), 1, "{actions:?}");
+        assert_eq!((started[0].2.as_str(), started[0].3.as_str()), ("A", "B"));
     }
 
     #[test]

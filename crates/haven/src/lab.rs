@@ -106,7 +106,7 @@ pub fn run(command: Command) -> ExitCode {
 mod real {
     use super::{CableArgs, RunArgs, UpArgs};
     use haven_agent::agent::unix_ms;
-    use haven_agent::lab::{down_by_prefix, peer_of, Lab, LabOptions};
+    use haven_agent::lab::{down_by_prefix, peers_of, set_links, Lab, LabOptions};
     use haven_agent::netns;
     use haven_agent::store::State;
     use haven_agent::testbed::Pinger;
@@ -613,7 +613,7 @@ mod real {
             ));
         }
         let scenario = load(&inventory)?;
-        let peer = peer_of(&scenario.cluster, &args.node, &args.nic).ok_or_else(|| {
+        let peers = peers_of(&scenario.cluster, &args.node, &args.nic).ok_or_else(|| {
             Failure::Input(format!(
                 "the lab has no NIC {} on node {}; see {}",
                 args.nic,
@@ -622,7 +622,7 @@ mod real {
             ))
         })?;
         let state = if up { "up" } else { "down" };
-        netns::ip(&["-n", &format!("{PREFIX}-fab"), "link", "set", &peer, state]).map_err(other)?;
+        set_links(&format!("{PREFIX}-fab"), &peers, state).map_err(other)?;
         println!(
             "{} {}: cable {}",
             args.node,

@@ -122,3 +122,44 @@ fn lab_up_pull_plug_down_and_one_lab_at_a_time() {
     let nothing = haven(&["lab", "run", "/nonexistent.toml"]);
     assert_eq!(nothing.status.code(), Some(2));
 }
+
+/// Bonds (H1 with NIC teaming): one member pulled is absorbed, the last one
+/// moves the VM, as in the simulator. On a kernel without the bonding
+/// driver, which no package can add, the lab must refuse the file in one
+/// sentence that names the fix, and build nothing.
+#[test]
+fn h1_lab_bond_absorbs_one_member_and_moves_on_the_last() {
+    if !ready("h1_lab_bond_absorbs_one_member_and_moves_on_the_last") {
+        return;
+    }
+    let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
+    let _down = Down;
+    let file = example("bond-absorbs-failure.toml");
+    if !haven_agent::lab::bonding_available("hvlab") {
+        eprintln!(
+            "NOTE h1_lab_bond_absorbs_one_member_and_moves_on_the_last: this kernel has no \
+             bonding driver (CONFIG_BONDING); checking the refusal instead of the bond"
+        );
+        let out = haven(&["lab", "run", &file]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("bond-absorbs-failure.toml")
+                && err.contains("no bonding driver")
+                && err.contains("modprobe bonding"),
+            "{err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(lab_namespaces().is_empty(), "{:?}", lab_namespaces());
+        return;
+    }
+    let out = haven(&["lab", "compare", &file]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "bonds diverged or failed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("no divergence"), "{text}");
+    assert!(lab_namespaces().is_empty(), "{:?}", lab_namespaces());
+}

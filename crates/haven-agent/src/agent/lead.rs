@@ -10,10 +10,10 @@
 //! ```
 
 use super::{log, unix_ms, wait_state, Context, RETRY_INTERVAL};
-use crate::leader::{rebuild, InFlight, Snapshot};
+use crate::leader::{is_member, is_nic, rebuild, InFlight, Snapshot};
 use crate::store::{Intent, Leadership, Outcome, State};
 use haven_core::event::{Event, EventKind, FailureCause};
-use haven_core::model::Millis;
+use haven_core::model::{Cluster, Millis};
 use haven_core::{Action, Engine, Input, MigrationId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -189,6 +189,11 @@ async fn lead(ctx: &Context, l: &Leadership) -> End {
                 };
                 seen.push(Event { t_ms: now, kind });
             }
+            if let Input::LinkChanged { node, nic, .. } = &input {
+                if !is_nic(&ctx.cluster, node, nic) {
+                    continue; // a bond member: recorded, not the engine's
+                }
+            }
             let cancelled = match &input {
                 Input::MigrationCancelled { id } => Some(*id),
                 _ => None,
@@ -250,6 +255,37 @@ fn snapshot_of(ctx: &Context, state: &State, leader_revision: i64) -> Snapshot {
     }
 }
 
+/// The links of `links` (as agents publish them) that differ from
+/// `known`, which then holds them: bond members first, then NICs and
+/// bonds, so that a pulled member is reported before the bond it takes
+/// down, as the simulator reports them. Links the inventory does not have
+/// are left out.
+fn link_changes(
+    cluster: &Cluster,
+    links: &BTreeMap<String, BTreeMap<String, bool>>,
+    known: &mut BTreeMap<(String, String), bool>,
+) -> Vec<Input> {
+    let (nics, members): (Vec<_>, Vec<_>) = (flat_links(links).into_iter())
+        .filter(|((node, nic), _)| is_port(cluster, node, nic))
+        .partition(|((node, nic), _)| is_nic(cluster, node, nic));
+    let mut inputs = Vec::new();
+    for ((node, nic), up) in members.into_iter().chain(nics) {
+        // The engine starts with every link up.
+        let before = known.get(&(node.clone(), nic.clone())).copied();
+        if before.unwrap_or(true) != up {
+            known.insert((node.clone(), nic.clone()), up);
+            inputs.push(Input::LinkChanged { node, nic, up });
+        }
+    }
+    inputs
+}
+
+/// Whether `port` is a NIC, bond or bond member of `node` in `cluster`:
+/// what an agent publishes.
+fn is_port(cluster: &Cluster, node: &str, port: &str) -> bool {
+    is_nic(cluster, node, port) || is_member(cluster, node, port)
+}
+
 fn flat_links(
     links: &BTreeMap<String, BTreeMap<String, bool>>,
 ) -> BTreeMap<(String, String), bool> {
@@ -264,25 +300,7 @@ fn flat_links(
 /// members gone or back, protection overrides, and the outcomes of the
 /// intents it waits for.
 fn differences(ctx: &Context, cur: &State, known: &mut Known) -> Vec<Input> {
-    let mut inputs = Vec::new();
-    for ((node, nic), up) in flat_links(&cur.links) {
-        let Some(n) = ctx.cluster.node(&node) else {
-            continue;
-        };
-        if !n.nics.iter().any(|k| k.name == nic) {
-            continue;
-        }
-        // The engine starts with every link up.
-        let before = known
-            .links
-            .get(&(node.clone(), nic.clone()))
-            .copied()
-            .unwrap_or(true);
-        if before != up {
-            known.links.insert((node.clone(), nic.clone()), up);
-            inputs.push(Input::LinkChanged { node, nic, up });
-        }
-    }
+    let mut inputs = link_changes(&ctx.cluster, &cur.links, &mut known.links);
     let members: BTreeSet<String> = cur.members.keys().cloned().collect();
     for node in &ctx.cluster.nodes {
         let (was, is) = (
@@ -433,4 +451,61 @@ async fn act(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use haven_core::parse::parse_scenario;
+
+    fn links(pairs: &[(&str, &str, bool)]) -> BTreeMap<String, BTreeMap<String, bool>> {
+        let mut links: BTreeMap<String, BTreeMap<String, bool>> = BTreeMap::new();
+        for &(node, nic, up) in pairs {
+            links.entry(node.into()).or_default().insert(nic.into(), up);
+        }
+        links
+    }
+
+    fn changed(inputs: &[Input]) -> Vec<(String, bool)> {
+        (inputs.iter())
+            .filter_map(|i| match i {
+                Input::LinkChanged { nic, up, .. } => Some((nic.clone(), *up)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A bond's member is recorded before the bond it takes down; a member
+    /// that changes alone is recorded alone; unknown links are left out.
+    #[test]
+    fn h1_bond_members_come_before_their_bond_and_unknown_links_are_left_out() {
+        let text = include_str!("../../../../examples/bond-absorbs-failure.toml");
+        let cluster = parse_scenario("bond", text).unwrap().cluster;
+        let mut known = BTreeMap::new();
+        let up = [
+            ("A", "bond0", true),
+            ("A", "eth3", true),
+            ("A", "eth4", true),
+        ];
+        assert!(link_changes(&cluster, &links(&up), &mut known).is_empty());
+        let one = [
+            ("A", "bond0", true),
+            ("A", "eth3", false),
+            ("A", "tap0", false),
+        ];
+        let inputs = link_changes(&cluster, &links(&one), &mut known);
+        assert_eq!(changed(&inputs), [("eth3".to_string(), false)]);
+        let last = [
+            ("A", "bond0", false),
+            ("A", "eth3", false),
+            ("A", "eth4", false),
+        ];
+        let inputs = link_changes(&cluster, &links(&last), &mut known);
+        assert_eq!(
+            changed(&inputs),
+            [("eth4".to_string(), false), ("bond0".to_string(), false)]
+        );
+        assert!(!is_nic(&cluster, "A", "eth4") && is_port(&cluster, "A", "eth4"));
+        assert!(is_nic(&cluster, "A", "bond0") && !is_port(&cluster, "Z", "bond0"));
+    }
 }

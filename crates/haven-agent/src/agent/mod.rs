@@ -408,13 +408,18 @@ async fn mirror(ctx: Arc<Context>, tx: watch::Sender<State>) {
     }
 }
 
-/// Publishes the carrier of this node's NICs (the inventory's NICs and
-/// bonds) whenever one changes.
+/// Publishes the carrier of this node's NICs (the inventory's NICs, bonds
+/// and bond members) whenever one changes.
 async fn publish_links(ctx: Arc<Context>, monitor: LinkMonitor) {
     let nics: Vec<String> = ctx
         .cluster
         .node(&ctx.node)
-        .map(|n| n.nics.iter().map(|nic| nic.name.clone()).collect())
+        .map(|n| {
+            (n.nics.iter())
+                .flat_map(|nic| std::iter::once(&nic.name).chain(&nic.members))
+                .cloned()
+                .collect()
+        })
         .unwrap_or_default();
     let mut seen = monitor.state();
     let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
