@@ -11,6 +11,7 @@
 //! - [`store`]: the coordination store in etcd: membership, leadership,
 //!   fenced migration intents, ownership, events.
 //! - [`cert`]: the cluster CA and node certificates for migration TLS.
+//! - [`clock`]: wall-clock milliseconds and their UTC form.
 //! - [`authority`]: the one-time migration tickets of
 //!   `migration_auth = "authority"` (H9): the server and its client.
 //! - `agent` (feature `etcd`): the node daemon, `haven agent`.
@@ -28,6 +29,7 @@ pub mod agent;
 pub mod authority;
 pub mod bench;
 pub mod cert;
+pub mod clock;
 pub mod config;
 pub mod guest;
 pub mod lab;

@@ -84,10 +84,20 @@ use tonic::Code;
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 /// The longest wait between two attempts of one call.
 const BACKOFF_MAX: Duration = Duration::from_millis(500);
-/// HTTP/2 pings on every etcd connection: how often, and how long an
-/// answer may take before the connection counts as dead.
-const KEEPALIVE_INTERVAL: Duration = Duration::from_millis(500);
-const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(1);
+/// HTTP/2 pings on a connection with open streams: how often, and how long
+/// an answer may take before the connection counts as dead. etcd closes a
+/// connection that pings more often than its `--grpc-keepalive-min-time`
+/// (5 s by default), taking every watch on it along, so these stay above
+/// that; a dead path is noticed sooner by the probe ([`PROBE_INTERVAL`]).
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Every store asks etcd for its status this often, and takes a fresh
+/// connection when no answer comes within [`PROBE_BOUND`]: a path that died
+/// silently (a pulled cable: no reset) is left within 1.5 s, long before a
+/// membership lease can run out (H10). Watches on the old connection end,
+/// so their owners watch again on the new one.
+const PROBE_INTERVAL: Duration = Duration::from_millis(500);
+const PROBE_BOUND: Duration = Duration::from_secs(1);
 /// The longest one attempt of a call may take before a fresh connection is
 /// tried (etcd answers in milliseconds when a path works).
 const ATTEMPT_MAX: Duration = Duration::from_millis(1500);
@@ -240,6 +250,9 @@ pub struct Watch {
     stream: WatchStream,
     strip: usize,
     endpoints: String,
+    /// The store's connection generation: a change means the connection
+    /// this watch runs on was given up.
+    generation: watch::Receiver<u64>,
 }
 
 impl Watch {
@@ -248,19 +261,22 @@ impl Watch {
     /// as long as nothing changes, so the caller bounds it if it must.
     ///
     /// # Errors
-    /// The connection broke, or etcd cancelled the watch (for instance
-    /// because its start revision was compacted): watch again.
+    /// The connection broke or was given up for a fresh one, or etcd
+    /// cancelled the watch (for instance because its start revision was
+    /// compacted): watch again.
     pub async fn next(&mut self) -> Result<Option<Vec<Change>>, StoreError> {
         loop {
-            let response = self
-                .stream
-                .message()
-                .await
-                .map_err(|e| StoreError::Refused {
-                    endpoints: self.endpoints.clone(),
-                    what: "a watch".into(),
-                    message: e.to_string(),
-                })?;
+            let message = tokio::select! {
+                message = self.stream.message() => message.map_err(|e| e.to_string()),
+                _ = self.generation.changed() => {
+                    Err("the connection was given up for a fresh one".to_string())
+                }
+            };
+            let response = message.map_err(|message| StoreError::Refused {
+                endpoints: self.endpoints.clone(),
+                what: "a watch".into(),
+                message,
+            })?;
             let Some(response) = response else {
                 return Ok(None);
             };
@@ -541,6 +557,17 @@ struct Inner {
     prefix: String,
     timeout: Duration,
     client: Mutex<Client>,
+    /// Counts the connections replaced ([`Store::reconnect`]).
+    generation: watch::Sender<u64>,
+    prober: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(prober) = self.prober.lock().expect("prober lock").take() {
+            prober.abort();
+        }
+    }
 }
 
 impl Store {
@@ -560,11 +587,8 @@ impl Store {
         check_name("cluster", cluster)?;
         let mut options = ConnectOptions::new()
             .with_connect_timeout(timeout)
-            // A path that died silently (a pulled cable: no reset) is
-            // noticed within 1.5 s, so calls move to another endpoint long
-            // before a membership lease can run out (H10).
             .with_keep_alive(KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT)
-            .with_keep_alive_while_idle(true);
+            .with_keep_alive_while_idle(false);
         if let Some(tls) = tls {
             options = options.with_tls(tls_options(tls)?);
         }
@@ -576,6 +600,8 @@ impl Store {
                 prefix: format!("/haven/{cluster}/"),
                 timeout,
                 client: Mutex::new(client),
+                generation: watch::Sender::new(0),
+                prober: Mutex::new(None),
             }),
         };
         store
@@ -584,6 +610,8 @@ impl Store {
                 |mut c, _| async move { c.status().await },
             )
             .await?;
+        let prober = tokio::spawn(probe(Arc::downgrade(&store.inner)));
+        *store.inner.prober.lock().expect("prober lock") = Some(prober);
         Ok(store)
     }
 
@@ -1148,6 +1176,10 @@ impl Store {
         start_revision: Option<i64>,
     ) -> Result<Watch, StoreError> {
         let key = self.key(sub);
+        // Subscribed first: a connection replaced while the watch opens
+        // ends it at once, as it may run on the old one.
+        let mut generation = self.inner.generation.subscribe();
+        generation.mark_unchanged();
         let stream = self
             .call("opening a watch", |mut c, _| {
                 let key = key.clone();
@@ -1164,6 +1196,7 @@ impl Store {
             stream,
             strip: self.inner.prefix.len(),
             endpoints: self.endpoints(),
+            generation,
         })
     }
 
@@ -1426,11 +1459,17 @@ impl Store {
     }
 
     /// Replaces the connection with a fresh one, so endpoints that failed
-    /// are dialled again.
+    /// are dialled again; watches on the old one end.
     async fn reconnect(&self) {
         if let Ok(client) = new_client(&self.inner.endpoints, &self.inner.options).await {
             *self.inner.client.lock().expect("store client lock") = client;
+            self.inner.generation.send_modify(|g| *g += 1);
         }
+    }
+
+    /// How many times this store has replaced its connection.
+    pub fn generation(&self) -> u64 {
+        *self.inner.generation.borrow()
     }
 
     fn refused(&self, what: &str, message: String) -> StoreError {
@@ -1613,6 +1652,23 @@ pub async fn clusters(
         .collect();
     names.dedup();
     Ok(names)
+}
+
+/// Asks etcd for its status every [`PROBE_INTERVAL`] while the store lives,
+/// and replaces the connection when no answer comes within [`PROBE_BOUND`].
+async fn probe(inner: std::sync::Weak<Inner>) {
+    loop {
+        tokio::time::sleep(PROBE_INTERVAL).await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let store = Store { inner };
+        let mut client = store.client();
+        let answered = tokio::time::timeout(PROBE_BOUND, client.status()).await;
+        if !matches!(answered, Ok(Ok(_))) {
+            store.reconnect().await;
+        }
+    }
 }
 
 /// Keeps `lease` alive until aborted: a keep-alive every third of `ttl`,

@@ -129,6 +129,24 @@ impl TestEtcd {
     }
 
     /// Kills etcd (SIGKILL) and waits for it.
+    /// Freezes etcd (SIGSTOP): connections stay open and nothing answers,
+    /// as over a path that died without a reset.
+    pub fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// Thaws etcd after [`TestEtcd::pause`].
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, signal: i32) {
+        if let Some(child) = &self.child {
+            // SAFETY: kill(2) has no memory-safety preconditions.
+            unsafe { libc::kill(child.id() as i32, signal) };
+        }
+    }
+
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

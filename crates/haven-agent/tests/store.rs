@@ -491,6 +491,49 @@ async fn data_and_membership_survive_an_etcd_restart() {
         .unwrap());
 }
 
+/// etcd (by default) closes a connection that pings more often than every
+/// 5 s, and every watch on it: a watch must outlive that by far.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_lives_on_an_etcd_with_default_settings() {
+    if !can_run("a_watch_lives_on_an_etcd_with_default_settings") {
+        return;
+    }
+    let etcd = Etcd::start();
+    let store = store(&etcd).await;
+    let mut watch = store.watch_prefix("inventory", None).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    store.put_inventory("# later\n").await.unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(2), watch.next()).await;
+    let changes = next.expect("the change arrives").expect("the watch lives");
+    assert_eq!(changes.unwrap()[0].key, "inventory");
+    assert_eq!(store.generation(), 0, "the connection was never replaced");
+}
+
+/// H10: etcd that stops answering on an open connection (a path that died
+/// without a reset) is noticed by the store's probe within 1.5 s: the
+/// connection is replaced and watches on it end, so their owners watch
+/// again; calls work once an etcd answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h10_a_silent_etcd_is_left_within_a_second_and_a_half_and_its_watches_end() {
+    if !can_run("h10_a_silent_etcd_is_left...") {
+        return;
+    }
+    let etcd = Etcd::start();
+    let store = store(&etcd).await;
+    let mut watch = store.watch_prefix("", None).await.unwrap();
+    etcd.pause();
+    let ended = tokio::time::timeout(Duration::from_secs(5), watch.next()).await;
+    etcd.resume();
+    let error = ended.expect("the watch ends").expect_err("with an error");
+    assert!(error.to_string().contains("given up"), "{error}");
+    assert!(store.generation() > 0);
+    assert_eq!(store.inventory().await.unwrap(), None);
+    let mut again = store.watch_prefix("", None).await.unwrap();
+    store.put_inventory("# back\n").await.unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(2), again.next()).await;
+    assert!(next.is_ok_and(|n| n.is_ok_and(|c| c.is_some())));
+}
+
 #[tokio::test]
 async fn an_unreachable_etcd_is_reported_within_the_timeout() {
     // Nothing listens on a port just released.

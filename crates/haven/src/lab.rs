@@ -105,7 +105,7 @@ pub fn run(command: Command) -> ExitCode {
 #[cfg(feature = "etcd")]
 mod real {
     use super::{CableArgs, RunArgs, UpArgs};
-    use haven_agent::agent::unix_ms;
+    use haven_agent::clock::unix_ms;
     use haven_agent::lab::{down_by_prefix, peers_of, set_links, Lab, LabOptions};
     use haven_agent::netns;
     use haven_agent::store::State;

@@ -9,7 +9,8 @@
 //! leader ---- inventory changed / a fenced write refused ----> rebuild
 //! ```
 
-use super::{log, unix_ms, wait_state, Context, RETRY_INTERVAL};
+use super::{log, wait_state, Context, RETRY_INTERVAL};
+use crate::clock::unix_ms;
 use crate::leader::{is_member, is_nic, rebuild, InFlight, Snapshot};
 use crate::store::{Intent, Leadership, Outcome, State};
 use haven_core::event::{Event, EventKind, FailureCause};

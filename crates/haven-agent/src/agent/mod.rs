@@ -28,6 +28,7 @@
 mod execute;
 mod lead;
 
+use crate::clock::{unix_ms, utc};
 use crate::config::AgentConfig;
 use crate::link::LinkMonitor;
 use crate::qemu::{Host, MigrationPolicy, Vm, VmDef};
@@ -38,7 +39,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// Bounds every etcd call of the agent.
@@ -164,17 +165,9 @@ pub(crate) async fn wait_state<T>(
     .flatten()
 }
 
-/// Milliseconds since the Unix epoch: the engine's and the events' clock in
-/// a live cluster, so every agent's events share one time line.
-pub fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 /// One line on standard error, prefixed with the node.
 pub(crate) fn log(node: &str, message: &str) {
-    eprintln!("haven agent {node}: {message}");
+    eprintln!("{} haven agent {node}: {message}", utc(unix_ms()));
 }
 
 /// Runs the agent until `shutdown` resolves, then leaves the cluster
@@ -402,6 +395,9 @@ async fn mirror(ctx: Arc<Context>, tx: watch::Sender<State>) {
                     &format!("lost the etcd watch ({e}); not acting until it is back"),
                 );
                 reported = true;
+                // The store may have a fresh connection already (its probe
+                // gave up a dead path): watch again at once.
+                continue;
             }
         }
         tokio::time::sleep(RETRY_INTERVAL).await;
