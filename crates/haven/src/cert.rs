@@ -38,6 +38,14 @@ pub enum Command {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Write DIR/dh-params.pem (RFC 7919 ffdhe2048) into a node directory
+    /// made without it: QEMU otherwise generates Diffie-Hellman parameters
+    /// for every incoming migration, which can take seconds.
+    DhParams {
+        /// The node's TLS directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
 }
 
 pub fn run(command: Command) -> ExitCode {
@@ -63,6 +71,10 @@ pub fn run(command: Command) -> ExitCode {
                 dns,
             };
             (cert::create_node(&ca, &names, &dir), done)
+        }
+        Command::DhParams { dir } => {
+            let done = format!("wrote {}", dir.join(cert::DH_PARAMS).display());
+            (cert::create_dh_params(&dir), done)
         }
     };
     match result {

@@ -63,10 +63,29 @@ fn a_ca_signs_node_certificates_in_qemus_layout() {
         ("server-key.pem", 0o600),
         ("client-cert.pem", 0o644),
         ("client-key.pem", 0o600),
+        ("dh-params.pem", 0o644),
     ] {
         let meta = std::fs::metadata(node.join(file)).expect(file);
         assert_eq!(meta.permissions().mode() & 0o777, mode, "{file}");
     }
+    // A directory made without the DH group gets it by itself, once.
+    let dh = std::fs::read_to_string(node.join("dh-params.pem")).unwrap();
+    assert!(dh.starts_with("-----BEGIN DH PARAMETERS-----"), "{dh}");
+    refused(
+        &haven(&["cert", "dh-params", "--dir", path(&node)]),
+        "exists already",
+    );
+    std::fs::remove_file(node.join("dh-params.pem")).unwrap();
+    let out = haven(&["cert", "dh-params", "--dir", path(&node)]);
+    assert!(out.status.success());
+    assert_eq!(
+        std::fs::read_to_string(node.join("dh-params.pem")).unwrap(),
+        dh
+    );
+    refused(
+        &haven(&["cert", "dh-params", "--dir", path(&tmp.0.join("nowhere"))]),
+        "is not a directory",
+    );
     refused(
         &haven(&["cert", "ca", "--dir", path(&ca)]),
         "exists already",

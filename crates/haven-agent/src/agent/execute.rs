@@ -186,6 +186,7 @@ async fn source(ctx: &Context, intent: &Intent) -> Result<(), Failure> {
         intent.clone(),
         Arc::clone(&vm),
     ));
+    log(&ctx.node, &format!("sending {} to {addr}", intent.vm));
     let sent = vm.migrate(&dest, &ctx.policy, |_| {}).await;
     aborter.abort();
     match sent {
@@ -369,6 +370,10 @@ async fn destination(ctx: &Context, intent: &Intent) -> Result<(), Failure> {
             return Err(e.into());
         }
     }
+    log(
+        &ctx.node,
+        &format!("waiting for {} from {} on {addr}", intent.vm, intent.from),
+    );
     let limit = ctx.policy.timeout;
     let arrived = tokio::select! {
         r = incoming.arrived(limit) => Some(r),

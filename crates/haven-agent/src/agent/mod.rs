@@ -187,6 +187,17 @@ pub async fn run(
         ));
     }
     let node = config.node.clone();
+    let dh_params = config.tls_dir.join(crate::cert::DH_PARAMS);
+    if !dh_params.is_file() {
+        log(
+            &node,
+            &format!(
+                "{} is missing: QEMU will generate Diffie-Hellman parameters for every incoming migration, which can take seconds; write it with `haven cert dh-params --dir {}`",
+                dh_params.display(),
+                config.tls_dir.display()
+            ),
+        );
+    }
     let store = connect(&config).await?;
     let text = store.inventory().await?.ok_or_else(|| {
         AgentError::Input(format!(
