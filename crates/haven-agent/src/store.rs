@@ -11,6 +11,7 @@
 //! | `members/<node>` | [`MemberInfo`] | the node's agent ([`Store::join`]) | the node's |
 //! | `links/<node>` | `{"<nic>": true}`: carrier per NIC | the node's agent ([`Store::publish_links`]) | the node's |
 //! | `leader` | `"<node>"` | the leader ([`Store::campaign`]) | the leader's |
+//! | `members_seen` | `["<node>", …]`: the members the last leader reported up | the leader ([`Store::put_members_seen`], fenced) | none |
 //! | `owners/<vm>` | `"<node>"` | [`Store::init_owners`], then only [`Store::complete_migration`] | none |
 //! | `intents/<vm>` | [`Intent`] | the leader ([`Store::write_intent`], fenced) | none |
 //! | `running/<vm>` | the intent id | the source ([`Store::begin_migration`]) | none |
@@ -177,6 +178,11 @@ pub struct MemberInfo {
     /// [`crate::reality`]), one sentence each.
     #[serde(default)]
     pub findings: Vec<String>,
+    /// The VMs this run of the agent found stopped and started itself (a
+    /// node back from a crash), by name; VMs it adopted running are not
+    /// here.
+    #[serde(default)]
+    pub started: Vec<String>,
 }
 
 /// A migration the leader asks for: move `vm` from `from` to `to`. Stored
@@ -428,6 +434,9 @@ pub struct State {
     pub links: BTreeMap<String, BTreeMap<String, bool>>,
     /// The leader and its fencing token.
     pub leader: Option<(String, i64)>,
+    /// The members the leader last reported up (`node_up` / `node_down`
+    /// events), if a leader recorded them.
+    pub members_seen: Option<std::collections::BTreeSet<String>>,
     /// VM → owner.
     pub owners: BTreeMap<String, String>,
     /// VM → its pending intent.
@@ -515,6 +524,11 @@ impl State {
                 };
             }
             "members" => set(&mut self.members, rest, value)?,
+            "members_seen" => {
+                self.members_seen = value
+                    .map(|v| serde_json::from_slice(v).map_err(|e| e.to_string()))
+                    .transpose()?;
+            }
             "links" => set(&mut self.links, rest, value)?,
             "owners" => set(&mut self.owners, rest, value)?,
             "intents" => set(&mut self.intents, rest, value)?,
@@ -855,6 +869,32 @@ impl Store {
             Compare::mod_revision(key.as_str(), CompareOp::Equal, l.revision),
             Compare::value(key.as_str(), CompareOp::Equal, json(&l.node)),
         ]
+    }
+
+    /// Records the members leader `l` has reported up, fenced: written
+    /// only while `l` still leads, so the next leader reports what changed
+    /// after (a node that went down while nobody led). `false` when `l`
+    /// no longer leads.
+    ///
+    /// # Errors
+    /// etcd is unreachable.
+    pub async fn put_members_seen(
+        &self,
+        l: &Leadership,
+        nodes: &std::collections::BTreeSet<String>,
+    ) -> Result<bool, StoreError> {
+        let key = self.key("members_seen");
+        let value = json(nodes);
+        let response = self
+            .txn_retried("recording the members seen", || {
+                Txn::new().when(self.fence(l)).and_then([TxnOp::put(
+                    key.as_str(),
+                    value.clone(),
+                    None,
+                )])
+            })
+            .await?;
+        Ok(response.0.succeeded())
     }
 
     // ---- ownership ----

@@ -416,8 +416,7 @@ impl Engine {
             }
             Input::NodeUp { node } => {
                 let n = self.node_id(&node)?;
-                self.nodes[n.0 as usize].up = true;
-                self.grew = true;
+                self.node_up(now, n);
             }
             Input::SetDraining { node, draining } => {
                 let n = self.node_id(&node)?;
@@ -697,6 +696,38 @@ impl Engine {
         let vms: Vec<VmId> = self.nodes[n].vms.iter().copied().collect();
         for vm in vms {
             self.stop_vm(now, vm);
+        }
+    }
+
+    /// The node is back: it may receive VMs again, and its agent starts
+    /// the VMs it owns that stopped with it.
+    fn node_up(&mut self, now: Millis, node: NodeId) {
+        let n = node.0 as usize;
+        self.grew = true;
+        if self.nodes[n].up {
+            return;
+        }
+        self.nodes[n].up = true;
+        let vms: Vec<VmId> = self.nodes[n].vms.iter().copied().collect();
+        for vm in vms {
+            self.start_vm(now, vm);
+        }
+    }
+
+    /// The VM runs again on its owner; detection looks at it as at any
+    /// running VM (H1, H2).
+    fn start_vm(&mut self, now: Millis, vm: VmId) {
+        let v = vm.0 as usize;
+        if self.vms[v].running {
+            return;
+        }
+        self.vms[v].running = true;
+        let node = self.topo.node_name(self.vms[v].owner).to_string();
+        let name = self.topo.vm_name(vm).to_string();
+        self.report(now, EventKind::VmUp { vm: name, node });
+        match self.settings.detection {
+            Detection::Event => self.reconcile(now, vm, "network_restored"),
+            Detection::Poll => self.arm_poll(now, vm),
         }
     }
 

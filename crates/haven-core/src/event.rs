@@ -103,6 +103,12 @@ pub enum EventKind {
         vm: String,
         node: String,
     },
+    /// The VM runs again on its node: the node came back and its agent
+    /// started the VMs it owns that were not running.
+    VmUp {
+        vm: String,
+        node: String,
+    },
 }
 
 impl EventKind {
@@ -125,6 +131,7 @@ impl EventKind {
             EventKind::NodeDown { .. } => "node_down",
             EventKind::NodeUp { .. } => "node_up",
             EventKind::VmDown { .. } => "vm_down",
+            EventKind::VmUp { .. } => "vm_up",
         }
     }
 
@@ -142,7 +149,8 @@ impl EventKind {
             | EventKind::NoEligibleDestination { vm, .. }
             | EventKind::VmStuck { vm, .. }
             | EventKind::AdapterChanged { vm, .. }
-            | EventKind::VmDown { vm, .. } => Some(vm),
+            | EventKind::VmDown { vm, .. }
+            | EventKind::VmUp { vm, .. } => Some(vm),
             EventKind::LinkDown { .. }
             | EventKind::LinkUp { .. }
             | EventKind::NodeDown { .. }

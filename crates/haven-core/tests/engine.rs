@@ -899,6 +899,39 @@ fn h12_node_down_stops_its_vms_and_they_stay_owned_by_it() {
     assert_eq!(e.in_flight(b), 0);
 }
 
+#[test]
+fn h12_a_node_back_starts_its_vms_again_and_one_still_cut_off_moves() {
+    let mut e = engine(&cluster(
+        "",
+        &[("A", 65536), ("B", 65536)],
+        &[&vm("VM1", "A", 4096)],
+    ));
+    handle(&mut e, 0, Input::NodeDown { node: "A".into() });
+    let vm = e.topology().vm_id("VM1").unwrap();
+    // Stopped: a cable pulled under it impairs nothing.
+    assert_eq!(handle(&mut e, 5, link("A", "eth1", false)), vec![]);
+    assert!(!e.is_impaired(vm));
+    let actions = handle(&mut e, 10, Input::NodeUp { node: "A".into() });
+    let up = report(
+        10,
+        EventKind::VmUp {
+            vm: "VM1".into(),
+            node: "A".into(),
+        },
+    );
+    let [intent, started] = start(10, 1, "VM1", "A", "B");
+    assert_eq!(
+        actions,
+        vec![up, impaired(10, "VM1", "A", "Corp"), intent, started]
+    );
+    assert_eq!(e.owner(vm), e.topology().node_id("A").unwrap());
+    // A second `node_up` starts nothing twice.
+    assert_eq!(
+        handle(&mut e, 20, Input::NodeUp { node: "A".into() }),
+        vec![]
+    );
+}
+
 /// A real-time caller may hand the engine an input from after a timer's due
 /// time before it calls `handle_timeout`: the timer fires first, and no
 /// event goes back in time (found by review: this panicked in debug).

@@ -215,8 +215,14 @@ impl<'a> Sim<'a> {
                     return Ok(());
                 }
                 self.world.node_up[id.0 as usize] = true;
+                // Its agent starts the VMs the node owns (they stopped with it).
+                for vm in self.world.vms_on(id).to_vec() {
+                    self.world.running[vm.0 as usize] = true;
+                }
                 self.emit(EventKind::NodeUp { node: node.clone() })?;
-                self.input(Input::NodeUp { node: node.clone() })
+                self.input(Input::NodeUp { node: node.clone() })?;
+                self.track_node(id);
+                Ok(())
             }
         }
     }

@@ -228,6 +228,7 @@ pub fn row(e: &Event) -> [String; 5] {
         ),
         EventKind::NodeDown { node } | EventKind::NodeUp { node } => (node.clone(), String::new()),
         EventKind::VmDown { node, .. } => (node.clone(), "stopped with its node".into()),
+        EventKind::VmUp { node, .. } => (node.clone(), "started again with its node".into()),
     };
     [
         seconds(e.t_ms),

@@ -406,6 +406,9 @@ mod real {
         }
         let state = state(&lab)?;
         let mut log = events(&lab)?;
+        // The lab coming up (agents joining, VMs starting) is not the
+        // scenario's.
+        log.retain(|e| e.t_ms >= clock.unix0);
         for e in &mut log {
             e.t_ms = clock.scenario_ms(e.t_ms);
         }
@@ -562,7 +565,7 @@ mod real {
                 }
                 code = ExitCode::FAILURE;
             } else {
-                println!("\nno divergence: same final placement and the same migrations");
+                println!("\nno divergence: same final placement, the same migrations, the same nodes down and back");
             }
             print!("{}", probe_text(probes));
         } else if args.json {

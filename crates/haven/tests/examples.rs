@@ -251,3 +251,33 @@ fn every_example_prints_the_same_timeline_twice() {
     }
     assert!(count >= 9);
 }
+
+/// H12, a VM is never lost: a node that crashes and returns starts its VMs
+/// again, and one whose network went while the node was down moves away.
+#[test]
+fn h12_node_crash_and_return_starts_the_vm_again_and_moves_it() {
+    let report = simulate("node-crash-and-return.toml", &[]);
+    let kinds: Vec<&str> = (report["events"].as_array().unwrap().iter())
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "node_down",
+            "vm_down",
+            "link_down",
+            "node_up",
+            "vm_up",
+            "vm_network_impaired",
+            "migration_started",
+            "migration_completed"
+        ]
+    );
+    assert_eq!(events(&report, "vm_up")[0]["t_ms"], 20000);
+    assert_eq!(
+        report["final"]["VM1"],
+        json!({"node": "B", "impaired": false})
+    );
+    // Down is not cut off: only the time it ran without its network counts.
+    assert_eq!(report["vms"]["VM1"]["impaired_ms"], 3277);
+}

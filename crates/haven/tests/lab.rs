@@ -42,8 +42,9 @@ impl Drop for Down {
 }
 
 /// The same scenario files in the simulator and on the real cluster: the
-/// same final placement and the same migrations, for figure 1, the queue
-/// example (H5, H6) and seed 001 (H9: authority fails, certificate moves).
+/// same final placement, the same migrations and the same nodes down and
+/// back, for figure 1, the queue example (H5, H6), seed 001 (H9: authority
+/// fails, certificate moves) and a node that crashes and returns (H12).
 #[test]
 fn h12_lab_compare_agrees_with_the_simulator() {
     if !ready("h12_lab_compare_agrees_with_the_simulator") {
@@ -56,6 +57,7 @@ fn h12_lab_compare_agrees_with_the_simulator() {
         "queue-and-recovery.toml",
         "seed-001-authority.toml",
         "seed-001-certificate.toml",
+        "node-crash-and-return.toml",
     ] {
         let out = haven(&["lab", "compare", &example(file)]);
         let text = String::from_utf8_lossy(&out.stdout);

@@ -5,6 +5,8 @@
 //! leader ---- mirror shows our key ----> rebuild the engine from the mirror alone
 //! leader ---- each new mirror state ----> differences as engine inputs ---->
 //!             actions: intents (fenced), cancels/aborts (fenced), events
+//! leader ---- members gone / back ----> node_down / node_up (+ vm_up for the
+//!             VMs a returning agent started), recorded in members_seen (fenced)
 //! leader ---- lease not surely alive / key gone or replaced ----> follower (acts on nothing)
 //! leader ---- inventory changed / a fenced write refused ----> rebuild
 //! ```
@@ -105,7 +107,12 @@ impl Clock {
 /// What the engine has been told, to turn new states into differences.
 struct Known {
     links: BTreeMap<(String, String), bool>,
+    /// The members reported up, as the last leader left them.
     members: BTreeSet<String>,
+    /// `members` as stored in `members_seen`, when this leader stored it.
+    recorded: Option<BTreeSet<String>>,
+    /// Per member, the VMs its agent started that are reported (`vm_up`).
+    started: BTreeMap<String, BTreeSet<String>>,
     protection: BTreeMap<(String, String), bool>,
     /// The intents this leader tracks (written or adopted), by VM.
     pending: BTreeMap<String, Intent>,
@@ -134,9 +141,21 @@ async fn lead(ctx: &Context, l: &Leadership) -> End {
             return End::Rebuild(e.to_string());
         }
     };
+    // The members the last leader reported: what changed since (a node
+    // that went down while nobody led) is reported by this one.
+    let members = state
+        .members_seen
+        .clone()
+        .unwrap_or(snapshot.members.clone());
+    let started = (state.members.iter())
+        .filter(|(node, _)| members.contains(*node))
+        .map(|(node, m)| (node.clone(), m.started.iter().cloned().collect()))
+        .collect();
     let mut known = Known {
         links: flat_links(&snapshot.links),
-        members: snapshot.members.clone(),
+        recorded: state.members_seen.clone(),
+        members,
+        started,
         protection: snapshot.protection.clone(),
         pending: state.intents.clone(),
     };
@@ -180,7 +199,9 @@ async fn lead(ctx: &Context, l: &Leadership) -> End {
         engine.handle_timeout(now);
         // The cluster's own record of each cable change comes first, as the
         // simulator's world reports it before the engine reacts.
-        let mut seen = Vec::new();
+        let mut seen: Vec<Event> = (membership_events(&cur, &known).into_iter())
+            .map(|kind| Event { t_ms: now, kind })
+            .collect();
         for input in differences(ctx, &cur, &mut known) {
             if let Input::LinkChanged { node, nic, up } = &input {
                 let (node, nic) = (node.clone(), nic.clone());
@@ -218,7 +239,46 @@ async fn lead(ctx: &Context, l: &Leadership) -> End {
         if let Err(end) = round {
             return end;
         }
+        if known.recorded.as_ref() != Some(&known.members) {
+            match ctx.store.put_members_seen(l, &known.members).await {
+                Ok(true) => known.recorded = Some(known.members.clone()),
+                Ok(false) => return End::Lost("the leader key is gone or another's".into()),
+                // Tried again after the next change.
+                Err(e) => log(&ctx.node, &format!("cannot record the members: {e}")),
+            }
+        }
     }
+}
+
+/// The cluster's record of members gone (`node_down`: its agent left or
+/// its lease expired; its VMs may still run) and back (`node_up`), and of
+/// the VMs a member's agent found stopped and started (`vm_up`), since
+/// `known`. [`differences`] then brings `known` up to date.
+fn membership_events(cur: &State, known: &Known) -> Vec<EventKind> {
+    let mut events = Vec::new();
+    for node in known
+        .members
+        .iter()
+        .filter(|n| !cur.members.contains_key(*n))
+    {
+        let node = node.clone();
+        events.push(EventKind::NodeDown { node });
+    }
+    for (node, member) in &cur.members {
+        let back = !known.members.contains(node);
+        if back {
+            let node = node.clone();
+            events.push(EventKind::NodeUp { node });
+        }
+        let reported = known.started.get(node).filter(|_| !back);
+        for vm in &member.started {
+            if reported.is_none_or(|r| !r.contains(vm)) {
+                let (vm, node) = (vm.clone(), node.clone());
+                events.push(EventKind::VmUp { vm, node });
+            }
+        }
+    }
+    events
 }
 
 /// The store's state as a [`Snapshot`] for [`rebuild`]; links of NICs the
@@ -317,6 +377,9 @@ fn differences(ctx: &Context, cur: &State, known: &mut Known) -> Vec<Input> {
         }
     }
     known.members = members;
+    known.started = (cur.members.iter())
+        .map(|(node, m)| (node.clone(), m.started.iter().cloned().collect()))
+        .collect();
     let keys: BTreeSet<&(String, String)> = cur
         .protection
         .keys()
@@ -508,5 +571,52 @@ mod tests {
         );
         assert!(!is_nic(&cluster, "A", "eth4") && is_port(&cluster, "A", "eth4"));
         assert!(is_nic(&cluster, "A", "bond0") && !is_port(&cluster, "Z", "bond0"));
+    }
+
+    fn member(started: &[&str]) -> crate::store::MemberInfo {
+        crate::store::MemberInfo {
+            started: started.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    /// The cluster's record of nodes gone and back: a node whose
+    /// membership ended is `node_down`, one that joins is `node_up`, and
+    /// each VM its agent started is `vm_up` once.
+    #[test]
+    fn h12_members_gone_and_back_are_recorded_and_started_vms_once() {
+        let mut known = Known {
+            links: BTreeMap::new(),
+            members: ["A".to_string(), "B".to_string()].into(),
+            recorded: None,
+            started: BTreeMap::new(),
+            protection: BTreeMap::new(),
+            pending: BTreeMap::new(),
+        };
+        let mut cur = State::default();
+        cur.members.insert("B".into(), member(&[]));
+        let a = |kind: fn(String) -> EventKind| kind("A".into());
+        let node_down = |node| EventKind::NodeDown { node };
+        let node_up = |node| EventKind::NodeUp { node };
+        assert_eq!(membership_events(&cur, &known), [a(node_down)]);
+        known.members = ["B".to_string()].into();
+        // A joins before its agent has started anything, then publishes.
+        cur.members.insert("A".into(), member(&[]));
+        assert_eq!(membership_events(&cur, &known), [a(node_up)]);
+        known.members.insert("A".into());
+        cur.members.insert("A".into(), member(&["VM1"]));
+        let vm_up = EventKind::VmUp {
+            vm: "VM1".into(),
+            node: "A".into(),
+        };
+        assert_eq!(
+            membership_events(&cur, &known),
+            std::slice::from_ref(&vm_up)
+        );
+        known.started.insert("A".into(), ["VM1".to_string()].into());
+        assert_eq!(membership_events(&cur, &known), []);
+        // A member that joins with VMs started already: both at once.
+        known.members.remove("A");
+        assert_eq!(membership_events(&cur, &known), [a(node_up), vm_up]);
     }
 }

@@ -80,6 +80,8 @@ pub(crate) struct Context {
     pub local: Mutex<BTreeMap<String, Arc<Vm>>>,
     /// Where this node's wiring differs from the inventory.
     findings: Mutex<Vec<String>>,
+    /// The VMs this run found stopped and started ([`MemberInfo::started`]).
+    started: Mutex<Vec<String>>,
     port: AtomicU16,
 }
 
@@ -123,6 +125,7 @@ impl Context {
             addrs: vec![self.config.migration_address.to_string()],
             vms,
             findings: self.findings.lock().expect("findings lock").clone(),
+            started: self.started.lock().expect("started lock").clone(),
         }
     }
 
@@ -230,6 +233,7 @@ pub async fn run(
         state: state_rx,
         local: Mutex::new(BTreeMap::new()),
         findings: Mutex::new(Vec::new()),
+        started: Mutex::new(Vec::new()),
         port: AtomicU16::new(0),
         config,
         cluster,
@@ -345,6 +349,8 @@ async fn take_up_vms(ctx: &Context) {
                     let how = if running.adopted() {
                         "adopted"
                     } else {
+                        let mut started = ctx.started.lock().expect("started lock");
+                        started.push(vm.name.clone());
                         "started"
                     };
                     log(&ctx.node, &format!("{how} {}", vm.name));

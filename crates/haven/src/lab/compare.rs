@@ -36,6 +36,23 @@ fn migrations(events: &[Event]) -> Vec<String> {
     out
 }
 
+/// How often each node went down or came back, and each VM was started
+/// again with its node. A VM stopping with its node (`vm_down`) is left
+/// out: a real cluster cannot see it until the node's agent returns.
+fn lifecycle(events: &[Event]) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for e in events {
+        let what = match &e.kind {
+            EventKind::NodeDown { node } => format!("node_down {node}"),
+            EventKind::NodeUp { node } => format!("node_up {node}"),
+            EventKind::VmUp { vm, node } => format!("vm_up {vm} on {node}"),
+            _ => continue,
+        };
+        *out.entry(what).or_default() += 1;
+    }
+    out
+}
+
 /// Every way the lab's run differs in behaviour from the simulator's.
 pub fn divergences(sim: &Report, lab: &Report) -> Vec<String> {
     let mut found = Vec::new();
@@ -45,6 +62,11 @@ pub fn divergences(sim: &Report, lab: &Report) -> Vec<String> {
                 "{vm} ends on {} in the lab, on {} in the simulator",
                 l.node, f.node
             )),
+            Some(l) if l.running != f.running => found.push(format!(
+                "{vm} is {}running at the end in the lab, {}running in the simulator",
+                if l.running { "" } else { "not " },
+                if f.running { "" } else { "not " }
+            )),
             Some(l) if l.impaired != f.impaired => found.push(format!(
                 "{vm} is {}impaired at the end in the lab, {}in the simulator",
                 if l.impaired { "" } else { "not " },
@@ -53,6 +75,20 @@ pub fn divergences(sim: &Report, lab: &Report) -> Vec<String> {
             Some(_) => {}
             None => found.push(format!("{vm} is missing from the lab's report")),
         }
+    }
+    let (s, l) = (lifecycle(&sim.events), lifecycle(&lab.events));
+    for (what, sim_n) in &s {
+        let lab_n = l.get(what).copied().unwrap_or(0);
+        if lab_n != *sim_n {
+            found.push(format!(
+                "`{what}` happens {sim_n} time(s) in the simulator, {lab_n} in the lab"
+            ));
+        }
+    }
+    for (what, lab_n) in l.iter().filter(|(w, _)| !s.contains_key(*w)) {
+        found.push(format!(
+            "`{what}` happens {lab_n} time(s) in the lab, never in the simulator"
+        ));
     }
     let (s, l) = (migrations(&sim.events), migrations(&lab.events));
     let mut only_sim = s.clone();
@@ -86,6 +122,7 @@ fn keyed(events: &[Event]) -> BTreeMap<(String, String, usize), u64> {
             EventKind::LinkDown { node, nic } | EventKind::LinkUp { node, nic } => {
                 format!("{node}/{nic}")
             }
+            EventKind::NodeDown { node } | EventKind::NodeUp { node } => node.clone(),
             other => other.vm().unwrap_or_default().to_string(),
         };
         let n = seen.entry((name.clone(), who.clone())).or_default();
@@ -173,4 +210,80 @@ fn line(out: &mut String, what: &str, v: &mut [f64]) {
         "  {what:<24} p50 {p50:>7.0}  p99 {p99:>7.0}  (n={})",
         v.len()
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use haven_sim::report::{Final, VmStats};
+
+    fn report(events: &[(u64, EventKind)], node: &str, running: bool) -> Report {
+        let events: Vec<Event> = (events.iter())
+            .map(|(t_ms, kind)| Event {
+                t_ms: *t_ms,
+                kind: kind.clone(),
+            })
+            .collect();
+        let finals = BTreeMap::from([(
+            "VM1".to_string(),
+            Final {
+                node: node.into(),
+                impaired: false,
+                running,
+            },
+        )]);
+        let stats = VmStats {
+            impaired_ms: 0,
+            migrations: 0,
+        };
+        let vms = BTreeMap::from([("VM1".to_string(), stats)]);
+        Report::new("t".into(), events, finals, vms, 0, 0)
+    }
+
+    fn down(node: &str) -> EventKind {
+        EventKind::NodeDown { node: node.into() }
+    }
+
+    fn vm_up(vm: &str, node: &str) -> EventKind {
+        let (vm, node) = (vm.into(), node.into());
+        EventKind::VmUp { vm, node }
+    }
+
+    #[test]
+    fn h12_nodes_down_and_vms_started_again_must_agree_but_not_their_times() {
+        let sim = report(&[(10, down("A")), (20, vm_up("VM1", "A"))], "A", true);
+        let late = report(&[(13, down("A")), (24, vm_up("VM1", "A"))], "A", true);
+        assert_eq!(divergences(&sim, &late), Vec::<String>::new());
+        let missing = report(&[(13, down("A"))], "A", true);
+        assert_eq!(
+            divergences(&sim, &missing),
+            ["`vm_up VM1 on A` happens 1 time(s) in the simulator, 0 in the lab"]
+        );
+        let extra = report(
+            &[(10, down("A")), (12, down("B")), (20, vm_up("VM1", "A"))],
+            "A",
+            true,
+        );
+        assert_eq!(
+            divergences(&sim, &extra),
+            ["`node_down B` happens 1 time(s) in the lab, never in the simulator"]
+        );
+    }
+
+    #[test]
+    fn h12_a_vm_left_stopped_on_one_side_is_a_divergence() {
+        let sim = report(&[], "A", false);
+        let lab = report(&[], "A", true);
+        assert_eq!(
+            divergences(&sim, &lab),
+            ["VM1 is running at the end in the lab, not running in the simulator"]
+        );
+        // vm_down is the simulator's alone: the cluster cannot see it.
+        let stopped = EventKind::VmDown {
+            vm: "VM1".into(),
+            node: "A".into(),
+        };
+        let sim = report(&[(10, stopped)], "A", true);
+        assert_eq!(divergences(&sim, &lab), Vec::<String>::new());
+    }
 }
