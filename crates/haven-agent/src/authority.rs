@@ -172,6 +172,78 @@ pub async fn redeem(
     }
 }
 
+/// [`ticket`] from an authority reached at several addresses (one per
+/// `authority` network, as a Kerberos client lists several KDCs): all are
+/// asked at once and the first ticket wins, so a pulled cable under one
+/// path costs nothing while another works [S1.4].
+///
+/// # Errors
+/// No address gave a ticket: a refusal if one answered, else
+/// [`AuthorityError::Unreachable`] (also for an empty list).
+pub async fn ticket_any(
+    addrs: &[SocketAddr],
+    node: &str,
+    vm: &str,
+    limit: Duration,
+) -> Result<String, AuthorityError> {
+    let (node, vm) = (node.to_string(), vm.to_string());
+    first_success(addrs, move |addr| {
+        let (node, vm) = (node.clone(), vm.clone());
+        async move { ticket(addr, &node, &vm, limit).await }
+    })
+    .await
+}
+
+/// [`redeem`] at several addresses of one authority, as [`ticket_any`]:
+/// the first `OK` wins (the others then find the ticket used).
+///
+/// # Errors
+/// As [`ticket_any`].
+pub async fn redeem_any(
+    addrs: &[SocketAddr],
+    ticket: &str,
+    vm: &str,
+    limit: Duration,
+) -> Result<(), AuthorityError> {
+    let (ticket, vm) = (ticket.to_string(), vm.to_string());
+    first_success(addrs, move |addr| {
+        let (ticket, vm) = (ticket.clone(), vm.clone());
+        async move { redeem(addr, &ticket, &vm, limit).await }
+    })
+    .await
+}
+
+/// Runs `ask` for every address at once; the first `Ok` wins. When none
+/// succeeds, an answer (a refusal) says more than silence.
+async fn first_success<T, F, Fut>(addrs: &[SocketAddr], ask: F) -> Result<T, AuthorityError>
+where
+    T: Send + 'static,
+    F: Fn(SocketAddr) -> Fut,
+    Fut: Future<Output = Result<T, AuthorityError>> + Send + 'static,
+{
+    let mut asking = JoinSet::new();
+    for &addr in addrs {
+        asking.spawn(ask(addr));
+    }
+    let mut failure: Option<AuthorityError> = None;
+    while let Some(joined) = asking.join_next().await {
+        let Ok(answer) = joined else { continue };
+        match answer {
+            Ok(found) => return Ok(found),
+            Err(e) => {
+                let silent = |e: &AuthorityError| matches!(e, AuthorityError::Unreachable { .. });
+                if failure.as_ref().is_none_or(|f| silent(f) && !silent(&e)) {
+                    failure = Some(e);
+                }
+            }
+        }
+    }
+    Err(failure.unwrap_or_else(|| AuthorityError::Unreachable {
+        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        reason: "no authority address is configured".into(),
+    }))
+}
+
 /// Sends one request line and reads one answer line (without `\n`).
 async fn exchange(
     addr: SocketAddr,
@@ -279,7 +351,35 @@ pub async fn serve_with(
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    assert!(limits.tickets_max > 0 && limits.connections_max > 0);
+    serve_on(vec![listener], limits, shutdown).await
+}
+
+/// [`serve_with`] on several listeners (an authority reached over several
+/// networks) with one set of tickets: a ticket issued on one address is
+/// redeemed on any.
+///
+/// # Errors
+/// As [`serve`].
+pub async fn serve_on(
+    listeners: Vec<TcpListener>,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    assert!(limits.tickets_max > 0 && limits.connections_max > 0 && !listeners.is_empty());
+    let mut first = 0;
+    let accept_any = |first: usize| {
+        let listeners = &listeners;
+        std::future::poll_fn(move |cx| {
+            // Starting one further each time, so no listener starves.
+            for k in 0..listeners.len() {
+                let listener = &listeners[(first + k) % listeners.len()];
+                if let std::task::Poll::Ready(accepted) = listener.poll_accept(cx) {
+                    return std::task::Poll::Ready(accepted);
+                }
+            }
+            std::task::Poll::Pending
+        })
+    };
     let tickets = Arc::new(Mutex::new(Tickets::new(limits)));
     // Dropping the set at the end aborts the connections still open.
     let mut connections = JoinSet::new();
@@ -294,9 +394,10 @@ pub async fn serve_with(
                 _ = connections.join_next() => {}
             }
         }
+        first += 1;
         let accepted = tokio::select! {
             () = &mut shutdown => return Ok(()),
-            accepted = listener.accept() => accepted,
+            accepted = accept_any(first) => accepted,
         };
         match accepted {
             Ok((stream, _)) => {
@@ -690,6 +791,38 @@ mod tests {
         let err = ticket(addr, "node-a", "vm1", limit).await.unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(2), "{err}");
         assert_eq!(err.cause(), FailureCause::AuthorityUnreachable, "{err}");
+    }
+
+    /// [S1.4]: one authority on two networks' addresses. A ticket from
+    /// one redeems on the other; a source that asks both gets one while a
+    /// path is dead, and is unreachable only when every path is.
+    #[tokio::test]
+    async fn h9_an_authority_on_two_paths_answers_while_one_is_dead() {
+        let one = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let two = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (a, b) = (one.local_addr().unwrap(), two.local_addr().unwrap());
+        let limits = Limits::default();
+        tokio::spawn(serve_on(vec![one, two], limits, std::future::pending()));
+        let t = ticket(a, "node-a", "vm1", LIMIT).await.unwrap();
+        redeem(b, &t, "vm1", LIMIT).await.unwrap();
+        // A dead path: a silent listener (no answer) and a closed port.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let dead = [silent.local_addr().unwrap(), closed];
+        let limit = Duration::from_millis(500);
+        let t = ticket_any(&[dead[0], b], "node-a", "vm1", limit)
+            .await
+            .unwrap();
+        (redeem_any(&[dead[0], dead[1], a], &t, "vm1", limit).await).unwrap();
+        let err = ticket_any(&dead, "node-a", "vm1", limit).await.unwrap_err();
+        assert_eq!(err.cause(), FailureCause::AuthorityUnreachable, "{err}");
+        let none = ticket_any(&[], "node-a", "vm1", limit).await.unwrap_err();
+        assert_eq!(none.cause(), FailureCause::AuthorityUnreachable, "{none}");
+        // An answer says more than silence: the refusal is reported.
+        refused(redeem_any(&[dead[0], a], &t, "vm1", limit).await, "used");
     }
 
     #[tokio::test]

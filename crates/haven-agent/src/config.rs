@@ -13,7 +13,9 @@
 //! lease_ttl_s = 10                       # optional, default 10
 //! netns = "lab-a"                        # optional: run inside a namespace
 //! authority = "10.79.0.1:7000"           # optional: the migration authority
-//!                                        # (`migration_auth = "authority"`)
+//!                                        # (`migration_auth = "authority"`);
+//!                                        # a list when it is reached over
+//!                                        # several networks, asked all at once
 //! emulate_migration_bandwidth = false    # labs only, see below
 //!
 //! [qemu]                                 # optional: how this node starts VMs
@@ -60,8 +62,9 @@ pub struct AgentConfig {
     pub lease_ttl_s: i64,
     #[serde(default)]
     pub netns: Option<String>,
-    #[serde(default)]
-    pub authority: Option<SocketAddr>,
+    /// The migration authority's addresses, one per path to it (H9).
+    #[serde(default, deserialize_with = "one_or_many_addresses")]
+    pub authority: Vec<SocketAddr>,
     /// Labs only: stretch each migration to the time the inventory implies
     /// (`migration_s`, or `memory_mb` over `migration_bandwidth_mbps`
     /// shared by the node's migrations under way). The lab's guests are
@@ -123,6 +126,36 @@ fn default_accel() -> String {
 
 fn default_vcpus() -> u32 {
     1
+}
+
+/// `"ADDR:PORT"` or `["ADDR:PORT", …]`.
+fn one_or_many_addresses<'de, D>(deserializer: D) -> Result<Vec<SocketAddr>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    let texts = match OneOrMany::deserialize(deserializer).map_err(|_| {
+        serde::de::Error::custom(
+            "`authority` must be \"ADDR:PORT\" or a list of them, like [\"10.79.0.1:7000\", \"10.80.0.1:7000\"]",
+        )
+    })? {
+        OneOrMany::One(one) => vec![one],
+        OneOrMany::Many(many) => many,
+    };
+    (texts.iter())
+        .map(|t| {
+            t.parse().map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "`authority` address {t:?} is not ADDR:PORT; give an IP address and a port, like \"10.79.0.1:7000\""
+                ))
+            })
+        })
+        .collect()
 }
 
 fn default_ttl() -> i64 {
@@ -266,6 +299,34 @@ tls_dir = "/etc/haven/tls"
 migration_address = "10.78.0.1"
 netns = "lab-a"
 "#;
+
+    #[test]
+    fn h9_authority_is_one_address_or_a_list_and_a_bad_one_names_its_line() {
+        let one = format!("{GOOD}authority = \"10.79.0.1:7000\"\n");
+        let c = AgentConfig::parse("a.toml", &one).unwrap();
+        assert_eq!(c.authority, ["10.79.0.1:7000".parse().unwrap()]);
+        let two = format!("{GOOD}authority = [\"10.79.0.1:7000\", \"10.80.0.1:7000\"]\n");
+        let c = AgentConfig::parse("a.toml", &two).unwrap();
+        assert_eq!(c.authority.len(), 2);
+        assert!(AgentConfig::parse("a.toml", GOOD)
+            .unwrap()
+            .authority
+            .is_empty());
+        let bad = format!("{GOOD}authority = [\"10.79.0.1:7000\", \"kdc\"]\n");
+        let e = AgentConfig::parse("a.toml", &bad).unwrap_err().to_string();
+        assert!(
+            e.contains("a.toml:8") && e.contains("\"kdc\" is not ADDR:PORT"),
+            "{e}"
+        );
+        let number = format!("{GOOD}authority = 7000\n");
+        let e = AgentConfig::parse("a.toml", &number)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("a.toml:8") && e.contains("or a list of them"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn the_example_configuration_parses_and_defines_its_vms() {

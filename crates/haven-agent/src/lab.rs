@@ -18,7 +18,8 @@
 //! (on the switch bridge when the NIC is a switch's uplink); VM `k` has
 //! `.1.<k+1>` on the network of its first adapter; the fabric has
 //! `.255.253` (etcd on every control and migration network, H10; the
-//! authority on the first authority network), the clients `.255.254`.
+//! authority on every authority network, one authority), the clients
+//! `.255.254`.
 //!
 //! Everything the lab makes is named with its prefix (namespaces,
 //! directories) and removed by [`Lab::down`] or on drop: agents and QEMU
@@ -94,8 +95,8 @@ pub struct Lab {
     pub vm_ips: BTreeMap<String, Ipv4Addr>,
     /// etcd's client URLs (one per control network).
     pub etcd_endpoints: Vec<String>,
-    /// The authority's address, when a network is flagged `authority`.
-    pub authority_addr: Option<std::net::SocketAddr>,
+    /// The authority's addresses, one on each network flagged `authority`.
+    pub authority_addrs: Vec<std::net::SocketAddr>,
     pub options: LabOptions,
     /// The fabric-side peers of each node NIC, bond and bond member:
     /// (node, nic) → names in the fabric (a bond's: its members').
@@ -135,7 +136,7 @@ impl Lab {
             clients: BTreeMap::new(),
             vm_ips: BTreeMap::new(),
             etcd_endpoints: Vec::new(),
-            authority_addr: None,
+            authority_addrs: Vec::new(),
             options,
             peers: BTreeMap::new(),
             detached: false,
@@ -163,8 +164,8 @@ impl Lab {
                 lab.etcd_endpoints
                     .push(format!("http://{fabric_ip}:{ETCD_PORT}"));
             }
-            if network.authority && lab.authority_addr.is_none() {
-                lab.authority_addr = Some((IpAddr::V4(fabric_ip), AUTHORITY_PORT).into());
+            if network.authority {
+                (lab.authority_addrs).push((IpAddr::V4(fabric_ip), AUTHORITY_PORT).into());
             }
         }
         lab.wire_clients(cluster)?;
@@ -172,7 +173,7 @@ impl Lab {
         lab.certificates(cluster)?;
         lab.configs(cluster)?;
         lab.start_etcd()?;
-        if lab.authority_addr.is_some() {
+        if !lab.authority_addrs.is_empty() {
             lab.start_authority()?;
         }
         Ok(lab)
@@ -341,8 +342,11 @@ impl Lab {
                 self.options.dir.join("tls").join(&node.name).display(),
                 lab_node.ns,
             );
-            if let Some(addr) = self.authority_addr {
-                let _ = writeln!(text, "authority = \"{addr}\"");
+            if !self.authority_addrs.is_empty() {
+                let addrs: Vec<String> = (self.authority_addrs.iter())
+                    .map(|a| format!("\"{a}\""))
+                    .collect();
+                let _ = writeln!(text, "authority = [{}]", addrs.join(", "));
             }
             if self.options.emulate_bandwidth {
                 text.push_str("emulate_migration_bandwidth = true\n");
@@ -433,17 +437,13 @@ impl Lab {
     }
 
     fn start_authority(&mut self) -> io::Result<()> {
-        let addr = self.authority_addr.expect("checked by the caller");
         let log = fs::File::create(self.options.dir.join("authority.log"))?;
-        let child = Command::new(&self.options.haven)
-            .args([
-                "authority",
-                "serve",
-                "--listen",
-                &addr.to_string(),
-                "--netns",
-                &self.fabric,
-            ])
+        let mut command = Command::new(&self.options.haven);
+        command.args(["authority", "serve", "--netns", &self.fabric]);
+        for addr in &self.authority_addrs {
+            command.arg("--listen").arg(addr.to_string());
+        }
+        let child = command
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

@@ -17,9 +17,10 @@ pub enum Command {
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
     /// The address to listen on, ADDR:PORT (an address of the authority
-    /// network; port 0 picks a free one).
-    #[arg(long)]
-    listen: String,
+    /// network; port 0 picks a free one). Repeat it for an authority
+    /// reached over several networks: one set of tickets serves them all.
+    #[arg(long, required = true)]
+    listen: Vec<String>,
     /// Listen inside this network namespace (under /run/netns), so only
     /// hosts on that namespace's networks reach the authority.
     #[arg(long)]
@@ -34,25 +35,31 @@ pub fn run(command: Command) -> ExitCode {
 
 fn serve(args: ServeArgs) -> ExitCode {
     // Parsed here, not by clap, so a bad address is one sentence.
-    let Ok(addr) = args.listen.parse::<SocketAddr>() else {
-        return input_error(format!(
-            "--listen {:?} is not ADDR:PORT; give an IP address and a port, such as \
-             10.0.3.1:7400 or [fd00::1]:7400",
-            args.listen
-        ));
-    };
-    let listener = match bind(addr, args.netns.as_deref()) {
-        Ok(listener) => listener,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return input_error(e),
-        Err(e) => {
-            eprintln!("haven: {e}");
-            return ExitCode::FAILURE;
+    let mut addrs = Vec::new();
+    for listen in &args.listen {
+        let Ok(addr) = listen.parse::<SocketAddr>() else {
+            return input_error(format!(
+                "--listen {listen:?} is not ADDR:PORT; give an IP address and a port, such as \
+                 10.0.3.1:7400 or [fd00::1]:7400"
+            ));
+        };
+        addrs.push(addr);
+    }
+    let mut listeners = Vec::new();
+    for addr in addrs {
+        match bind(addr, args.netns.as_deref()) {
+            Ok(listener) => listeners.push(listener),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return input_error(e),
+            Err(e) => {
+                eprintln!("haven: {e}");
+                return ExitCode::FAILURE;
+            }
         }
-    };
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build();
-    let served = runtime.and_then(|runtime| runtime.block_on(serve_until_signal(listener)));
+    let served = runtime.and_then(|runtime| runtime.block_on(serve_until_signal(listeners)));
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -90,17 +97,22 @@ fn bind(addr: SocketAddr, netns: Option<&str>) -> io::Result<std::net::TcpListen
     }
 }
 
-async fn serve_until_signal(listener: std::net::TcpListener) -> io::Result<()> {
+async fn serve_until_signal(listeners: Vec<std::net::TcpListener>) -> io::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let listeners = (listeners.into_iter())
+        .map(tokio::net::TcpListener::from_std)
+        .collect::<io::Result<Vec<_>>>()?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
-    println!("haven authority: listening on {}", listener.local_addr()?);
+    for listener in &listeners {
+        println!("haven authority: listening on {}", listener.local_addr()?);
+    }
     let stop = async move {
         tokio::select! {
             _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
     };
-    haven_agent::authority::serve(listener, stop).await
+    let limits = haven_agent::authority::Limits::default();
+    haven_agent::authority::serve_on(listeners, limits, stop).await
 }

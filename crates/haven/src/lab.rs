@@ -565,7 +565,7 @@ mod real {
                 }
                 code = ExitCode::FAILURE;
             } else {
-                println!("\nno divergence: same final placement, the same migrations, the same nodes down and back");
+                println!("\nno divergence: same final placement, the same migrations, the same events (times aside)");
             }
             print!("{}", probe_text(probes));
         } else if args.json {

@@ -44,7 +44,8 @@ impl Drop for Down {
 /// The same scenario files in the simulator and on the real cluster: the
 /// same final placement, the same migrations and the same nodes down and
 /// back, for figure 1, the queue example (H5, H6), seed 001 (H9: authority
-/// fails, certificate moves) and a node that crashes and returns (H12).
+/// fails; certificate, or a second path to the authority [S1.4], moves)
+/// and a node that crashes and returns (H12).
 #[test]
 fn h12_lab_compare_agrees_with_the_simulator() {
     if !ready("h12_lab_compare_agrees_with_the_simulator") {
@@ -57,6 +58,7 @@ fn h12_lab_compare_agrees_with_the_simulator() {
         "queue-and-recovery.toml",
         "seed-001-authority.toml",
         "seed-001-certificate.toml",
+        "seed-001-second-path.toml",
         "node-crash-and-return.toml",
     ] {
         let out = haven(&["lab", "compare", &example(file)]);

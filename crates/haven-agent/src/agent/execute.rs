@@ -321,10 +321,8 @@ async fn recover_source(ctx: &Context, intent: &Intent, vm: &Arc<Vm>) -> Result<
 
 /// A one-time ticket from the migration authority (H9).
 async fn ticket(ctx: &Context, intent: &Intent) -> Result<String, FailureCause> {
-    let Some(addr) = ctx.config.authority else {
-        return Err(FailureCause::AuthorityUnreachable);
-    };
-    crate::authority::ticket(addr, &ctx.node, &intent.vm, AUTHORITY_TIMEOUT)
+    let addrs = &ctx.config.authority;
+    crate::authority::ticket_any(addrs, &ctx.node, &intent.vm, AUTHORITY_TIMEOUT)
         .await
         .map_err(|e| {
             log(&ctx.node, &e.to_string());
@@ -472,10 +470,8 @@ async fn redeem(ctx: &Context, intent: &Intent) -> Result<(), FailureCause> {
     let Some(Some(ticket)) = ticket else {
         return Err(FailureCause::AuthorityUnreachable);
     };
-    let Some(addr) = ctx.config.authority else {
-        return Err(FailureCause::AuthorityUnreachable);
-    };
-    crate::authority::redeem(addr, &ticket, &intent.vm, AUTHORITY_TIMEOUT)
+    let addrs = &ctx.config.authority;
+    crate::authority::redeem_any(addrs, &ticket, &intent.vm, AUTHORITY_TIMEOUT)
         .await
         .map_err(|e| {
             log(&ctx.node, &e.to_string());
