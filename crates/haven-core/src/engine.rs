@@ -715,10 +715,12 @@ impl Engine {
     }
 
     /// The VM runs again on its owner; detection looks at it as at any
-    /// running VM (H1, H2).
+    /// running VM (H1, H2). Not while a migration of it is unsettled (its
+    /// source died mid-way): it may yet land on the destination, and a VM
+    /// never runs twice; it starts when that migration ends on the source.
     fn start_vm(&mut self, now: Millis, vm: VmId) {
         let v = vm.0 as usize;
-        if self.vms[v].running {
+        if self.vms[v].running || self.migrations.values().any(|m| m.vm == vm) {
             return;
         }
         self.vms[v].running = true;
@@ -1236,6 +1238,8 @@ impl Engine {
             Some(AfterAbort::Fail(why)) => {
                 self.failed(now, m, format!("destination_lost: {}", why.reason()))
             }
+            // Its source died; if the node is back, the VM starts there.
+            Some(AfterAbort::Drop) if self.nodes[m.from.0 as usize].up => self.start_vm(now, m.vm),
             Some(AfterAbort::Drop) => {}
             Some(AfterAbort::Reroute) | None => {
                 if let Life::Impaired(imp) = &mut self.vms[m.vm.0 as usize].life {
@@ -1289,6 +1293,8 @@ impl Engine {
         let state = &mut self.vms[m.vm.0 as usize];
         state.owner = m.to;
         state.life = Life::Healthy;
+        // The destination runs it, even if its source died meanwhile.
+        state.running = true;
         let (vm, from, to) = self.names(m.vm, m.from, m.to);
         self.report(now, EventKind::MigrationCompleted { vm, from, to });
         // Its new node may have lost a network meanwhile.

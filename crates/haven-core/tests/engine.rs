@@ -932,6 +932,53 @@ fn h12_a_node_back_starts_its_vms_again_and_one_still_cut_off_moves() {
     );
 }
 
+/// A node back while the migration out of it is not settled: its VM
+/// waits, as the migration may yet land (never twice). Found by the
+/// property test: a second migration of it made a node's memory negative.
+#[test]
+fn h12_a_node_back_mid_migration_starts_the_vm_only_once_the_migration_ends() {
+    let setup = || {
+        let mut e = engine(&cluster(
+            "",
+            &[("A", 65536), ("B", 65536)],
+            &[&vm("VM1", "A", 4096)],
+        ));
+        handle(&mut e, 0, link("A", "eth1", false));
+        handle(&mut e, 10, Input::NodeDown { node: "A".into() });
+        assert_eq!(
+            handle(&mut e, 20, Input::NodeUp { node: "A".into() }),
+            vec![]
+        );
+        e
+    };
+    let vm_up = report(
+        30,
+        EventKind::VmUp {
+            vm: "VM1".into(),
+            node: "A".into(),
+        },
+    );
+    // The cancel settles it on A: it starts there, and moves (A's Corp is
+    // still down).
+    let mut e = setup();
+    let actions = handle(&mut e, 30, Input::MigrationCancelled { id: MigrationId(1) });
+    let [intent, started] = start(30, 2, "VM1", "A", "B");
+    let expected = vec![vm_up, impaired(30, "VM1", "A", "Corp"), intent, started];
+    assert_eq!(actions, expected);
+    // The migration won the race: it runs on B and is not started on A.
+    let mut e = setup();
+    let actions = handle(&mut e, 30, Input::MigrationCompleted { id: MigrationId(1) });
+    assert_eq!(actions, vec![completed(30, "VM1", "A", "B")]);
+    let vm = e.topology().vm_id("VM1").unwrap();
+    assert_eq!(e.owner(vm), e.topology().node_id("B").unwrap());
+    // Running on B: a cable pulled there impairs it.
+    let actions = handle(&mut e, 40, link("B", "eth1", false));
+    assert!(
+        actions.contains(&impaired(40, "VM1", "B", "Corp")),
+        "{actions:?}"
+    );
+}
+
 /// A real-time caller may hand the engine an input from after a timer's due
 /// time before it calls `handle_timeout`: the timer fires first, and no
 /// event goes back in time (found by review: this panicked in debug).

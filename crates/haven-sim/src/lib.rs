@@ -215,14 +215,9 @@ impl<'a> Sim<'a> {
                     return Ok(());
                 }
                 self.world.node_up[id.0 as usize] = true;
-                // Its agent starts the VMs the node owns (they stopped with it).
-                for vm in self.world.vms_on(id).to_vec() {
-                    self.world.running[vm.0 as usize] = true;
-                }
                 self.emit(EventKind::NodeUp { node: node.clone() })?;
-                self.input(Input::NodeUp { node: node.clone() })?;
-                self.track_node(id);
-                Ok(())
+                // Its agent starts the VMs the node owns (`vm_up`, below).
+                self.input(Input::NodeUp { node: node.clone() })
             }
         }
     }
@@ -342,6 +337,12 @@ impl haven_core::runtime::World for Sim<'_> {
     }
 
     fn report(&mut self, event: Event) -> Result<(), Violation> {
+        // The node's agent started the VM again.
+        if let EventKind::VmUp { vm, .. } = &event.kind {
+            let id = self.vm_id(vm);
+            self.world.running[id.0 as usize] = true;
+            self.track_impairment(id);
+        }
         self.outcomes.observe(&event)?;
         self.events.push(event);
         Ok(())

@@ -127,11 +127,12 @@ pub fn divergences(sim: &Report, lab: &Report) -> Vec<String> {
     found
 }
 
-/// Each event's key for pairing: kind, VM, and which occurrence.
-fn keyed(events: &[Event]) -> BTreeMap<(String, String, usize), u64> {
+/// Each event's key for pairing (kind, subject, which occurrence) with
+/// its time and place in the log.
+fn keyed(events: &[Event]) -> BTreeMap<(String, String, usize), (u64, usize)> {
     let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut out = BTreeMap::new();
-    for e in events {
+    for (i, e) in events.iter().enumerate() {
         let name = e.kind.name().to_string();
         let who = match &e.kind {
             EventKind::LinkDown { node, nic } | EventKind::LinkUp { node, nic } => {
@@ -141,7 +142,7 @@ fn keyed(events: &[Event]) -> BTreeMap<(String, String, usize), u64> {
             other => other.vm().unwrap_or_default().to_string(),
         };
         let n = seen.entry((name.clone(), who.clone())).or_default();
-        out.insert((name, who, *n), e.t_ms);
+        out.insert((name, who, *n), (e.t_ms, i));
         *n += 1;
     }
     out
@@ -150,14 +151,16 @@ fn keyed(events: &[Event]) -> BTreeMap<(String, String, usize), u64> {
 /// The two timelines, event by event, with the lab's lead or lag.
 pub fn side_by_side(sim: &Report, lab: &Report) -> String {
     let (s, l) = (keyed(&sim.events), keyed(&lab.events));
-    let mut rows: Vec<(u64, String)> = Vec::new();
+    // In the simulator's order (time, then place in its log); the lab's
+    // own events after at their time.
+    let mut rows: Vec<((u64, usize, usize), String)> = Vec::new();
     for key in s.keys().chain(l.keys().filter(|k| !s.contains_key(*k))) {
         let (ts, tl) = (s.get(key), l.get(key));
         let delta = match (ts, tl) {
-            (Some(a), Some(b)) => format!("{:+} ms", *b as i64 - *a as i64),
+            (Some(a), Some(b)) => format!("{:+} ms", b.0 as i64 - a.0 as i64),
             _ => "ONLY ONE SIDE".into(),
         };
-        let show = |t: Option<&u64>| t.map_or("-".into(), |t| seconds(*t));
+        let show = |t: Option<&(u64, usize)>| t.map_or("-".into(), |t| seconds(t.0));
         let line = format!(
             "{:<24} {:<10} {:>10} {:>10}  {delta}",
             key.0,
@@ -165,7 +168,12 @@ pub fn side_by_side(sim: &Report, lab: &Report) -> String {
             show(ts),
             show(tl)
         );
-        rows.push((*ts.or(tl).unwrap_or(&0), line));
+        let order = match (ts, tl) {
+            (Some(&(t, i)), _) => (t, 0, i),
+            (None, Some(&(t, i))) => (t, 1, i),
+            (None, None) => (0, 0, 0),
+        };
+        rows.push((order, line));
     }
     rows.sort();
     let mut out = format!(
@@ -316,5 +324,39 @@ mod tests {
         };
         let sim = report(&[(10, stopped)], "A", true);
         assert_eq!(divergences(&sim, &lab), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_timelines_keep_the_simulators_order_at_equal_times() {
+        let link = EventKind::LinkDown {
+            node: "A".into(),
+            nic: "eth1".into(),
+        };
+        let impaired = EventKind::VmNetworkImpaired {
+            vm: "VM1".into(),
+            node: "A".into(),
+            switch: "Corp".into(),
+        };
+        let started = EventKind::MigrationStarted {
+            vm: "VM1".into(),
+            from: "A".into(),
+            to: "B".into(),
+        };
+        let sim = report(&[(10, link), (10, impaired), (10, started)], "B", true);
+        let lab = report(&[(12, down("B"))], "B", true);
+        let text = side_by_side(&sim, &lab);
+        let kinds: Vec<&str> = (text.lines().skip(3))
+            .map_while(|l| l.split_whitespace().next())
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "link_down",
+                "vm_network_impaired",
+                "migration_started",
+                "node_down"
+            ]
+        );
+        assert!(text.contains("ONLY ONE SIDE"), "{text}");
     }
 }
