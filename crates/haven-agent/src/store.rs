@@ -1501,7 +1501,8 @@ impl Store {
     /// Replaces the connection with a fresh one, so endpoints that failed
     /// are dialled again; watches on the old one end.
     async fn reconnect(&self) {
-        if let Ok(client) = new_client(&self.inner.endpoints, &self.inner.options).await {
+        let (endpoints, options) = (&self.inner.endpoints, &self.inner.options);
+        if let Ok(client) = client_on_a_live_path(endpoints, options).await {
             *self.inner.client.lock().expect("store client lock") = client;
             self.inner.generation.send_modify(|g| *g += 1);
         }
@@ -1809,6 +1810,42 @@ async fn new_client(endpoints: &[String], options: &ConnectOptions) -> Result<Cl
             endpoint: endpoints.join(","),
             message: e.to_string(),
         })
+}
+
+/// A client on the first endpoint that answers a status request within
+/// [`PROBE_BOUND`], all dialled at once; every endpoint when none does. A
+/// client balanced over every endpoint would send some calls (and the
+/// lease's keep-alives) to one behind a pulled cable, each such call
+/// costing a whole attempt, often enough to lose the lease while another
+/// path works (H10).
+async fn client_on_a_live_path(
+    endpoints: &[String],
+    options: &ConnectOptions,
+) -> Result<Client, StoreError> {
+    if endpoints.len() > 1 {
+        let mut dialling = tokio::task::JoinSet::new();
+        for endpoint in endpoints {
+            let (endpoint, options) = (endpoint.clone(), options.clone());
+            dialling.spawn(async move {
+                let mut client = Client::connect([endpoint], Some(options)).await.ok()?;
+                client.status().await.ok()?;
+                Some(client)
+            });
+        }
+        let first = tokio::time::timeout(PROBE_BOUND, async {
+            while let Some(dialled) = dialling.join_next().await {
+                if let Ok(Some(client)) = dialled {
+                    return Some(client);
+                }
+            }
+            None
+        });
+        // The other dials are dropped (aborted) with the set.
+        if let Ok(Some(client)) = first.await {
+            return Ok(client);
+        }
+    }
+    new_client(endpoints, options).await
 }
 
 fn tls_options(tls: &TlsFiles) -> Result<etcd_client::TlsOptions, StoreError> {

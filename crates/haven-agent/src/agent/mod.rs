@@ -263,6 +263,8 @@ pub async fn run(
             if let Ok(fresh) = join(&ctx.store, &ctx.config).await {
                 membership = fresh;
                 *ctx.lease.write().expect("lease lock") = membership.lease();
+                // Its VMs ran on: nothing was started for this membership.
+                ctx.started.lock().expect("started lock").clear();
                 ctx.publish_member().await;
             }
         }
