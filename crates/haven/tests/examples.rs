@@ -281,3 +281,21 @@ fn h12_node_crash_and_return_starts_the_vm_again_and_moves_it() {
     // Down is not cut off: only the time it ran without its network counts.
     assert_eq!(report["vms"]["VM1"]["impaired_ms"], 3277);
 }
+
+/// H11 [S0.11]: an unprotected adapter's cable pulled moves nothing;
+/// protecting it again takes effect at once and the VM moves.
+#[test]
+fn h11_protection_changed_live_moves_the_vm_only_once_protected_again() {
+    let report = simulate("protection-changed-live.toml", &[]);
+    let impaired = events(&report, "vm_network_impaired");
+    assert_eq!(impaired.len(), 1);
+    assert_eq!(impaired[0]["t_ms"], 15000);
+    let changed = events(&report, "adapter_changed");
+    assert_eq!(changed[0]["protected"], false);
+    assert_eq!(changed[1]["protected"], true);
+    assert_eq!(events(&report, "migration_started")[0]["t_ms"], 15000);
+    assert_eq!(
+        report["final"]["VM1"],
+        json!({"node": "B", "impaired": false})
+    );
+}

@@ -44,8 +44,8 @@ impl Drop for Down {
 /// The same scenario files in the simulator and on the real cluster: the
 /// same final placement, the same migrations and the same nodes down and
 /// back, for figure 1, the queue example (H5, H6), seed 001 (H9: authority
-/// fails; certificate, or a second path to the authority [S1.4], moves)
-/// and a node that crashes and returns (H12).
+/// fails; certificate, or a second path to the authority [S1.4], moves),
+/// a node that crashes and returns (H12) and protection changed live (H11).
 #[test]
 fn h12_lab_compare_agrees_with_the_simulator() {
     if !ready("h12_lab_compare_agrees_with_the_simulator") {
@@ -60,6 +60,7 @@ fn h12_lab_compare_agrees_with_the_simulator() {
         "seed-001-certificate.toml",
         "seed-001-second-path.toml",
         "node-crash-and-return.toml",
+        "protection-changed-live.toml",
     ] {
         let out = haven(&["lab", "compare", &example(file)]);
         let text = String::from_utf8_lossy(&out.stdout);
