@@ -21,7 +21,7 @@
 //! | `results/<vm>` | [`MigrationResult`]: the last outcome | the destination ([`Store::complete_migration`]), the source or destination ([`Store::fail_migration`]), the source ([`Store::cancel_migration`]), the leader ([`Store::cancel_intent`]) | none |
 //! | `protection/<vm>/<switch>` | `true`/`false`: overrides the inventory (H11) | anyone ([`Store::set_protected`]) | none |
 //! | `event_seq` | the last event sequence number | [`Store::append_event`] | none |
-//! | `events/<sequence, 20 digits>` | [`Event`] | [`Store::append_event`] | none |
+//! | `events/<sequence, 20 digits>` | [`Event`] | the leader ([`Store::append_events_fenced`]), or [`Store::append_event`] | none |
 //!
 //! # Leadership and fencing
 //!
@@ -1447,6 +1447,29 @@ impl Store {
     /// # Errors
     /// etcd is unreachable, or other writers kept taking the numbers.
     pub async fn append_events(&self, events: &[Event]) -> Result<u64, StoreError> {
+        let appended = self.append_events_if(None, events).await?;
+        Ok(appended.expect("an unfenced append is never refused"))
+    }
+
+    /// [`Store::append_events`], fenced: only while `l` still leads, so a
+    /// leader replaced mid-round records nothing of what it decided.
+    /// `None` (nothing written) when `l` no longer leads.
+    ///
+    /// # Errors
+    /// As [`Store::append_events`].
+    pub async fn append_events_fenced(
+        &self,
+        l: &Leadership,
+        events: &[Event],
+    ) -> Result<Option<u64>, StoreError> {
+        self.append_events_if(Some(l), events).await
+    }
+
+    async fn append_events_if(
+        &self,
+        fence: Option<&Leadership>,
+        events: &[Event],
+    ) -> Result<Option<u64>, StoreError> {
         let counter = self.key("event_seq");
         let values: Vec<Vec<u8>> = events.iter().map(json).collect();
         for _ in 0..EVENT_SEQ_TRIES_MAX {
@@ -1455,7 +1478,7 @@ impl Store {
                 None => (0, 0),
             };
             if values.is_empty() {
-                return Ok(last);
+                return Ok(Some(last));
             }
             let seq = last + values.len() as u64;
             let response = self
@@ -1465,17 +1488,22 @@ impl Store {
                         let key = self.key(&format!("events/{n:0EVENT_SEQ_DIGITS$}"));
                         ops.push(TxnOp::put(key, value.clone(), None));
                     }
-                    Txn::new()
-                        .when([Compare::mod_revision(
-                            counter.as_str(),
-                            CompareOp::Equal,
-                            revision,
-                        )])
-                        .and_then(ops)
+                    let mut compares = fence.map(|l| self.fence(l)).unwrap_or_default();
+                    let counted =
+                        Compare::mod_revision(counter.as_str(), CompareOp::Equal, revision);
+                    compares.push(counted);
+                    Txn::new().when(compares).and_then(ops)
                 })
                 .await?;
             if response.succeeded() {
-                return Ok(seq);
+                return Ok(Some(seq));
+            }
+            // Refused: another writer took the numbers, or (fenced) the
+            // leadership is gone.
+            if let Some(l) = fence {
+                if self.leader().await? != Some((l.node.clone(), l.revision)) {
+                    return Ok(None);
+                }
             }
         }
         Err(self.refused(

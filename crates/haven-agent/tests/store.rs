@@ -192,6 +192,24 @@ async fn a_stale_leader_is_fenced() {
         store.results().await.unwrap()["web"].outcome,
         Outcome::Cancelled
     );
+    // Events too: the old term records nothing, the current one does.
+    let stale = [event(1, "eth0"), event(2, "eth1")];
+    assert_eq!(
+        store.append_events_fenced(&old, &stale).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.append_events_fenced(&forged, &stale).await.unwrap(),
+        None
+    );
+    assert!(store.events_since(0).await.unwrap().is_empty());
+    let current = [event(3, "eth2")];
+    assert_eq!(
+        store.append_events_fenced(&new, &current).await.unwrap(),
+        Some(1)
+    );
+    let stored = store.events_since(0).await.unwrap();
+    assert_eq!(stored, vec![(1, current[0].clone())]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -451,11 +451,14 @@ async fn carry_out(
         actions = engine.take_actions();
     }
     if !events.is_empty() {
-        if let Err(e) = ctx.store.append_events(&events).await {
-            log(
+        match ctx.store.append_events_fenced(l, &events).await {
+            Ok(Some(_)) => {}
+            // Replaced meanwhile: what this round decided is not recorded.
+            Ok(None) => return Err(End::Lost("the leader key is gone or another's".into())),
+            Err(e) => log(
                 &ctx.node,
                 &format!("cannot record {} events: {e}", events.len()),
-            );
+            ),
         }
     }
     outcome
