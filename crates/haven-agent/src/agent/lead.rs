@@ -109,8 +109,6 @@ struct Known {
     links: BTreeMap<(String, String), bool>,
     /// The members reported up, as the last leader left them.
     members: BTreeSet<String>,
-    /// `members` as stored in `members_seen`, when this leader stored it.
-    recorded: Option<BTreeSet<String>>,
     /// Per member, the VMs its agent started that are reported (`vm_up`).
     started: BTreeMap<String, BTreeSet<String>>,
     protection: BTreeMap<(String, String), bool>,
@@ -147,13 +145,10 @@ async fn lead(ctx: &Context, l: &Leadership) -> End {
         .members_seen
         .clone()
         .unwrap_or(snapshot.members.clone());
-    let started = (state.members.iter())
-        .filter(|(node, _)| members.contains(*node))
-        .map(|(node, m)| (node.clone(), m.started.iter().cloned().collect()))
-        .collect();
+    let mut started = started_of(&state);
+    started.retain(|node, _| members.contains(node));
     let mut known = Known {
         links: flat_links(&snapshot.links),
-        recorded: state.members_seen.clone(),
         members,
         started,
         protection: snapshot.protection.clone(),
@@ -239,15 +234,24 @@ async fn lead(ctx: &Context, l: &Leadership) -> End {
         if let Err(end) = round {
             return end;
         }
-        if known.recorded.as_ref() != Some(&known.members) {
+        // The mirror shows what is stored (a write not yet mirrored is
+        // repeated, harmlessly).
+        if prev.members_seen.as_ref() != Some(&known.members) {
             match ctx.store.put_members_seen(l, &known.members).await {
-                Ok(true) => known.recorded = Some(known.members.clone()),
+                Ok(true) => {}
                 Ok(false) => return End::Lost("the leader key is gone or another's".into()),
                 // Tried again after the next change.
                 Err(e) => log(&ctx.node, &format!("cannot record the members: {e}")),
             }
         }
     }
+}
+
+/// Per member, the VMs its agent started ([`crate::store::MemberInfo::started`]).
+fn started_of(state: &State) -> BTreeMap<String, BTreeSet<String>> {
+    (state.members.iter())
+        .map(|(node, m)| (node.clone(), m.started.iter().cloned().collect()))
+        .collect()
 }
 
 /// The cluster's record of members gone (`node_down`: its agent left or
@@ -377,9 +381,7 @@ fn differences(ctx: &Context, cur: &State, known: &mut Known) -> Vec<Input> {
         }
     }
     known.members = members;
-    known.started = (cur.members.iter())
-        .map(|(node, m)| (node.clone(), m.started.iter().cloned().collect()))
-        .collect();
+    known.started = started_of(cur);
     let keys: BTreeSet<&(String, String)> = cur
         .protection
         .keys()
@@ -591,7 +593,6 @@ mod tests {
         let mut known = Known {
             links: BTreeMap::new(),
             members: ["A".to_string(), "B".to_string()].into(),
-            recorded: None,
             started: BTreeMap::new(),
             protection: BTreeMap::new(),
             pending: BTreeMap::new(),

@@ -8,31 +8,30 @@ use haven_sim::report::{seconds, Report};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-/// One migration as the event log tells it: (VM, from, to, how it ended).
-fn migrations(events: &[Event]) -> Vec<String> {
-    let mut out: Vec<String> = events
-        .iter()
-        .filter_map(|e| match &e.kind {
+/// How often each migration ended how, as the event log tells it:
+/// (VM, from, to, how it ended).
+fn migrations(events: &[Event]) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for e in events {
+        let what = match &e.kind {
             EventKind::MigrationCompleted { vm, from, to } => {
-                Some(format!("{vm} {from}->{to} completed"))
+                format!("{vm} {from}->{to} completed")
             }
             EventKind::MigrationFailed {
                 vm,
                 from,
                 to,
                 cause,
-            } => Some(format!("{vm} {from}->{to} failed ({cause})")),
+            } => format!("{vm} {from}->{to} failed ({cause})"),
             EventKind::MigrationAborted { vm, from, to, .. } => {
-                Some(format!("{vm} {from}->{to} aborted"))
+                format!("{vm} {from}->{to} aborted")
             }
-            EventKind::MigrationCancelled { vm, from, .. } => {
-                Some(format!("{vm} from {from} cancelled"))
-            }
-            EventKind::VmStuck { vm, cause, .. } => Some(format!("{vm} stuck ({cause})")),
-            _ => None,
-        })
-        .collect();
-    out.sort();
+            EventKind::MigrationCancelled { vm, from, .. } => format!("{vm} from {from} cancelled"),
+            EventKind::VmStuck { vm, cause, .. } => format!("{vm} stuck ({cause})"),
+            _ => continue,
+        };
+        *out.entry(what).or_default() += 1;
+    }
     out
 }
 
@@ -68,6 +67,20 @@ fn counted(events: &[Event]) -> BTreeMap<String, usize> {
     out
 }
 
+/// The keys counted differently in `sim` and `lab`: (key, in the
+/// simulator, in the lab); the simulator's keys first, then the lab's own.
+fn unequal<'a>(
+    sim: &'a BTreeMap<String, usize>,
+    lab: &'a BTreeMap<String, usize>,
+) -> Vec<(&'a str, usize, usize)> {
+    let count = |m: &BTreeMap<String, usize>, k: &str| m.get(k).copied().unwrap_or(0);
+    let lab_only = lab.keys().filter(|k| !sim.contains_key(*k));
+    (sim.keys().chain(lab_only))
+        .map(|k| (k.as_str(), count(sim, k), count(lab, k)))
+        .filter(|(_, s, l)| s != l)
+        .collect()
+}
+
 /// Every way the lab's run differs in behaviour from the simulator's.
 pub fn divergences(sim: &Report, lab: &Report) -> Vec<String> {
     let mut found = Vec::new();
@@ -92,37 +105,26 @@ pub fn divergences(sim: &Report, lab: &Report) -> Vec<String> {
         }
     }
     let (s, l) = (counted(&sim.events), counted(&lab.events));
-    for (what, sim_n) in &s {
-        let lab_n = l.get(what).copied().unwrap_or(0);
-        if lab_n != *sim_n {
-            found.push(format!(
-                "`{what}` happens {sim_n} time(s) in the simulator, {lab_n} in the lab"
-            ));
-        }
+    for (what, sim_n, lab_n) in unequal(&s, &l) {
+        found.push(match sim_n {
+            0 => format!("`{what}` happens {lab_n} time(s) in the lab, never in the simulator"),
+            _ => format!("`{what}` happens {sim_n} time(s) in the simulator, {lab_n} in the lab"),
+        });
     }
-    for (what, lab_n) in l.iter().filter(|(w, _)| !s.contains_key(*w)) {
-        found.push(format!(
-            "`{what}` happens {lab_n} time(s) in the lab, never in the simulator"
-        ));
-    }
+    // Each migration the one side has more often: the simulator's first.
     let (s, l) = (migrations(&sim.events), migrations(&lab.events));
-    let mut only_sim = s.clone();
-    let mut only_lab = l.clone();
-    for m in &l {
-        if let Some(i) = only_sim.iter().position(|x| x == m) {
-            only_sim.remove(i);
+    let mut differing = unequal(&s, &l);
+    differing.sort_unstable();
+    for (one, other) in [("simulator", "lab"), ("lab", "simulator")] {
+        for &(m, sim_n, lab_n) in &differing {
+            let n = match one {
+                "simulator" => sim_n.saturating_sub(lab_n),
+                _ => lab_n.saturating_sub(sim_n),
+            };
+            for _ in 0..n {
+                found.push(format!("the {one} has `{m}`, the {other} does not"));
+            }
         }
-    }
-    for m in &s {
-        if let Some(i) = only_lab.iter().position(|x| x == m) {
-            only_lab.remove(i);
-        }
-    }
-    for m in only_sim {
-        found.push(format!("the simulator has `{m}`, the lab does not"));
-    }
-    for m in only_lab {
-        found.push(format!("the lab has `{m}`, the simulator does not"));
     }
     found
 }
@@ -358,5 +360,23 @@ mod tests {
             ]
         );
         assert!(text.contains("ONLY ONE SIDE"), "{text}");
+    }
+
+    #[test]
+    fn h12_migrations_on_one_side_only_are_named_simulator_first() {
+        let done = |vm: &str, to: &str| EventKind::MigrationCompleted {
+            vm: vm.into(),
+            from: "A".into(),
+            to: to.into(),
+        };
+        let sim = report(&[(10, done("VM1", "B")), (11, done("VM1", "B"))], "B", true);
+        let lab = report(&[(10, done("VM1", "B")), (12, done("VM1", "C"))], "B", true);
+        assert_eq!(
+            divergences(&sim, &lab),
+            [
+                "the simulator has `VM1 A->B completed`, the lab does not",
+                "the lab has `VM1 A->C completed`, the simulator does not",
+            ]
+        );
     }
 }
