@@ -1,0 +1,191 @@
+//! hvtriage reads the Windows event logs collected from the nodes of a Hyper-V failover
+//! cluster, puts the events that matter on one timeline, and names the root cause of what went
+//! wrong, with the evidence and the fix.
+//!
+//! Data moves one way:
+//!
+//! ```text
+//! paths ──discover──▶ inputs ──read+filter──▶ raw events ──normalize──▶ signals ──sort+dedupe──▶ timeline
+//!                                                                                               │
+//!                                       renderers ◀── Analysis ◀── findings ◀──correlate────────┘
+//!                               (terminal, JSON, CSV)
+//! ```
+//!
+//! # Example
+//! ```
+//! use hvtriage::{analyze, Options, rules::RuleSet};
+//! let rules = RuleSet::builtin().unwrap();
+//! let case = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/seed-001"));
+//! let analysis = analyze(&[case], &rules, &Options::default()).unwrap();
+//! assert_eq!(analysis.findings[0].rule, "shared-nic-only-dc-path");
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod analysis;
+pub mod evtx_write;
+pub mod input;
+pub mod report;
+pub mod rules;
+pub mod signal;
+pub mod timeline;
+
+use analysis::{Analysis, Host};
+use chrono::{DateTime, Utc};
+use input::{Everything, InputReport, Wanted};
+use rayon::prelude::*;
+use rules::RuleSet;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// How to analyze a case.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The case's name in reports; by default the folder or file named.
+    pub case: Option<String>,
+    pub time_zone: chrono_tz::Tz,
+    /// Language of rule texts (`en`, `ja`).
+    pub lang: String,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// Keep every record, not only known events (`timeline --all`).
+    pub all: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            case: None,
+            time_zone: chrono_tz::UTC,
+            lang: "en".into(),
+            since: None,
+            until: None,
+            all: false,
+        }
+    }
+}
+
+/// Why a case could not be analyzed at all.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no readable event in {paths}: {why}; pass the folder or files of exported event logs (.evtx or Event XML)")]
+    NothingReadable { paths: String, why: String },
+}
+
+/// Analyzes one case: reads every path, builds the timeline, runs the rules.
+///
+/// # Errors
+/// [`Error::NothingReadable`] when no input holds a readable event.
+pub fn analyze(paths: &[PathBuf], rules: &RuleSet, options: &Options) -> Result<Analysis, Error> {
+    let found = input::discover(paths);
+    let wanted: &dyn Wanted = if options.all {
+        &Everything
+    } else {
+        &rules.catalogue
+    };
+    let read: Vec<(InputReport, Vec<input::RawEvent>)> = found
+        .inputs
+        .par_iter()
+        .enumerate()
+        .map(|(i, inp)| input::read(i, inp, wanted))
+        .collect();
+    let mut inputs = Vec::new();
+    let mut warnings = Vec::new();
+    let mut signals = Vec::new();
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    for (report, events) in read {
+        warnings.extend(report.warnings.iter().cloned());
+        for event in events {
+            let key = timeline::host_key(&event.computer);
+            let name = names.entry(key).or_default();
+            if event.computer.len() > name.len() {
+                *name = event.computer.clone();
+            }
+            if options.all {
+                signals.push(signal::Signal::raw(event));
+            } else {
+                signals.extend(rules.catalogue.signals_of(&event));
+            }
+        }
+        inputs.push(report);
+    }
+    if inputs.iter().all(|i| i.records == 0) {
+        return Err(nothing_readable(paths, &found.skipped, &inputs));
+    }
+    for skipped in &found.skipped {
+        let line = format!("{}: skipped: {}", skipped.path, skipped.reason);
+        if skipped.explicit {
+            warnings.push(line.clone());
+        }
+        inputs.push(InputReport {
+            path: skipped.path.clone(),
+            format: "skipped".into(),
+            warnings: vec![line],
+            ..Default::default()
+        });
+    }
+    signals.retain(|s| {
+        options.since.is_none_or(|t| s.time >= t) && options.until.is_none_or(|t| s.time <= t)
+    });
+    let timeline = timeline::build(signals);
+    let findings = if options.all {
+        Vec::new()
+    } else {
+        rules::matcher::correlate(rules, &timeline, &options.lang)
+    };
+    Ok(Analysis {
+        case: options.case.clone().unwrap_or_else(|| case_name(paths)),
+        time_zone: options.time_zone,
+        inputs,
+        hosts: names
+            .into_iter()
+            .map(|(key, name)| Host {
+                key,
+                name,
+                clock_offset_ms: 0,
+                clock_basis: String::new(),
+            })
+            .collect(),
+        coverage: Vec::new(),
+        timeline,
+        findings,
+        warnings,
+        rules: rules.rules.iter().map(|r| r.id.clone()).collect(),
+    })
+}
+
+fn nothing_readable(
+    paths: &[PathBuf],
+    skipped: &[input::Skipped],
+    inputs: &[InputReport],
+) -> Error {
+    let paths = paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let why = if let Some(w) = inputs.iter().flat_map(|i| i.warnings.first()).next() {
+        w.clone()
+    } else if inputs.is_empty() && skipped.is_empty() {
+        "no files found".to_string()
+    } else if inputs.is_empty() {
+        let first = &skipped[0];
+        format!(
+            "{} file(s) skipped, none is an event log (first: {}: {})",
+            skipped.len(),
+            first.path,
+            first.reason
+        )
+    } else {
+        "the logs hold no records".to_string()
+    };
+    Error::NothingReadable { paths, why }
+}
+
+/// The case's name: the last component of the first path.
+fn case_name(paths: &[PathBuf]) -> String {
+    paths
+        .first()
+        .and_then(|p| p.canonicalize().ok().or_else(|| Some(p.clone())))
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "case".into())
+}

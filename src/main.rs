@@ -1,0 +1,310 @@
+//! The command line: clap parses into plain options, one call into the library, exit codes.
+
+use clap::{Args, Parser, Subcommand};
+use hvtriage::rules::{RuleSet, Severity};
+use hvtriage::{analyze, report, Options};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "hvtriage",
+    version,
+    about = "Root-cause triage of Hyper-V failover cluster event logs",
+    after_help = "Example:\n  hvtriage analyze fixtures/seed-001 --json report.json\n  hvtriage fixtures/seed-001            (same as analyze)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Analyze one case: files, folders of exported event logs (.evtx, Event XML)
+    #[command(after_help = "Example:\n  hvtriage analyze case-12345/ --json - --tz Asia/Tokyo")]
+    Analyze(AnalyzeArgs),
+    /// Print the merged, normalized timeline of a case
+    #[command(
+        after_help = "Example:\n  hvtriage timeline case-12345/ --format csv > timeline.csv"
+    )]
+    Timeline(TimelineArgs),
+    /// Rule ids, checks and tests
+    #[command(subcommand)]
+    Rules(RulesCommand),
+    /// Explain a rule: its cause, fix, references and the events it needs
+    #[command(after_help = "Example:\n  hvtriage explain shared-nic-only-dc-path")]
+    Explain {
+        rule: String,
+        #[arg(long)]
+        rules: Option<PathBuf>,
+    },
+    /// Write a real EVTX file from Event XML
+    #[command(
+        after_help = "Example:\n  hvtriage fixture fixtures/seed-001/HV01/System.xml -o System.evtx"
+    )]
+    Fixture {
+        input: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Rule ids, severities and titles
+    #[command(after_help = "Example:\n  hvtriage rules list")]
+    List {
+        #[arg(long)]
+        rules: Option<PathBuf>,
+    },
+    /// Check rule files; errors name file, line and the fix
+    #[command(after_help = "Example:\n  hvtriage rules check my-rules/")]
+    Check { dir: Option<PathBuf> },
+}
+
+#[derive(Args)]
+struct CaseArgs {
+    /// Files, folders (walked recursively) of .evtx or Event XML
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Add the rules of a folder (a rule with a built-in id replaces it)
+    #[arg(long)]
+    rules: Option<PathBuf>,
+    /// Show times in this zone too (IANA name, e.g. Asia/Tokyo); everything stays UTC inside
+    #[arg(long, default_value = "UTC")]
+    tz: String,
+    /// Only events at or after this time (RFC 3339, e.g. 2026-11-20T01:00:00Z)
+    #[arg(long)]
+    since: Option<String>,
+    /// Only events at or before this time
+    #[arg(long)]
+    until: Option<String>,
+}
+
+#[derive(Args)]
+struct AnalyzeArgs {
+    #[command(flatten)]
+    case: CaseArgs,
+    /// Write the HTML report here
+    #[arg(short = 'o', long = "output")]
+    output: Option<PathBuf>,
+    /// Write JSON here (`-` for standard output)
+    #[arg(long)]
+    json: Option<String>,
+    /// Write the timeline as CSV here
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// Language of the findings' texts
+    #[arg(long, default_value = "en", value_parser = ["en", "ja"])]
+    lang: String,
+    /// Exit 1 when a finding of this severity or worse is found
+    #[arg(long, value_parser = ["critical", "error", "warning", "info"])]
+    fail_on: Option<String>,
+}
+
+#[derive(Args)]
+struct TimelineArgs {
+    #[command(flatten)]
+    case: CaseArgs,
+    /// Every record, not only known events
+    #[arg(long)]
+    all: bool,
+    #[arg(long, default_value = "table", value_parser = ["table", "csv", "jsonl"])]
+    format: String,
+}
+
+/// A failure that ends the command with exit status 2 and one sentence.
+struct Fatal(String);
+
+impl<E: std::fmt::Display> From<E> for Fatal {
+    fn from(err: E) -> Self {
+        Fatal(err.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse_from(with_default_command(std::env::args_os().collect()));
+    match run(cli) {
+        Ok(code) => code,
+        Err(Fatal(message)) => {
+            eprintln!("hvtriage: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `hvtriage PATH...` means `hvtriage analyze PATH...`.
+fn with_default_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    const COMMANDS: [&str; 7] = [
+        "analyze", "timeline", "rules", "explain", "fixture", "help", "batch",
+    ];
+    if let Some(first) = args.get(1) {
+        let first = first.to_string_lossy();
+        if !first.starts_with('-') && !COMMANDS.contains(&first.as_ref()) {
+            args.insert(1, "analyze".into());
+        }
+    }
+    args
+}
+
+fn run(cli: Cli) -> Result<ExitCode, Fatal> {
+    match cli.command {
+        Command::Analyze(args) => run_analyze(args),
+        Command::Timeline(args) => run_timeline(args),
+        Command::Rules(RulesCommand::List { rules }) => {
+            let set = rule_set(rules.as_deref())?;
+            let mut text = String::new();
+            for r in &set.rules {
+                let title = r.text.get("en").map_or("", |t| t.title.as_str());
+                text.push_str(&format!(
+                    "{:<40} {:<9} {title}\n",
+                    r.id,
+                    r.severity.as_str()
+                ));
+            }
+            print(&text)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rules(RulesCommand::Check { dir }) => {
+            let set = rule_set(Some(dir.as_deref().unwrap_or(Path::new("rules"))))?;
+            print(&format!(
+                "{} rules and {} signals: no mistakes found\n",
+                set.rules.len(),
+                set.catalogue.signals.len()
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Explain { rule, rules } => {
+            let set = rule_set(rules.as_deref())?;
+            let r = set.get(&rule).ok_or_else(|| {
+                Fatal(format!(
+                    "no rule `{rule}`; `hvtriage rules list` shows the rule ids"
+                ))
+            })?;
+            print(&report::explain(r, &set))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Fixture { input, output } => {
+            let xml = std::fs::read_to_string(&input)
+                .map_err(|e| Fatal(format!("{}: cannot be read ({e})", input.display())))?;
+            let bytes = hvtriage::evtx_write::write_evtx(&xml)
+                .map_err(|e| Fatal(format!("{}: {e}", input.display())))?;
+            std::fs::write(&output, bytes)
+                .map_err(|e| Fatal(format!("{}: cannot be written ({e})", output.display())))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn rule_set(dir: Option<&Path>) -> Result<RuleSet, Fatal> {
+    let set = match dir {
+        Some(dir) => RuleSet::with_dir(dir)?,
+        None => RuleSet::builtin()?,
+    };
+    Ok(set)
+}
+
+fn options(case: &CaseArgs, lang: &str, all: bool) -> Result<Options, Fatal> {
+    let time_zone: chrono_tz::Tz = case.tz.parse().map_err(|_| {
+        Fatal(format!(
+            "--tz {:?} is not a time zone; write an IANA name such as UTC or Asia/Tokyo",
+            case.tz
+        ))
+    })?;
+    let time = |flag: &str, value: &Option<String>| -> Result<_, Fatal> {
+        value
+            .as_deref()
+            .map(|v| {
+                hvtriage::input::xml::parse_time(v).ok_or_else(|| {
+                    Fatal(format!(
+                        "--{flag} {v:?} is not a time; write RFC 3339 such as 2026-11-20T01:00:00Z"
+                    ))
+                })
+            })
+            .transpose()
+    };
+    Ok(Options {
+        case: None,
+        time_zone,
+        lang: lang.to_string(),
+        since: time("since", &case.since)?,
+        until: time("until", &case.until)?,
+        all,
+    })
+}
+
+fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode, Fatal> {
+    if let Some(path) = &args.output {
+        return Err(Fatal(format!(
+            "-o {}: the HTML report is not in this version yet; use --json FILE or --csv FILE",
+            path.display()
+        )));
+    }
+    let rules = rule_set(args.case.rules.as_deref())?;
+    let options = options(&args.case, &args.lang, false)?;
+    let analysis = analyze(&args.case.paths, &rules, &options)?;
+    if let Some(path) = &args.csv {
+        write_file(path, &report::csv::render(&analysis))?;
+    }
+    let json_to_stdout = args.json.as_deref() == Some("-");
+    match args.json.as_deref() {
+        Some("-") => print(&report::json::render(&analysis))?,
+        Some(path) => write_file(Path::new(path), &report::json::render(&analysis))?,
+        None => {}
+    };
+    if !json_to_stdout {
+        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        print(&report::terminal::render(
+            &analysis,
+            report::terminal::Style { color },
+        ))?;
+        for (flag, path) in [
+            ("JSON", args.json.as_deref()),
+            ("CSV", args.csv.as_deref().and_then(Path::to_str)),
+        ] {
+            if let Some(path) = path {
+                print(&format!("{flag} written to {path}\n"))?;
+            }
+        }
+    }
+    let fail_on = args.fail_on.as_deref().and_then(Severity::parse);
+    let failed = fail_on.is_some_and(|limit| analysis.worst().is_some_and(|worst| worst <= limit));
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn run_timeline(args: TimelineArgs) -> Result<ExitCode, Fatal> {
+    let rules = rule_set(args.case.rules.as_deref())?;
+    let options = options(&args.case, "en", args.all)?;
+    let analysis = analyze(&args.case.paths, &rules, &options)?;
+    let text = match args.format.as_str() {
+        "csv" => report::csv::render(&analysis),
+        "jsonl" => report::json::timeline_lines(&analysis),
+        _ => report::terminal::timeline(&analysis),
+    };
+    print(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), Fatal> {
+    std::fs::write(path, text).map_err(|e| {
+        Fatal(format!(
+            "{}: cannot be written ({e}); check the folder exists and is writable",
+            path.display()
+        ))
+    })
+}
+
+/// Prints to standard output; a closed pipe (`| head`) ends quietly.
+fn print(text: &str) -> Result<(), Fatal> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => Err(Fatal(format!("cannot write to standard output ({e})"))),
+        Ok(()) => Ok(()),
+    }
+}

@@ -1,0 +1,207 @@
+//! JSON (SPEC §5.2, schema 1): stable keys in a stable order.
+
+use super::utc;
+use crate::analysis::Analysis;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// The version of the JSON layout; it changes only when a key changes meaning or goes away.
+pub const SCHEMA: u32 = 1;
+
+#[derive(Serialize)]
+struct Document<'a> {
+    schema: u32,
+    tool: Tool,
+    case: &'a str,
+    time_zone: String,
+    inputs: Vec<Input<'a>>,
+    hosts: Vec<Host<'a>>,
+    coverage: Vec<Coverage<'a>>,
+    timeline: Vec<Entry<'a>>,
+    findings: Vec<Finding<'a>>,
+    warnings: &'a [String],
+}
+
+#[derive(Serialize)]
+struct Tool {
+    name: &'static str,
+    version: &'static str,
+}
+
+#[derive(Serialize)]
+struct Input<'a> {
+    path: &'a str,
+    format: &'a str,
+    records: u64,
+    events_used: u64,
+    first: Option<String>,
+    last: Option<String>,
+    chunks_skipped: u64,
+    records_lost: u64,
+    warnings: &'a [String],
+}
+
+#[derive(Serialize)]
+struct Host<'a> {
+    key: &'a str,
+    name: &'a str,
+    clock_offset_ms: i64,
+    clock_basis: &'a str,
+}
+
+#[derive(Serialize)]
+struct Coverage<'a> {
+    host: &'a str,
+    channel: &'a str,
+    first: Option<String>,
+    last: Option<String>,
+    records: u64,
+    record_id_gaps: u64,
+    damaged: bool,
+    missing: bool,
+}
+
+#[derive(Serialize)]
+struct Entry<'a> {
+    id: usize,
+    time: String,
+    host: &'a str,
+    signal: &'a str,
+    provider: &'a str,
+    event_id: u32,
+    channel: &'a str,
+    record_id: u64,
+    input: usize,
+    fields: &'a BTreeMap<String, String>,
+    text: &'a str,
+}
+
+#[derive(Serialize)]
+struct Finding<'a> {
+    rule: &'a str,
+    severity: &'a str,
+    confidence: &'a str,
+    host: &'a str,
+    vms: &'a [String],
+    first: String,
+    last: String,
+    title: &'a str,
+    cause: &'a str,
+    fix: String,
+    evidence: &'a [usize],
+    missing: &'a [String],
+}
+
+/// The analysis as JSON text, pretty-printed, ending in a newline.
+pub fn render(a: &Analysis) -> String {
+    let doc = Document {
+        schema: SCHEMA,
+        tool: Tool {
+            name: "hvtriage",
+            version: env!("CARGO_PKG_VERSION"),
+        },
+        case: &a.case,
+        time_zone: a.time_zone.name().to_string(),
+        inputs: a
+            .inputs
+            .iter()
+            .map(|i| Input {
+                path: &i.path,
+                format: &i.format,
+                records: i.records,
+                events_used: i.events_used,
+                first: i.first.map(utc),
+                last: i.last.map(utc),
+                chunks_skipped: i.chunks_skipped,
+                records_lost: i.records_lost,
+                warnings: &i.warnings,
+            })
+            .collect(),
+        hosts: a
+            .hosts
+            .iter()
+            .map(|h| Host {
+                key: &h.key,
+                name: &h.name,
+                clock_offset_ms: h.clock_offset_ms,
+                clock_basis: &h.clock_basis,
+            })
+            .collect(),
+        coverage: a
+            .coverage
+            .iter()
+            .map(|c| Coverage {
+                host: &c.host,
+                channel: &c.channel,
+                first: c.first.map(utc),
+                last: c.last.map(utc),
+                records: c.records,
+                record_id_gaps: c.record_id_gaps,
+                damaged: c.damaged,
+                missing: c.missing,
+            })
+            .collect(),
+        timeline: a
+            .timeline
+            .iter()
+            .map(|s| Entry {
+                id: s.id,
+                time: utc(s.time),
+                host: &s.host,
+                signal: &s.name,
+                provider: &s.event.provider,
+                event_id: s.event.event_id,
+                channel: &s.event.channel,
+                record_id: s.event.record_id,
+                input: s.event.input,
+                fields: &s.fields,
+                text: &s.text,
+            })
+            .collect(),
+        findings: a
+            .findings
+            .iter()
+            .map(|f| Finding {
+                rule: &f.rule,
+                severity: f.severity.as_str(),
+                confidence: f.confidence.as_str(),
+                host: &f.host,
+                vms: &f.vms,
+                first: utc(f.first),
+                last: utc(f.last),
+                title: &f.title,
+                cause: &f.cause,
+                fix: f.fix.join("\n"),
+                evidence: &f.evidence,
+                missing: &f.missing,
+            })
+            .collect(),
+        warnings: &a.warnings,
+    };
+    let mut text = serde_json::to_string_pretty(&doc).expect("plain data always serializes");
+    text.push('\n');
+    text
+}
+
+/// The timeline as JSON lines (`timeline --format jsonl`), one entry per line.
+pub fn timeline_lines(a: &Analysis) -> String {
+    let mut out = String::new();
+    for s in &a.timeline {
+        let entry = Entry {
+            id: s.id,
+            time: utc(s.time),
+            host: &s.host,
+            signal: &s.name,
+            provider: &s.event.provider,
+            event_id: s.event.event_id,
+            channel: &s.event.channel,
+            record_id: s.event.record_id,
+            input: s.event.input,
+            fields: &s.fields,
+            text: &s.text,
+        };
+        out.push_str(&serde_json::to_string(&entry).expect("plain data always serializes"));
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,73 @@
+//! Renderers: every one reads the same [`Analysis`](crate::analysis::Analysis) and derives
+//! nothing of its own.
+
+pub mod csv;
+pub mod json;
+pub mod terminal;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+/// A time as RFC 3339 in UTC, with the precision the log has.
+pub fn utc(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// A time in the report's zone, for people: `2026-11-20 10:02:03.123 JST`.
+pub fn local(t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+    t.with_timezone(&tz)
+        .format("%Y-%m-%d %H:%M:%S%.3f %Z")
+        .to_string()
+}
+
+/// A short time for the terminal: `2026-11-20 01:02:03` in the report's zone.
+pub fn short(t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+    t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// `hvtriage explain RULE`: the rule's cause, fix, references and the events it needs.
+pub fn explain(rule: &crate::rules::Rule, set: &crate::rules::RuleSet) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let text = &rule.text["en"];
+    let _ = writeln!(
+        out,
+        "{} ({}, {})",
+        rule.id,
+        rule.severity.as_str(),
+        rule.file
+    );
+    let _ = writeln!(out, "{}\n", text.title);
+    let _ = writeln!(out, "Cause: {}\n", text.cause);
+    let _ = writeln!(out, "Fix:");
+    for (i, step) in text.fix.iter().enumerate() {
+        let _ = writeln!(out, "  {}. {step}", i + 1);
+    }
+    let forms =
+        std::iter::once(("high", &rule.high)).chain(rule.medium.as_ref().map(|m| ("medium", m)));
+    for (confidence, form) in forms {
+        let _ = writeln!(out, "\nEvents it needs ({confidence} confidence):");
+        for step in &form.steps {
+            let labels: Vec<String> = step
+                .signals
+                .iter()
+                .map(|s| {
+                    set.catalogue
+                        .get(s)
+                        .map_or_else(|| s.clone(), |d| format!("{s} ({})", d.label))
+                })
+                .collect();
+            let optional = if step.optional { ", optional" } else { "" };
+            let _ = writeln!(out, "  {}{optional}: {}", step.name, labels.join(" or "));
+        }
+        for absent in &form.absent {
+            let _ = writeln!(out, "  and none of: {}", absent.signals.join(", "));
+        }
+    }
+    if !rule.references.is_empty() {
+        let _ = writeln!(out, "\nReferences:");
+        for r in &rule.references {
+            let _ = writeln!(out, "  {r}");
+        }
+    }
+    out
+}

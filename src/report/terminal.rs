@@ -1,0 +1,159 @@
+//! The terminal summary (SPEC §5.1): the case, what was read, then each finding.
+
+use super::{short, utc};
+use crate::analysis::{Analysis, Finding};
+use crate::rules::Severity;
+use std::fmt::Write as _;
+
+/// Colours, or none (`NO_COLOR`, or output that is not a terminal).
+#[derive(Clone, Copy)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn severity(self, s: Severity) -> String {
+        let code = match s {
+            Severity::Critical => "1;31",
+            Severity::Error => "31",
+            Severity::Warning => "33",
+            Severity::Info => "36",
+        };
+        self.paint(code, &s.as_str().to_uppercase())
+    }
+}
+
+/// The summary as text.
+pub fn render(a: &Analysis, style: Style) -> String {
+    let mut out = String::new();
+    let tz = a.time_zone;
+    let _ = writeln!(
+        out,
+        "{} {}",
+        style.paint("1", "hvtriage — case"),
+        style.paint("1", &a.case)
+    );
+    let read = a.inputs.iter().filter(|i| i.format != "skipped").count();
+    let skipped = a.inputs.len() - read;
+    let hosts: Vec<&str> = a.hosts.iter().map(|h| h.key.as_str()).collect();
+    let _ = write!(
+        out,
+        "Read {read} file(s), {} records, {} host(s) ({})",
+        a.records(),
+        hosts.len(),
+        hosts.join(", ")
+    );
+    if let Some((first, last)) = a.span() {
+        let _ = write!(
+            out,
+            ", {} → {} {}",
+            short(first, tz),
+            short(last, tz),
+            tz.name()
+        );
+    }
+    let _ = writeln!(out);
+    if skipped > 0 {
+        let _ = writeln!(
+            out,
+            "Skipped {skipped} file(s) that are not event logs (listed in the reports)."
+        );
+    }
+    let _ = writeln!(
+        out,
+        "Timeline: {} signal(s). Warnings: {}.",
+        a.timeline.len(),
+        a.warnings.len()
+    );
+    for w in a.warnings.iter().take(5) {
+        let _ = writeln!(out, "  {} {w}", style.paint("33", "warning:"));
+    }
+    if a.warnings.len() > 5 {
+        let _ = writeln!(
+            out,
+            "  … and {} more warnings (see --json)",
+            a.warnings.len() - 5
+        );
+    }
+    let _ = writeln!(out);
+    if a.findings.is_empty() {
+        let _ = writeln!(
+            out,
+            "No known root cause found. Read the timeline (hvtriage timeline) for what happened."
+        );
+    }
+    for f in &a.findings {
+        finding(&mut out, a, f, style);
+    }
+    out
+}
+
+fn finding(out: &mut String, a: &Analysis, f: &Finding, style: Style) {
+    let tz = a.time_zone;
+    let _ = writeln!(
+        out,
+        "{}  {}  [{}, confidence {}]",
+        style.severity(f.severity),
+        style.paint("1", &f.title),
+        f.rule,
+        f.confidence.as_str()
+    );
+    let vms = if f.vms.is_empty() {
+        "-".to_string()
+    } else {
+        f.vms.join(", ")
+    };
+    let _ = writeln!(
+        out,
+        "  Host {} · VMs {vms} · {} → {} {}",
+        f.host,
+        short(f.first, tz),
+        short(f.last, tz),
+        tz.name()
+    );
+    let _ = writeln!(out, "  Cause: {}", f.cause);
+    for (i, step) in f.fix.iter().enumerate() {
+        let label = if i == 0 { "  Fix:  " } else { "        " };
+        let _ = writeln!(out, "{label}{}. {step}", i + 1);
+    }
+    let _ = writeln!(out, "  Evidence:");
+    for &id in &f.evidence {
+        if let Some(s) = a.timeline.get(id) {
+            let _ = writeln!(
+                out,
+                "    #{id:<5} {}  {:<8} {}",
+                utc(s.time),
+                s.host,
+                s.text
+            );
+        }
+    }
+    for m in &f.missing {
+        let _ = writeln!(out, "  {} {m}", style.paint("33", "Collect next:"));
+    }
+    let _ = writeln!(out);
+}
+
+/// The merged timeline as a table, one line per signal.
+pub fn timeline(a: &Analysis) -> String {
+    let mut out = String::new();
+    for s in &a.timeline {
+        let _ = writeln!(
+            out,
+            "{}  {:<10} {:<30} {}",
+            utc(s.time),
+            s.host,
+            s.name,
+            s.text.replace(['\r', '\n'], " ")
+        );
+    }
+    out
+}

@@ -1,0 +1,724 @@
+//! Loading rule files: TOML with spans → typed [`Rule`]s, with every mistake of SPEC §4.1
+//! reported as file, line, what is wrong and what to write instead.
+
+use super::text::{placeholders, Text};
+use super::*;
+use crate::signal::Catalogue;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use toml::Spanned;
+
+/// A mistake in a rule file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadError {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+    pub fix: String,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.message)?;
+        if !self.fix.is_empty() {
+            write!(f, "; {}", self.fix)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// The 1-based line of a byte offset.
+pub fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset.min(text.len()))
+        .map_or(1, |before| before.matches('\n').count() + 1)
+}
+
+/// Reads the `.toml` files of a folder, sorted by name.
+///
+/// # Errors
+/// When the folder cannot be read, or holds no `.toml` file.
+pub fn read_dir(dir: &std::path::Path) -> Result<Vec<(String, String)>, LoadError> {
+    let fail = |message: String| LoadError {
+        file: dir.display().to_string(),
+        line: 0,
+        message,
+        fix: "pass a folder of rule files (*.toml) to --rules".into(),
+    };
+    let entries = std::fs::read_dir(dir).map_err(|e| fail(format!("cannot be read ({e})")))?;
+    let mut paths: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(fail("holds no rule file".into()));
+    }
+    paths
+        .iter()
+        .map(|p| {
+            std::fs::read_to_string(p)
+                .map(|text| (p.display().to_string(), text))
+                .map_err(|e| LoadError {
+                    file: p.display().to_string(),
+                    line: 0,
+                    message: format!("cannot be read ({e})"),
+                    fix: "rule files are UTF-8 text".into(),
+                })
+        })
+        .collect()
+}
+
+/// Loads a rule set: `builtin` files, then `extra` ones (whose rules replace built-in rules of
+/// the same id, and whose `signals.toml` replaces the built-in catalogue).
+///
+/// # Errors
+/// The first mistake found, with file, line and fix.
+pub fn load(
+    builtin: &[(String, String)],
+    extra: &[(String, String)],
+) -> Result<RuleSet, LoadError> {
+    let is_catalogue = |name: &str| name.ends_with("signals.toml");
+    let (file, text) = extra
+        .iter()
+        .chain(builtin)
+        .find(|(name, _)| is_catalogue(name))
+        .ok_or_else(|| LoadError {
+            file: "rules/signals.toml".into(),
+            line: 0,
+            message: "no signal catalogue".into(),
+            fix: "keep signals.toml beside the rules".into(),
+        })?;
+    let catalogue = Catalogue::parse(file, text)?;
+    let mut rules: Vec<Rule> = Vec::new();
+    for (set, files) in [(0, builtin), (1, extra)] {
+        let mut ids: BTreeMap<String, String> = BTreeMap::new();
+        for (file, text) in files.iter().filter(|(name, _)| !is_catalogue(name)) {
+            let rule = parse_rule(file, text, &catalogue)?;
+            if let Some(first) = ids.insert(rule.id.clone(), file.clone()) {
+                return Err(LoadError {
+                    file: file.clone(),
+                    line: text.find("id").map_or(1, |at| line_of(text, at)),
+                    message: format!("rule id `{}` is also used by {first}", rule.id),
+                    fix: "give each rule an id of its own".into(),
+                });
+            }
+            if set == 1 {
+                rules.retain(|r| r.id != rule.id);
+            }
+            rules.push(rule);
+        }
+    }
+    Ok(RuleSet { catalogue, rules })
+}
+
+// ---- the file format -------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    id: Spanned<String>,
+    severity: Spanned<String>,
+    window: Spanned<String>,
+    #[serde(default)]
+    scope: Option<Spanned<String>>,
+    #[serde(default)]
+    host: Option<Spanned<String>>,
+    #[serde(default)]
+    references: Vec<String>,
+    #[serde(default)]
+    seeds: Vec<String>,
+    step: Vec<StepFile>,
+    #[serde(default)]
+    absent: Vec<AbsentFile>,
+    #[serde(default)]
+    collect: Vec<Spanned<String>>,
+    #[serde(default)]
+    medium: Option<FormFile>,
+    text: BTreeMap<String, TextFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FormFile {
+    step: Vec<StepFile>,
+    #[serde(default)]
+    absent: Vec<AbsentFile>,
+    #[serde(default)]
+    collect: Vec<Spanned<String>>,
+}
+
+/// A string or a list of strings, with the span of the whole value (spans cannot reach
+/// inside an untagged enum).
+type OneOrMany = Spanned<OneOrManyPlain>;
+
+/// Each name of a one-or-many value, spanned by the value.
+fn each(value: &OneOrMany) -> Vec<Spanned<String>> {
+    let names = match value.get_ref() {
+        OneOrManyPlain::One(s) => vec![s.clone()],
+        OneOrManyPlain::Many(v) => v.clone(),
+    };
+    names
+        .into_iter()
+        .map(|n| Spanned::new(value.span(), n))
+        .collect()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepFile {
+    name: Spanned<String>,
+    signal: OneOrMany,
+    #[serde(default, rename = "where")]
+    conditions: BTreeMap<String, Spanned<ConditionFile>>,
+    same_host: Option<Spanned<String>>,
+    different_host: Option<Spanned<String>>,
+    source_is_host_of: Option<Spanned<String>>,
+    same_vm: Option<Spanned<String>>,
+    after: Option<WindowFile>,
+    before: Option<WindowFile>,
+    around: Option<WindowFile>,
+    #[serde(default)]
+    optional: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WindowFile {
+    step: Spanned<String>,
+    within: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ConditionFile {
+    Equals(String),
+    Table(ConditionTable),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConditionTable {
+    one_of: Option<Vec<String>>,
+    regex: Option<String>,
+    code: Option<OneOrManyPlain>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrManyPlain {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AbsentFile {
+    signal: OneOrMany,
+    host: Spanned<String>,
+    of: Spanned<String>,
+    within: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TextFile {
+    title: Spanned<String>,
+    cause: Spanned<String>,
+    fix: Vec<Spanned<String>>,
+    #[serde(default)]
+    collect: BTreeMap<String, Spanned<String>>,
+}
+
+// ---- checking --------------------------------------------------------------------------
+
+/// Turns spans into lines for one file.
+struct Checker<'a> {
+    file: &'a str,
+    text: &'a str,
+    catalogue: &'a Catalogue,
+}
+
+impl Checker<'_> {
+    fn err<T>(&self, at: &Spanned<T>, message: String, fix: impl Into<String>) -> LoadError {
+        LoadError {
+            file: self.file.to_string(),
+            line: line_of(self.text, at.span().start),
+            message,
+            fix: fix.into(),
+        }
+    }
+
+    fn duration(&self, text: &Spanned<String>) -> Result<i64, LoadError> {
+        parse_duration(text.get_ref()).ok_or_else(|| {
+            self.err(
+                text,
+                format!("bad duration {:?}", text.get_ref()),
+                "write a number and a unit: 90s, 10m, 2h",
+            )
+        })
+    }
+
+    fn signal(&self, name: &Spanned<String>) -> Result<String, LoadError> {
+        if self.catalogue.get(name.get_ref()).is_some() {
+            return Ok(name.get_ref().clone());
+        }
+        let names: Vec<&str> = self
+            .catalogue
+            .signals
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        Err(self.err(
+            name,
+            format!("unknown signal `{}`", name.get_ref()),
+            format!(
+                "write one of the signals of signals.toml{}",
+                suggest(name.get_ref(), &names)
+            ),
+        ))
+    }
+
+    fn step_ref(&self, name: &Spanned<String>, earlier: &[Step]) -> Result<usize, LoadError> {
+        earlier
+            .iter()
+            .position(|s| s.name == *name.get_ref())
+            .ok_or_else(|| {
+                let names: Vec<&str> = earlier.iter().map(|s| s.name.as_str()).collect();
+                self.err(
+                    name,
+                    format!("no earlier step named `{}`", name.get_ref()),
+                    format!(
+                        "a relation names a step written above it{}",
+                        suggest(name.get_ref(), &names)
+                    ),
+                )
+            })
+    }
+
+    fn form(
+        &self,
+        steps: Vec<StepFile>,
+        absent: Vec<AbsentFile>,
+        collect: Vec<Spanned<String>>,
+    ) -> Result<Form, LoadError> {
+        let mut built: Vec<Step> = Vec::new();
+        for (i, step) in steps.into_iter().enumerate() {
+            let s = self.step(step, &built)?;
+            if i == 0 && (s.optional || !s.time.is_empty() || s.host.is_some()) {
+                return Err(LoadError {
+                    file: self.file.into(),
+                    line: 0,
+                    message: format!(
+                        "the first step `{}` is optional or refers to another step",
+                        s.name
+                    ),
+                    fix: "the first step anchors the rule: make it required, without relations"
+                        .into(),
+                });
+            }
+            built.push(s);
+        }
+        let absent = absent
+            .into_iter()
+            .map(|a| self.absence(a, &built))
+            .collect::<Result<_, _>>()?;
+        Ok(Form {
+            steps: built,
+            absent,
+            collect: collect.into_iter().map(Spanned::into_inner).collect(),
+        })
+    }
+
+    fn step(&self, file: StepFile, earlier: &[Step]) -> Result<Step, LoadError> {
+        if earlier.iter().any(|s| s.name == *file.name.get_ref()) {
+            return Err(self.err(
+                &file.name,
+                format!("two steps are named `{}`", file.name.get_ref()),
+                "give each step a name of its own",
+            ));
+        }
+        let signals: Vec<String> = each(&file.signal)
+            .iter()
+            .map(|s| self.signal(s))
+            .collect::<Result<_, _>>()?;
+        let mut conditions = Vec::new();
+        for (field, cond) in file.conditions {
+            if !signals
+                .iter()
+                .any(|s| self.catalogue.get(s).is_some_and(|d| d.has_field(&field)))
+            {
+                let known: Vec<&str> = signals
+                    .iter()
+                    .filter_map(|s| self.catalogue.get(s))
+                    .flat_map(|d| d.field_names())
+                    .collect();
+                return Err(self.err(
+                    &cond,
+                    format!(
+                        "no signal of step `{}` has a field `{field}`",
+                        file.name.get_ref()
+                    ),
+                    format!("use one of: {}", dedup(&known).join(", ")),
+                ));
+            }
+            conditions.push((field, self.condition(&cond)?));
+        }
+        let host = match (&file.same_host, &file.different_host) {
+            (Some(_), Some(d)) => {
+                return Err(self.err(d, "both same_host and different_host".into(), "keep one"))
+            }
+            (Some(s), None) => Some(HostRelation::Same(self.step_ref(s, earlier)?)),
+            (None, Some(d)) => Some(HostRelation::Different(self.step_ref(d, earlier)?)),
+            (None, None) => None,
+        };
+        let source_is_host_of = file
+            .source_is_host_of
+            .as_ref()
+            .map(|s| {
+                self.needs_field(&signals, "source", s)?;
+                self.step_ref(s, earlier)
+            })
+            .transpose()?;
+        let same_vm = file
+            .same_vm
+            .as_ref()
+            .map(|s| {
+                self.needs_field(&signals, "vm", s)?;
+                self.step_ref(s, earlier)
+            })
+            .transpose()?;
+        let mut time = Vec::new();
+        for (kind, window) in [
+            (TimeKind::After, file.after),
+            (TimeKind::Before, file.before),
+            (TimeKind::Around, file.around),
+        ] {
+            if let Some(w) = window {
+                time.push(TimeRelation {
+                    step: self.step_ref(&w.step, earlier)?,
+                    kind,
+                    within_ms: self.duration(&w.within)?,
+                });
+            }
+        }
+        Ok(Step {
+            name: file.name.into_inner(),
+            signals,
+            conditions,
+            host,
+            source_is_host_of,
+            same_vm,
+            time,
+            optional: file.optional,
+        })
+    }
+
+    fn needs_field(
+        &self,
+        signals: &[String],
+        field: &str,
+        at: &Spanned<String>,
+    ) -> Result<(), LoadError> {
+        if signals
+            .iter()
+            .all(|s| self.catalogue.get(s).is_some_and(|d| d.has_field(field)))
+        {
+            Ok(())
+        } else {
+            Err(self.err(
+                at,
+                format!("this relation reads the `{field}` field, which not every signal of the step has"),
+                format!("list only signals with a `{field}` field"),
+            ))
+        }
+    }
+
+    fn condition(&self, cond: &Spanned<ConditionFile>) -> Result<Condition, LoadError> {
+        let table = match cond.get_ref() {
+            ConditionFile::Equals(v) => return Ok(Condition::Equals(v.clone())),
+            ConditionFile::Table(t) => t,
+        };
+        match (&table.one_of, &table.regex, &table.code) {
+            (Some(vs), None, None) => Ok(Condition::OneOf(vs.clone())),
+            (None, Some(re), None) => Regex::new(re).map(Condition::Regex).map_err(|e| {
+                self.err(
+                    cond,
+                    format!("bad regex {re:?}: {e}"),
+                    "write a valid regular expression (Rust regex syntax)",
+                )
+            }),
+            (None, None, Some(codes)) => {
+                let codes = match codes {
+                    OneOrManyPlain::One(c) => vec![c.clone()],
+                    OneOrManyPlain::Many(cs) => cs.clone(),
+                };
+                codes
+                    .iter()
+                    .map(|c| {
+                        crate::timeline::normalize_code(c).ok_or_else(|| {
+                            self.err(
+                                cond,
+                                format!("bad code {c:?}"),
+                                "write an HRESULT or NTSTATUS such as 0x80090311",
+                            )
+                        })
+                    })
+                    .collect::<Result<_, _>>()
+                    .map(Condition::Code)
+            }
+            _ => Err(self.err(
+                cond,
+                "a condition needs exactly one of one_of, regex, code".into(),
+                "write e.g. { code = \"0x80090311\" } or a plain string for equality",
+            )),
+        }
+    }
+
+    fn absence(&self, file: AbsentFile, steps: &[Step]) -> Result<Absence, LoadError> {
+        let signals = each(&file.signal)
+            .iter()
+            .map(|s| self.signal(s))
+            .collect::<Result<_, _>>()?;
+        let host = match file.host.get_ref().as_str() {
+            "same" => AbsentHost::Same,
+            "other" => AbsentHost::Other,
+            "any" => AbsentHost::Any,
+            other => {
+                return Err(self.err(
+                    &file.host,
+                    format!("unknown host {other:?}"),
+                    "write same, other or any",
+                ))
+            }
+        };
+        let within_ms = if file.within.get_ref() == "any" {
+            None
+        } else {
+            Some(self.duration(&file.within)?)
+        };
+        Ok(Absence {
+            signals,
+            host,
+            of: self.step_ref(&file.of, steps)?,
+            within_ms,
+        })
+    }
+
+    fn text(&self, lang: &str, file: TextFile, rule: &RuleShape) -> Result<Text, LoadError> {
+        let mut strings: Vec<&Spanned<String>> = vec![&file.title, &file.cause];
+        strings.extend(file.fix.iter());
+        strings.extend(file.collect.values());
+        for s in &strings {
+            for name in placeholders(s.get_ref()) {
+                if !rule.fills(self.catalogue, &name) {
+                    return Err(self.err(
+                        s,
+                        format!("[text.{lang}]: nothing fills the placeholder {{{name}}}"),
+                        "use host, hosts, vms, time, a field of a step's signal ({field} or {step.field}), or give a default: {name|text}",
+                    ));
+                }
+            }
+        }
+        for key in rule.collect_keys.iter() {
+            if !file.collect.contains_key(key.get_ref()) {
+                return Err(self.err(
+                    key,
+                    format!("[text.{lang}.collect] has no text for `{}`", key.get_ref()),
+                    format!(
+                        "add {} = \"what to collect, from which log\" under [text.{lang}.collect]",
+                        key.get_ref()
+                    ),
+                ));
+            }
+        }
+        Ok(Text {
+            title: file.title.into_inner(),
+            cause: file.cause.into_inner(),
+            fix: file.fix.into_iter().map(Spanned::into_inner).collect(),
+            collect: file
+                .collect
+                .into_iter()
+                .map(|(k, v)| (k, v.into_inner()))
+                .collect(),
+        })
+    }
+}
+
+/// What placeholders and collect keys of a rule may name.
+struct RuleShape {
+    /// (step name, its signals) over every form.
+    steps: Vec<(String, Vec<String>)>,
+    collect_keys: Vec<Spanned<String>>,
+}
+
+impl RuleShape {
+    fn fills(&self, catalogue: &Catalogue, placeholder: &str) -> bool {
+        let (name, default) = match placeholder.split_once('|') {
+            Some((name, _)) => (name, true),
+            None => (placeholder, false),
+        };
+        if matches!(name, "host" | "hosts" | "vms" | "time" | "first" | "last") {
+            return true;
+        }
+        let has = |signals: &[String], field: &str| {
+            signals
+                .iter()
+                .any(|s| catalogue.get(s).is_some_and(|d| d.has_field(field)))
+        };
+        let known = match name.split_once('.') {
+            Some((step, field)) => self
+                .steps
+                .iter()
+                .any(|(n, signals)| n == step && has(signals, field)),
+            None => self.steps.iter().any(|(_, signals)| has(signals, name)),
+        };
+        known
+            || (default
+                && name
+                    .split_once('.')
+                    .is_none_or(|(step, _)| self.steps.iter().any(|(n, _)| n == step)))
+    }
+}
+
+fn parse_rule(file: &str, text: &str, catalogue: &Catalogue) -> Result<Rule, LoadError> {
+    let parsed: RuleFile = toml::from_str(text).map_err(|err| LoadError {
+        file: file.to_string(),
+        line: err.span().map_or(1, |s| line_of(text, s.start)),
+        message: err.message().trim().to_string(),
+        fix: "see docs/RULES.md for what a rule file holds".into(),
+    })?;
+    let c = Checker {
+        file,
+        text,
+        catalogue,
+    };
+    let severity = Severity::parse(parsed.severity.get_ref()).ok_or_else(|| {
+        c.err(
+            &parsed.severity,
+            format!("unknown severity {:?}", parsed.severity.get_ref()),
+            "write critical, error, warning or info",
+        )
+    })?;
+    let window_ms = c.duration(&parsed.window)?;
+    let scope = match parsed.scope.as_ref().map(|s| s.get_ref().as_str()) {
+        None | Some("host") => Scope::Host,
+        Some("cluster") => Scope::Cluster,
+        Some(other) => {
+            return Err(c.err(
+                parsed.scope.as_ref().expect("matched Some"),
+                format!("unknown scope {other:?}"),
+                "write host or cluster",
+            ))
+        }
+    };
+    let mut collect_keys = parsed.collect.clone();
+    if let Some(m) = &parsed.medium {
+        collect_keys.extend(m.collect.iter().cloned());
+    }
+    let high = c.form(parsed.step, parsed.absent, parsed.collect)?;
+    let medium = parsed
+        .medium
+        .map(|m| c.form(m.step, m.absent, m.collect))
+        .transpose()?;
+    for form in std::iter::once(&high).chain(medium.as_ref()) {
+        for step in form.steps.iter().filter(|s| s.optional) {
+            collect_keys.push(Spanned::new(0..0, step.name.clone()));
+        }
+    }
+    let host_step = match &parsed.host {
+        Some(h) => {
+            c.step_ref(h, &high.steps)?;
+            h.get_ref().clone()
+        }
+        None => high.steps[0].name.clone(),
+    };
+    let shape = RuleShape {
+        steps: std::iter::once(&high)
+            .chain(medium.as_ref())
+            .flat_map(|f| f.steps.iter().map(|s| (s.name.clone(), s.signals.clone())))
+            .collect(),
+        collect_keys: dedup_spanned(collect_keys),
+    };
+    if !parsed.text.contains_key("en") {
+        return Err(c.err(
+            &parsed.id,
+            "no [text.en]".into(),
+            "every rule has English text: add [text.en] with title, cause, fix",
+        ));
+    }
+    let mut texts = BTreeMap::new();
+    for (lang, t) in parsed.text {
+        texts.insert(lang.clone(), c.text(&lang, t, &shape)?);
+    }
+    Ok(Rule {
+        id: parsed.id.into_inner(),
+        file: file.to_string(),
+        severity,
+        window_ms,
+        scope,
+        host_step,
+        high,
+        medium,
+        references: parsed.references,
+        seeds: parsed.seeds,
+        text: texts,
+    })
+}
+
+/// `90s`, `10m`, `2h`, `500ms` → milliseconds.
+pub fn parse_duration(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = text.split_at(split);
+    let n: i64 = n.parse().ok()?;
+    let ms = match unit {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    n.checked_mul(ms)
+}
+
+fn dedup<'a>(names: &[&'a str]) -> Vec<&'a str> {
+    let mut seen = HashSet::new();
+    names.iter().copied().filter(|n| seen.insert(*n)).collect()
+}
+
+fn dedup_spanned(keys: Vec<Spanned<String>>) -> Vec<Spanned<String>> {
+    let mut seen = HashSet::new();
+    keys.into_iter()
+        .filter(|k| seen.insert(k.get_ref().clone()))
+        .collect()
+}
+
+/// ", did you mean `x`?" when a known name is close to the one written.
+fn suggest(written: &str, known: &[&str]) -> String {
+    known
+        .iter()
+        .map(|k| (edit_distance(written, k), k))
+        .filter(|(d, _)| *d <= 3)
+        .min()
+        .map_or_else(String::new, |(_, k)| format!(" (did you mean `{k}`?)"))
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}

@@ -1,0 +1,281 @@
+//! Correlation: finds where a rule's steps, relations and absences hold on the timeline, and
+//! turns those matches into findings (SPEC §4.3). Nothing here knows a rule by its id.
+
+use super::text::fill;
+use super::*;
+use crate::analysis::Finding;
+use crate::signal::Signal;
+use std::collections::BTreeSet;
+
+/// One way a form of a rule held: for each step, the signals (timeline indices) it bound.
+#[derive(Debug)]
+struct Match {
+    confidence: Confidence,
+    bound: Vec<Vec<usize>>,
+    host: String,
+    time_ms: i64,
+}
+
+/// Every finding of every rule, ordered by severity, then time, then rule.
+pub fn correlate(rules: &RuleSet, timeline: &[Signal], lang: &str) -> Vec<Finding> {
+    let mut findings: Vec<Finding> = rules
+        .rules
+        .iter()
+        .flat_map(|rule| findings_of(rule, timeline, lang))
+        .collect();
+    findings.sort_by(|a, b| {
+        (a.severity, a.first, &a.rule, &a.host).cmp(&(b.severity, b.first, &b.rule, &b.host))
+    });
+    findings
+}
+
+fn findings_of(rule: &Rule, timeline: &[Signal], lang: &str) -> Vec<Finding> {
+    let mut matches = matches_of(rule, &rule.high, Confidence::High, timeline);
+    if let Some(medium) = &rule.medium {
+        // A medium match is only a finding where the rule did not already hold in full.
+        let weaker: Vec<Match> = matches_of(rule, medium, Confidence::Medium, timeline)
+            .into_iter()
+            .filter(|m| {
+                !matches.iter().any(|h| {
+                    same_group(rule, h, m) && (h.time_ms - m.time_ms).abs() <= rule.window_ms
+                })
+            })
+            .collect();
+        matches.extend(weaker);
+    }
+    group(rule, matches)
+        .into_iter()
+        .map(|group| finding(rule, &group, timeline, lang))
+        .collect()
+}
+
+fn same_group(rule: &Rule, a: &Match, b: &Match) -> bool {
+    rule.scope == Scope::Cluster || a.host == b.host
+}
+
+fn matches_of(rule: &Rule, form: &Form, confidence: Confidence, timeline: &[Signal]) -> Vec<Match> {
+    let host_step = form
+        .steps
+        .iter()
+        .position(|s| s.name == rule.host_step)
+        .unwrap_or(0);
+    let mut out = Vec::new();
+    for (anchor, signal) in timeline.iter().enumerate() {
+        if !accepts(&form.steps[0], signal) {
+            continue;
+        }
+        let Some(bound) = bind(form, anchor, timeline) else {
+            continue;
+        };
+        if form.absent.iter().any(|a| present(a, &bound, timeline)) {
+            continue;
+        }
+        let host = bound[host_step]
+            .first()
+            .map_or_else(|| signal.host.clone(), |&i| timeline[i].host.clone());
+        out.push(Match {
+            confidence,
+            bound,
+            host,
+            time_ms: signal.time.timestamp_millis(),
+        });
+    }
+    out
+}
+
+/// Binds every step after the anchor, or `None` when a required step finds nothing.
+fn bind(form: &Form, anchor: usize, timeline: &[Signal]) -> Option<Vec<Vec<usize>>> {
+    let mut bound = vec![vec![anchor]];
+    for step in &form.steps[1..] {
+        let found = candidates(step, &bound, timeline);
+        if found.is_empty() && !step.optional {
+            return None;
+        }
+        bound.push(found);
+    }
+    Some(bound)
+}
+
+/// Name and field conditions: what a step asks of a signal on its own.
+fn accepts(step: &Step, signal: &Signal) -> bool {
+    step.signals.iter().any(|n| *n == signal.name)
+        && step
+            .conditions
+            .iter()
+            .all(|(field, cond)| signal.fields.get(field).is_some_and(|v| cond.holds(v)))
+}
+
+/// The representative of a bound step: its earliest signal.
+fn rep<'t>(bound: &[Vec<usize>], step: usize, timeline: &'t [Signal]) -> Option<&'t Signal> {
+    bound.get(step)?.first().map(|&i| &timeline[i])
+}
+
+fn candidates(step: &Step, bound: &[Vec<usize>], timeline: &[Signal]) -> Vec<usize> {
+    let Some((lo, hi)) = time_window(step, bound, timeline) else {
+        return Vec::new();
+    };
+    let start = timeline.partition_point(|s| s.time.timestamp_millis() < lo);
+    timeline[start..]
+        .iter()
+        .take_while(|s| s.time.timestamp_millis() <= hi)
+        .filter(|s| accepts(step, s) && related(step, s, bound, timeline))
+        .map(|s| s.id)
+        .collect()
+}
+
+/// The time span the step's time relations allow, in ms; `None` when a relation names a step
+/// that bound nothing, or the relations contradict each other.
+fn time_window(step: &Step, bound: &[Vec<usize>], timeline: &[Signal]) -> Option<(i64, i64)> {
+    let (mut lo, mut hi) = (i64::MIN, i64::MAX);
+    for rel in &step.time {
+        let t = rep(bound, rel.step, timeline)?.time.timestamp_millis();
+        let (a, b) = match rel.kind {
+            TimeKind::After => (t, t + rel.within_ms),
+            TimeKind::Before => (t - rel.within_ms, t),
+            TimeKind::Around => (t - rel.within_ms, t + rel.within_ms),
+        };
+        lo = lo.max(a);
+        hi = hi.min(b);
+    }
+    (lo <= hi).then_some((lo, hi))
+}
+
+/// Host, migration-source and VM relations to earlier steps.
+fn related(step: &Step, signal: &Signal, bound: &[Vec<usize>], timeline: &[Signal]) -> bool {
+    let host_ok = match step.host {
+        None => true,
+        Some(HostRelation::Same(r)) => {
+            rep(bound, r, timeline).is_some_and(|o| o.host == signal.host)
+        }
+        Some(HostRelation::Different(r)) => {
+            rep(bound, r, timeline).is_some_and(|o| o.host != signal.host)
+        }
+    };
+    let source_ok = step.source_is_host_of.is_none_or(|r| {
+        rep(bound, r, timeline).is_some_and(|o| signal.fields.get("source") == Some(&o.host))
+    });
+    let vm_ok = step.same_vm.is_none_or(|r| {
+        bound.get(r).is_some_and(|ids| {
+            ids.iter().any(|&i| {
+                timeline[i].fields.get("vm").is_some()
+                    && timeline[i].fields.get("vm") == signal.fields.get("vm")
+            })
+        })
+    });
+    host_ok && source_ok && vm_ok
+}
+
+/// Whether a signal the rule needs to be absent is there.
+fn present(absence: &Absence, bound: &[Vec<usize>], timeline: &[Signal]) -> bool {
+    let Some(of) = rep(bound, absence.of, timeline) else {
+        return false;
+    };
+    let t = of.time.timestamp_millis();
+    timeline.iter().any(|s| {
+        absence.signals.iter().any(|n| *n == s.name)
+            && match absence.host {
+                AbsentHost::Same => s.host == of.host,
+                AbsentHost::Other => s.host != of.host,
+                AbsentHost::Any => true,
+            }
+            && absence
+                .within_ms
+                .is_none_or(|w| (s.time.timestamp_millis() - t).abs() <= w)
+    })
+}
+
+/// Matches of one host (or of the cluster) closer than the rule's window are one finding.
+fn group(rule: &Rule, mut matches: Vec<Match>) -> Vec<Vec<Match>> {
+    matches.sort_by(|a, b| (a.host.as_str(), a.time_ms).cmp(&(b.host.as_str(), b.time_ms)));
+    if rule.scope == Scope::Cluster {
+        matches.sort_by_key(|m| m.time_ms);
+    }
+    let mut groups: Vec<Vec<Match>> = Vec::new();
+    for m in matches {
+        let joins = groups.last().and_then(|g| g.last()).is_some_and(|last| {
+            same_group(rule, last, &m)
+                && m.time_ms - last.time_ms <= rule.window_ms
+                && last.confidence == m.confidence
+        });
+        if joins {
+            groups.last_mut().expect("joins implies a group").push(m);
+        } else {
+            groups.push(vec![m]);
+        }
+    }
+    groups
+}
+
+fn finding(rule: &Rule, group: &[Match], timeline: &[Signal], lang: &str) -> Finding {
+    let confidence = group[0].confidence;
+    let form = match confidence {
+        Confidence::High => &rule.high,
+        Confidence::Medium => rule.medium.as_ref().unwrap_or(&rule.high),
+    };
+    let evidence: BTreeSet<usize> = group
+        .iter()
+        .flat_map(|m| m.bound.iter().flatten().copied())
+        .collect();
+    let signals: Vec<&Signal> = evidence.iter().map(|&i| &timeline[i]).collect();
+    let vms: BTreeSet<String> = signals
+        .iter()
+        .filter_map(|s| s.fields.get("vm").cloned())
+        .collect();
+    let hosts: BTreeSet<String> = signals.iter().map(|s| s.host.clone()).collect();
+    let first = signals.iter().map(|s| s.time).min().unwrap_or_default();
+    let last = signals.iter().map(|s| s.time).max().unwrap_or_default();
+    let host = group[0].host.clone();
+    let lookup = |name: &str| -> Option<String> {
+        match name {
+            "host" => Some(host.clone()),
+            "hosts" => Some(hosts.iter().cloned().collect::<Vec<_>>().join(", ")),
+            "vms" => (!vms.is_empty()).then(|| vms.iter().cloned().collect::<Vec<_>>().join(", ")),
+            "time" | "first" => Some(crate::report::utc(first)),
+            "last" => Some(crate::report::utc(last)),
+            _ => field_value(form, group, timeline, name),
+        }
+    };
+    let text = rule
+        .text
+        .get(lang)
+        .or_else(|| rule.text.get("en"))
+        .expect("every rule has [text.en]");
+    let mut missing: Vec<String> = form
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(i, s)| s.optional && group.iter().all(|m| m.bound[*i].is_empty()))
+        .map(|(_, s)| s.name.clone())
+        .chain(form.collect.iter().cloned())
+        .filter_map(|key| text.collect.get(&key).map(|t| fill(t, lookup)))
+        .collect();
+    missing.dedup();
+    Finding {
+        rule: rule.id.clone(),
+        severity: rule.severity,
+        confidence,
+        host: host.clone(),
+        vms: vms.iter().cloned().collect(),
+        first,
+        last,
+        title: fill(&text.title, lookup),
+        cause: fill(&text.cause, lookup),
+        fix: text.fix.iter().map(|f| fill(f, lookup)).collect(),
+        evidence: evidence.into_iter().collect(),
+        missing,
+    }
+}
+
+/// `step.field` or `field`: the first bound signal (in step order, then time) that has it.
+fn field_value(form: &Form, group: &[Match], timeline: &[Signal], name: &str) -> Option<String> {
+    let (step, field) = match name.split_once('.') {
+        Some((step, field)) => (Some(step), field),
+        None => (None, name),
+    };
+    form.steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| step.is_none_or(|n| n == s.name))
+        .flat_map(|(i, _)| group.iter().flat_map(move |m| m.bound[i].iter()))
+        .find_map(|&id| timeline[id].fields.get(field).cloned())
+}

@@ -1,0 +1,447 @@
+//! The signal catalogue (`rules/signals.toml`): which events become which signals, and how
+//! their fields are read. A signal is a known event, normalized: a name, a time, a host and
+//! typed fields (SPEC §3).
+
+use crate::input::{RawEvent, Wanted};
+use crate::rules::load::{line_of, LoadError};
+use crate::timeline::{host_key, normalize_code, normalize_ntstatus_binary};
+use regex::Regex;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// A known event, normalized.
+#[derive(Debug, Clone)]
+pub struct Signal {
+    /// Position in the timeline, set once the timeline is sorted.
+    pub id: usize,
+    pub name: String,
+    pub time: chrono::DateTime<chrono::Utc>,
+    /// Host key: the first DNS label of `<Computer>`, upper case.
+    pub host: String,
+    pub fields: BTreeMap<String, String>,
+    /// One line of text in hvtriage's own words.
+    pub text: String,
+    /// The event it came from, with every data item.
+    pub event: RawEvent,
+}
+
+/// The signal catalogue.
+#[derive(Debug)]
+pub struct Catalogue {
+    pub signals: Vec<SignalDef>,
+    ids: HashSet<u32>,
+    /// (lower-case provider, event id) → the sources that read it.
+    by_event: HashMap<(String, u32), Vec<(usize, usize)>>,
+}
+
+#[derive(Debug)]
+pub struct SignalDef {
+    pub name: String,
+    pub label: String,
+    text: String,
+    sources: Vec<Source>,
+}
+
+#[derive(Debug)]
+struct Source {
+    channels: Vec<String>,
+    when: Vec<(FieldSpec, Regex)>,
+    fields: Vec<(String, FieldSpec)>,
+}
+
+#[derive(Debug, Clone)]
+struct FieldSpec {
+    items: Vec<Item>,
+    regexes: Vec<Regex>,
+    map: Vec<(String, String)>,
+    normalize: Normalize,
+    value: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+enum Item {
+    Named(String),
+    Position(usize),
+    Last,
+    Computer,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+enum Normalize {
+    #[default]
+    Text,
+    Code,
+    NtstatusBinary,
+    Host,
+    Vm,
+}
+
+// ---- the file format -------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogueFile {
+    signal: Vec<SignalFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignalFile {
+    name: String,
+    label: String,
+    text: String,
+    source: Vec<SourceFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceFile {
+    provider: Vec<String>,
+    event_id: Vec<u32>,
+    #[serde(default)]
+    channel: Vec<String>,
+    #[serde(default)]
+    when: Vec<WhenFile>,
+    #[serde(default)]
+    fields: BTreeMap<String, FieldFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WhenFile {
+    item: Vec<String>,
+    regex: String,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum FieldFile {
+    Item(String),
+    Full(FieldTable),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FieldTable {
+    #[serde(default)]
+    item: Vec<String>,
+    #[serde(default)]
+    regex: Vec<String>,
+    #[serde(default)]
+    map: BTreeMap<String, String>,
+    #[serde(default)]
+    normalize: Normalize,
+    value: Option<String>,
+}
+
+impl Catalogue {
+    /// Loads the catalogue from the text of `signals.toml`.
+    ///
+    /// # Errors
+    /// A [`LoadError`] naming the file, the line and what to write instead.
+    pub fn parse(file: &str, text: &str) -> Result<Catalogue, LoadError> {
+        let parsed: CatalogueFile = toml::from_str(text).map_err(|err| LoadError {
+            file: file.to_string(),
+            line: err.span().map_or(0, |s| line_of(text, s.start)),
+            message: err.message().to_string(),
+            fix: "see docs/RULES.md for the format of signals.toml".into(),
+        })?;
+        let error = |name: &str, message: String, fix: &str| LoadError {
+            file: file.to_string(),
+            line: text
+                .find(&format!("name = \"{name}\""))
+                .map_or(0, |at| line_of(text, at)),
+            message,
+            fix: fix.to_string(),
+        };
+        let mut signals = Vec::new();
+        let mut seen = HashSet::new();
+        let mut ids = HashSet::new();
+        let mut by_event: HashMap<(String, u32), Vec<(usize, usize)>> = HashMap::new();
+        for def in parsed.signal {
+            if !seen.insert(def.name.clone()) {
+                return Err(error(
+                    &def.name,
+                    format!("signal `{}` is defined twice", def.name),
+                    "give each signal a name of its own",
+                ));
+            }
+            let mut sources = Vec::new();
+            for source in def.source {
+                for provider in &source.provider {
+                    for id in &source.event_id {
+                        ids.insert(*id);
+                        by_event
+                            .entry((provider.to_lowercase(), *id))
+                            .or_default()
+                            .push((signals.len(), sources.len()));
+                    }
+                }
+                sources.push(
+                    Source::build(source)
+                        .map_err(|m| error(&def.name, m, "write a valid regular expression"))?,
+                );
+            }
+            signals.push(SignalDef {
+                name: def.name,
+                label: def.label,
+                text: def.text,
+                sources,
+            });
+        }
+        Ok(Catalogue {
+            signals,
+            ids,
+            by_event,
+        })
+    }
+
+    /// The built-in catalogue, embedded in the binary.
+    pub fn builtin() -> Catalogue {
+        Catalogue::parse("rules/signals.toml", crate::rules::BUILTIN_SIGNALS)
+            .expect("the embedded signals.toml is checked by the test suite")
+    }
+
+    pub fn get(&self, name: &str) -> Option<&SignalDef> {
+        self.signals.iter().find(|s| s.name == name)
+    }
+
+    /// The signals one raw event becomes (usually none, at most a few).
+    pub fn signals_of(&self, event: &RawEvent) -> Vec<Signal> {
+        let key = (event.provider.to_lowercase(), event.event_id);
+        let Some(sources) = self.by_event.get(&key) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for &(s, k) in sources {
+            let def = &self.signals[s];
+            let source = &def.sources[k];
+            if let Some(fields) = source.read(event) {
+                out.push(Signal {
+                    id: 0,
+                    name: def.name.clone(),
+                    time: event.time,
+                    host: host_key(&event.computer),
+                    text: render(&def.text, &fields),
+                    fields,
+                    event: event.clone(),
+                });
+            }
+        }
+        out
+    }
+}
+
+impl Wanted for Catalogue {
+    fn id(&self, event_id: u32) -> bool {
+        self.ids.contains(&event_id)
+    }
+    fn event(&self, provider: &str, event_id: u32) -> bool {
+        self.by_event
+            .contains_key(&(provider.to_lowercase(), event_id))
+    }
+}
+
+impl SignalDef {
+    /// Every field name any of its sources can fill.
+    pub fn field_names(&self) -> impl Iterator<Item = &str> {
+        self.sources
+            .iter()
+            .flat_map(|s| s.fields.iter().map(|(name, _)| name.as_str()))
+    }
+
+    pub fn has_field(&self, name: &str) -> bool {
+        self.field_names().any(|f| f == name)
+    }
+}
+
+impl Source {
+    fn build(file: SourceFile) -> Result<Source, String> {
+        let when = file
+            .when
+            .into_iter()
+            .map(|w| {
+                let spec = FieldSpec::items(w.item);
+                compile(&w.regex).map(|re| (spec, re))
+            })
+            .collect::<Result<_, _>>()?;
+        let fields = file
+            .fields
+            .into_iter()
+            .map(|(name, f)| FieldSpec::build(f).map(|spec| (name, spec)))
+            .collect::<Result<_, _>>()?;
+        Ok(Source {
+            channels: file.channel,
+            when,
+            fields,
+        })
+    }
+
+    /// The fields of a matching event, or `None` when this source does not apply to it.
+    fn read(&self, event: &RawEvent) -> Option<BTreeMap<String, String>> {
+        if !self.channels.is_empty()
+            && !self
+                .channels
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(&event.channel))
+        {
+            return None;
+        }
+        for (spec, re) in &self.when {
+            if !spec.raw(event).is_some_and(|v| re.is_match(v)) {
+                return None;
+            }
+        }
+        Some(
+            self.fields
+                .iter()
+                .filter_map(|(name, spec)| spec.read(event).map(|v| (name.clone(), v)))
+                .collect(),
+        )
+    }
+}
+
+impl FieldSpec {
+    fn items(items: Vec<String>) -> FieldSpec {
+        FieldSpec {
+            items: items.iter().map(|i| Item::parse(i)).collect(),
+            regexes: Vec::new(),
+            map: Vec::new(),
+            normalize: Normalize::Text,
+            value: None,
+        }
+    }
+
+    fn build(file: FieldFile) -> Result<FieldSpec, String> {
+        let table = match file {
+            FieldFile::Item(item) => return Ok(FieldSpec::items(vec![item])),
+            FieldFile::Full(table) => table,
+        };
+        let mut spec = FieldSpec::items(table.item);
+        spec.regexes = table
+            .regex
+            .iter()
+            .map(|r| compile(r))
+            .collect::<Result<_, _>>()?;
+        spec.map = table.map.into_iter().collect();
+        spec.normalize = table.normalize;
+        spec.value = table.value;
+        Ok(spec)
+    }
+
+    /// The first data item present, as written.
+    fn raw<'e>(&self, event: &'e RawEvent) -> Option<&'e str> {
+        self.items.iter().find_map(|item| item.get(event))
+    }
+
+    fn read(&self, event: &RawEvent) -> Option<String> {
+        if let Some(value) = &self.value {
+            return Some(value.clone());
+        }
+        let raw = self.raw(event)?;
+        let picked = if self.regexes.is_empty() {
+            raw.to_string()
+        } else {
+            self.regexes.iter().find_map(|re| {
+                let caps = re.captures(raw)?;
+                caps.get(1)
+                    .or_else(|| caps.get(0))
+                    .map(|m| m.as_str().to_string())
+            })?
+        };
+        let mapped = self
+            .map
+            .iter()
+            .find(|(from, _)| *from == picked)
+            .map_or(picked, |(_, to)| to.clone());
+        let value = match self.normalize {
+            Normalize::Text => mapped.trim().to_string(),
+            Normalize::Code => normalize_code(&mapped)?,
+            Normalize::NtstatusBinary => normalize_ntstatus_binary(&mapped)?,
+            Normalize::Host => host_key(&mapped),
+            Normalize::Vm => vm_name(&mapped),
+        };
+        (!value.is_empty()).then_some(value)
+    }
+}
+
+impl Item {
+    fn parse(text: &str) -> Item {
+        match text {
+            "#last" => Item::Last,
+            "@computer" => Item::Computer,
+            _ => match text.strip_prefix('#').and_then(|n| n.parse().ok()) {
+                Some(n) => Item::Position(n),
+                None => Item::Named(text.to_string()),
+            },
+        }
+    }
+
+    fn get<'e>(&self, event: &'e RawEvent) -> Option<&'e str> {
+        match self {
+            Item::Named(name) => event
+                .data
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str()),
+            Item::Position(n) => event.data.get(*n).map(|(_, v)| v.as_str()),
+            Item::Last => event.data.last().map(|(_, v)| v.as_str()),
+            Item::Computer => Some(event.computer.as_str()),
+        }
+    }
+}
+
+fn compile(pattern: &str) -> Result<Regex, String> {
+    Regex::new(pattern).map_err(|err| format!("bad regex {pattern:?}: {err}"))
+}
+
+/// A VM's name without the cluster's "Virtual Machine " prefix (localized on Japanese hosts).
+fn vm_name(text: &str) -> String {
+    let text = text.trim();
+    ["Virtual Machine ", "仮想マシン "]
+        .iter()
+        .find_map(|p| text.strip_prefix(p))
+        .unwrap_or(text)
+        .trim()
+        .to_string()
+}
+
+/// Fills `{field}` placeholders; a field the event did not give shows as `?`.
+pub fn render(template: &str, fields: &BTreeMap<String, String>) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('}') else {
+            out.push_str(&rest[open..]);
+            return out;
+        };
+        let name = &rest[open + 1..open + close];
+        out.push_str(fields.get(name).map_or("?", String::as_str));
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+impl Signal {
+    /// Any record as a timeline entry (`timeline --all`): named by its provider and id.
+    pub fn raw(event: RawEvent) -> Signal {
+        let summary: Vec<&str> = event.data.iter().map(|(_, v)| v.as_str()).take(4).collect();
+        Signal {
+            id: 0,
+            name: "event".into(),
+            time: event.time,
+            host: host_key(&event.computer),
+            fields: BTreeMap::new(),
+            text: format!(
+                "{} {}: {}",
+                event.provider,
+                event.event_id,
+                summary.join(" | ")
+            ),
+            event,
+        }
+    }
+}
