@@ -94,12 +94,13 @@ pub fn analyze(paths: &[PathBuf], rules: &RuleSet, options: &Options) -> Result<
     let mut names: BTreeMap<String, String> = BTreeMap::new();
     for (report, events) in read {
         warnings.extend(report.warnings.iter().cloned());
-        for event in events {
-            let key = timeline::host_key(&event.computer);
-            let name = names.entry(key).or_default();
-            if event.computer.len() > name.len() {
-                *name = event.computer.clone();
+        for computer in report.computers.iter().filter(|c| !c.is_empty()) {
+            let name = names.entry(timeline::host_key(computer)).or_default();
+            if computer.len() > name.len() {
+                *name = computer.clone();
             }
+        }
+        for event in events {
             if options.all {
                 signals.push(signal::Signal::raw(event));
             } else {

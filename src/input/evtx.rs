@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use evtx::binxml::value_variant::BinXmlValue;
 use evtx::{EvtxChunkData, EvtxRecord, ParserSettings};
 use rayon::prelude::*;
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::sync::Arc;
 
@@ -27,6 +28,7 @@ struct ChunkRead {
     events: Vec<RawEvent>,
     skipped: bool,
     lost: u64,
+    computers: BTreeSet<String>,
     warnings: Vec<String>,
 }
 
@@ -46,7 +48,7 @@ pub fn read(index: usize, input: &Input, wanted: &dyn Wanted) -> (InputReport, V
     let tail = len.saturating_sub(FILE_HEADER_BYTES) % CHUNK_BYTES;
     if tail != 0 {
         report.warn(format!(
-            "file is cut short: {tail} bytes after chunk {chunks} are not a whole chunk; the records in them are lost"
+            "file is cut short: the last {tail} bytes are not a whole chunk and were not read"
         ));
     }
     let settings = Arc::new(ParserSettings::new().num_threads(1));
@@ -65,6 +67,7 @@ pub fn read(index: usize, input: &Input, wanted: &dyn Wanted) -> (InputReport, V
             report.warn(w);
         }
         events.extend(chunk.events);
+        report.computers.extend(chunk.computers);
     }
     report.events_used = events.len() as u64;
     (report, events)
@@ -152,7 +155,9 @@ fn read_chunk(
             errors - RECORD_ERRORS_SHOWN
         ));
     }
-    out.lost += declared.saturating_sub(out.records).max(errors as u64);
+    // A chunk header's record range is stale in a dirty log, so only records that failed
+    // to read count as lost.
+    out.lost += errors as u64;
     out
 }
 
@@ -168,7 +173,8 @@ fn declared_records(chunk: &EvtxChunkData) -> u64 {
 
 fn read_record(index: usize, record: EvtxRecord, wanted: &dyn Wanted, out: &mut ChunkRead) {
     let header_time = to_chrono(record.timestamp);
-    if !prefilter(&record, wanted) {
+    // The chunk's first record is always rendered: it names the computer, for the host list.
+    if !out.computers.is_empty() && !prefilter(&record, wanted) {
         count(out, header_time);
         return;
     }
@@ -187,8 +193,9 @@ fn read_record(index: usize, record: EvtxRecord, wanted: &dyn Wanted, out: &mut 
         .map_err(|err| BadEvent(err.to_string()))
         .and_then(|doc| parse_event(index, doc.root_element(), wanted));
     match parsed {
-        Ok((time, event)) => {
-            count(out, time);
+        Ok((seen, event)) => {
+            count(out, seen.time);
+            out.computers.insert(seen.computer);
             out.events.extend(event);
         }
         Err(BadEvent(why)) => {

@@ -7,6 +7,7 @@ pub mod xml;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 pub use discover::{discover, Discovered, Skipped};
@@ -65,6 +66,10 @@ pub struct InputReport {
     pub chunks_skipped: u64,
     pub records_lost: u64,
     pub warnings: Vec<String>,
+    /// Every `<Computer>` the file names (for EVTX: of each chunk's first record, which
+    /// costs one render per 64 KiB), so hosts with no known event still count.
+    #[serde(skip)]
+    pub computers: BTreeSet<String>,
 }
 
 impl InputReport {

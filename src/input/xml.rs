@@ -42,8 +42,11 @@ pub fn read(index: usize, input: &Input, wanted: &dyn Wanted) -> (InputReport, V
     let mut events = Vec::new();
     for node in doc.descendants().filter(|n| n.has_tag_name("Event")) {
         match parse_event(index, node, wanted) {
-            Ok((time, event)) => {
-                report.saw(time);
+            Ok((seen, event)) => {
+                report.saw(seen.time);
+                if !report.computers.contains(&seen.computer) {
+                    report.computers.insert(seen.computer);
+                }
                 events.extend(event);
             }
             Err(BadEvent(why)) => {
@@ -80,16 +83,26 @@ fn wrap(text: &str) -> String {
     format!("<hvtriage-root>{body}</hvtriage-root>")
 }
 
-/// Reads one `<Event>` element. Returns its time (every event is counted) and the event when
-/// `wanted` accepts it; data items are only read for wanted events.
+/// What every event tells, wanted or not: its time and its computer.
+pub struct Seen {
+    pub time: DateTime<Utc>,
+    pub computer: String,
+}
+
+/// Reads one `<Event>` element. Returns what every event tells (every event is counted) and
+/// the event when `wanted` accepts it; data items are only read for wanted events.
 pub fn parse_event(
     input: usize,
     node: Node,
     wanted: &dyn Wanted,
-) -> Result<(DateTime<Utc>, Option<RawEvent>), BadEvent> {
+) -> Result<(Seen, Option<RawEvent>), BadEvent> {
     let header = header(node)?;
+    let seen = Seen {
+        time: header.time,
+        computer: header.computer.to_string(),
+    };
     if !wanted.event(header.provider, header.event_id) {
-        return Ok((header.time, None));
+        return Ok((seen, None));
     }
     let data = node
         .children()
@@ -106,7 +119,7 @@ pub fn parse_event(
         computer: header.computer.to_string(),
         data,
     };
-    Ok((header.time, Some(event)))
+    Ok((seen, Some(event)))
 }
 
 fn header<'a>(event: Node<'a, 'a>) -> Result<Header<'a>, BadEvent> {
@@ -224,7 +237,8 @@ mod tests {
     #[test]
     fn a_bare_sequence_of_events_gets_a_root() {
         let two = format!("<?xml version=\"1.0\"?>{NETLOGON}\n{NETLOGON}");
-        let doc = Document::parse(&wrap(&two)).unwrap();
+        let wrapped = wrap(&two);
+        let doc = Document::parse(&wrapped).unwrap();
         assert_eq!(
             doc.descendants()
                 .filter(|n| n.has_tag_name("Event"))

@@ -1,0 +1,291 @@
+//! The command line end to end: exit codes, outputs, bad input.
+
+mod common;
+
+use predicates::prelude::*;
+
+fn seed() -> std::path::PathBuf {
+    common::root().join("fixtures/seed-001")
+}
+
+#[test]
+fn a_path_alone_means_analyze() {
+    common::hvtriage()
+        .arg(seed())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("shared-nic-only-dc-path"))
+        .stdout(predicate::str::contains("Host HV01 · VMs VM1, VM2"));
+}
+
+#[test]
+fn fail_on_sets_exit_status_1() {
+    common::hvtriage()
+        .arg("analyze")
+        .arg(seed())
+        .args(["--fail-on", "critical"])
+        .assert()
+        .code(1);
+    let second_path = common::root().join("fixtures/second-path");
+    common::hvtriage()
+        .arg("analyze")
+        .arg(second_path)
+        .args(["--fail-on", "critical"])
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn json_has_schema_1_with_exactly_its_keys() {
+    let out = common::hvtriage()
+        .arg("analyze")
+        .arg(seed())
+        .args(["--json", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys: Vec<&str> = json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut want = [
+        "schema",
+        "tool",
+        "case",
+        "time_zone",
+        "inputs",
+        "hosts",
+        "coverage",
+        "timeline",
+        "findings",
+        "warnings",
+    ];
+    let mut got = keys.clone();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(json["schema"], 1);
+    assert_eq!(json["case"], "seed-001");
+    let entry = &json["timeline"][0];
+    let mut entry_keys: Vec<&str> = entry
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    entry_keys.sort();
+    assert_eq!(
+        entry_keys,
+        [
+            "channel",
+            "event_id",
+            "fields",
+            "host",
+            "id",
+            "input",
+            "provider",
+            "record_id",
+            "signal",
+            "text",
+            "time"
+        ]
+    );
+    let finding = &json["findings"][0];
+    let mut finding_keys: Vec<&str> = finding
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    finding_keys.sort();
+    assert_eq!(
+        finding_keys,
+        [
+            "cause",
+            "confidence",
+            "evidence",
+            "first",
+            "fix",
+            "host",
+            "last",
+            "missing",
+            "rule",
+            "severity",
+            "title",
+            "vms"
+        ]
+    );
+    // Evidence ids point into the timeline.
+    for id in finding["evidence"].as_array().unwrap() {
+        let id = id.as_u64().unwrap() as usize;
+        assert_eq!(json["timeline"][id]["id"], id as u64);
+    }
+}
+
+#[test]
+fn json_is_byte_identical_across_runs() {
+    let run = || {
+        common::hvtriage()
+            .arg(seed())
+            .args(["--json", "-"])
+            .output()
+            .unwrap()
+            .stdout
+    };
+    assert_eq!(run(), run());
+}
+
+#[test]
+fn csv_has_one_row_per_signal() {
+    let dir = std::env::temp_dir().join(format!("hvtriage-csv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = dir.join("t.csv");
+    common::hvtriage()
+        .arg(seed())
+        .arg("--csv")
+        .arg(&csv)
+        .args(["--tz", "Asia/Tokyo"])
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.split("\r\n").filter(|l| !l.is_empty());
+    assert_eq!(
+        lines.next().unwrap(),
+        "time_utc,time_local,host,signal,provider,event_id,channel,record_id,input,text"
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 16);
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("2026-11-20 11:14:05.123 JST") && r.contains("nic_link_down")),
+        "{rows:?}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn timeline_prints_every_known_event_and_all_prints_every_record() {
+    common::hvtriage()
+        .arg("timeline")
+        .arg(seed())
+        .assert()
+        .success()
+        .stdout(predicate::function(|s: &str| s.lines().count() == 16));
+    let sample = common::samples().join("omerbenamram__samples__Application_no_crc32.evtx");
+    common::hvtriage()
+        .args(["timeline", "--all", "--format", "jsonl"])
+        .arg(sample)
+        .assert()
+        .success()
+        .stdout(predicate::function(|s: &str| s.lines().count() == 17));
+}
+
+#[test]
+fn nothing_readable_exits_2_with_one_sentence() {
+    let dir = std::env::temp_dir().join(format!("hvtriage-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("notes.txt"), "not a log").unwrap();
+    std::fs::write(dir.join("System.evtx"), "not a log either").unwrap();
+    let out = common::hvtriage().arg(&dir).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("no readable event") && err.contains("System.evtx"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn a_foreign_file_named_explicitly_is_a_warning() {
+    let dir = std::env::temp_dir().join(format!("hvtriage-foreign-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let foreign = dir.join("Application.evtx");
+    std::fs::write(&foreign, b"MZ\x90\x00 this is a program").unwrap();
+    let out = common::hvtriage()
+        .arg(seed())
+        .arg(&foreign)
+        .args(["--json", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let warnings = json["warnings"].as_array().unwrap();
+    assert!(
+        warnings.iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .contains("Application.evtx: skipped: not an event log")),
+        "{warnings:?}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn a_broken_rule_file_exits_2_with_file_line_and_fix() {
+    let dir = std::env::temp_dir().join(format!("hvtriage-rules-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rule =
+        std::fs::read_to_string(common::root().join("rules/dc-unreachable-cluster-wide.toml"))
+            .unwrap();
+    std::fs::write(
+        dir.join("bad.toml"),
+        rule.replace("id = \"dc-unreachable-cluster-wide\"", "id = \"bad\"")
+            .replace(
+                "signal = \"dc_unreachable\"\n\n[[step]]\nname = \"other\"",
+                "signal = \"dc_unreachabel\"\n\n[[step]]\nname = \"other\"",
+            ),
+    )
+    .unwrap();
+    let out = common::hvtriage()
+        .arg(seed())
+        .arg("--rules")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("bad.toml:15: unknown signal `dc_unreachabel`"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `dc_unreachable`"), "{err}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn html_output_is_refused_clearly_until_it_exists() {
+    common::hvtriage()
+        .arg(seed())
+        .args(["-o", "report.html"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--json"));
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("hvtriage"))
+        .args(["timeline", "--all"])
+        .arg(common::samples().join("log2timeline__test_data__evtx__System.evtx"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 10];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // stdout is dropped here: the pipe is closed.
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

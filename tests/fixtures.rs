@@ -1,0 +1,193 @@
+//! Every fixture case gives the findings its `expected.toml` names, and none it forbids —
+//! from its Event XML, and from the EVTX files written from it, each read alone.
+
+mod common;
+
+use hvtriage::analysis::Analysis;
+use hvtriage::rules::RuleSet;
+use hvtriage::{analyze, Options};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expected {
+    #[serde(default)]
+    finding: Vec<ExpectedFinding>,
+    #[serde(default)]
+    absent: Vec<String>,
+    max_severity: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectedFinding {
+    rule: String,
+    host: Option<String>,
+    vms: Vec<String>,
+    confidence: String,
+}
+
+fn expected(case: &Path) -> Expected {
+    let text = std::fs::read_to_string(case.join("expected.toml")).unwrap();
+    toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", case.display()))
+}
+
+fn check(case: &Path, what: &str, analysis: &Analysis) {
+    let expected = expected(case);
+    let name = format!("{} ({what})", case.display());
+    for want in &expected.finding {
+        let found = analysis.findings.iter().find(|f| f.rule == want.rule);
+        let found = found.unwrap_or_else(|| {
+            let got: Vec<_> = analysis.findings.iter().map(|f| &f.rule).collect();
+            panic!("{name}: no finding `{}`; got {got:?}", want.rule)
+        });
+        if let Some(host) = &want.host {
+            assert_eq!(&found.host, host, "{name}: host of {}", want.rule);
+        }
+        assert_eq!(found.vms, want.vms, "{name}: VMs of {}", want.rule);
+        assert_eq!(
+            found.confidence.as_str(),
+            want.confidence,
+            "{name}: confidence of {}",
+            want.rule
+        );
+        assert!(
+            !found.evidence.is_empty(),
+            "{name}: {} has no evidence",
+            want.rule
+        );
+    }
+    assert_eq!(
+        analysis.findings.len(),
+        expected.finding.len(),
+        "{name}: findings {:?}",
+        analysis
+            .findings
+            .iter()
+            .map(|f| &f.rule)
+            .collect::<Vec<_>>()
+    );
+    for rule in &expected.absent {
+        assert!(
+            analysis.findings.iter().all(|f| &f.rule != rule),
+            "{name}: `{rule}` must not match"
+        );
+    }
+    if let Some(max) = &expected.max_severity {
+        let max = hvtriage::rules::Severity::parse(max).unwrap();
+        assert!(
+            analysis.findings.iter().all(|f| f.severity >= max),
+            "{name}: a finding above {max:?}"
+        );
+    }
+}
+
+fn run(paths: &[PathBuf]) -> Analysis {
+    let rules = RuleSet::builtin().unwrap();
+    analyze(paths, &rules, &Options::default()).unwrap()
+}
+
+#[test]
+fn each_case_gives_its_findings_from_the_case_folder() {
+    for case in common::cases() {
+        check(&case, "folder", &run(&[case.clone()]));
+    }
+}
+
+#[test]
+fn each_case_gives_its_findings_from_event_xml_alone() {
+    for case in common::cases() {
+        check(&case, "xml", &run(&common::files(&case, "xml")));
+    }
+}
+
+#[test]
+fn each_case_gives_its_findings_from_evtx_alone() {
+    for case in common::cases() {
+        let evtx = common::files(&case, "evtx");
+        assert_eq!(
+            evtx.len(),
+            common::files(&case, "xml").len(),
+            "{}: every .xml has its .evtx (run scripts/fixtures.sh)",
+            case.display()
+        );
+        check(&case, "evtx", &run(&evtx));
+    }
+}
+
+#[test]
+fn xml_and_evtx_of_a_case_are_one_event_each() {
+    let case = common::root().join("fixtures/seed-001");
+    let both = run(&[case.clone()]);
+    let xml = run(&common::files(&case, "xml"));
+    assert_eq!(
+        both.timeline.len(),
+        xml.timeline.len(),
+        "duplicates were not merged"
+    );
+    assert_eq!(
+        both.records(),
+        2 * xml.records(),
+        "every copy is counted as read"
+    );
+}
+
+#[test]
+fn the_medium_form_asks_for_the_missing_log() {
+    let case = common::root().join("fixtures/seed-001-no-link");
+    let analysis = run(&[case]);
+    let finding = &analysis.findings[0];
+    assert_eq!(finding.missing.len(), 1, "{:?}", finding.missing);
+    assert!(
+        finding.missing[0].contains("HV01's System log"),
+        "{}",
+        finding.missing[0]
+    );
+}
+
+#[test]
+fn the_seed_001_finding_names_the_cause_and_fix_of_seed_001() {
+    let analysis = run(&[common::root().join("fixtures/seed-001")]);
+    let f = &analysis.findings[0];
+    assert!(
+        f.cause
+            .contains("only network path to the domain controller"),
+        "{}",
+        f.cause
+    );
+    assert!(
+        f.cause
+            .contains("Intel(R) Ethernet Server Adapter I350-T2 #2"),
+        "{}",
+        f.cause
+    );
+    assert!(
+        f.fix[0].contains("second network path to the domain controller"),
+        "{:?}",
+        f.fix
+    );
+    assert!(
+        f.fix
+            .iter()
+            .any(|s| s.contains("static routes with metrics")),
+        "{:?}",
+        f.fix
+    );
+    let signals: Vec<&str> = f
+        .evidence
+        .iter()
+        .map(|&i| analysis.timeline[i].name.as_str())
+        .collect();
+    for needed in [
+        "nic_link_down",
+        "dc_unreachable",
+        "cno_logon_token_failed",
+        "migration_failed",
+    ] {
+        assert!(
+            signals.contains(&needed),
+            "evidence lacks {needed}: {signals:?}"
+        );
+    }
+}
