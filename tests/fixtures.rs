@@ -91,7 +91,7 @@ fn run(paths: &[PathBuf]) -> Analysis {
 #[test]
 fn each_case_gives_its_findings_from_the_case_folder() {
     for case in common::cases() {
-        check(&case, "folder", &run(&[case.clone()]));
+        check(&case, "folder", &run(std::slice::from_ref(&case)));
     }
 }
 
@@ -119,7 +119,7 @@ fn each_case_gives_its_findings_from_evtx_alone() {
 #[test]
 fn xml_and_evtx_of_a_case_are_one_event_each() {
     let case = common::root().join("fixtures/seed-001");
-    let both = run(&[case.clone()]);
+    let both = run(std::slice::from_ref(&case));
     let xml = run(&common::files(&case, "xml"));
     assert_eq!(
         both.timeline.len(),

@@ -98,7 +98,7 @@ fn bind(form: &Form, anchor: usize, timeline: &[Signal]) -> Option<Vec<Vec<usize
 
 /// Name and field conditions: what a step asks of a signal on its own.
 fn accepts(step: &Step, signal: &Signal) -> bool {
-    step.signals.iter().any(|n| *n == signal.name)
+    step.signals.contains(&signal.name)
         && step
             .conditions
             .iter()
@@ -157,8 +157,7 @@ fn related(step: &Step, signal: &Signal, bound: &[Vec<usize>], timeline: &[Signa
     let vm_ok = step.same_vm.is_none_or(|r| {
         bound.get(r).is_some_and(|ids| {
             ids.iter().any(|&i| {
-                timeline[i].fields.get("vm").is_some()
-                    && timeline[i].fields.get("vm") == signal.fields.get("vm")
+                signal.fields.get("vm").is_some_and(|vm| timeline[i].fields.get("vm") == Some(vm))
             })
         })
     });
@@ -172,7 +171,7 @@ fn present(absence: &Absence, bound: &[Vec<usize>], timeline: &[Signal]) -> bool
     };
     let t = of.time.timestamp_millis();
     timeline.iter().any(|s| {
-        absence.signals.iter().any(|n| *n == s.name)
+        absence.signals.contains(&s.name)
             && match absence.host {
                 AbsentHost::Same => s.host == of.host,
                 AbsentHost::Other => s.host != of.host,
