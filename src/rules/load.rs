@@ -307,18 +307,17 @@ impl Checker<'_> {
     ) -> Result<Form, LoadError> {
         let mut built: Vec<Step> = Vec::new();
         for (i, step) in steps.into_iter().enumerate() {
+            let name = step.name.clone();
             let s = self.step(step, &built)?;
             if i == 0 && (s.optional || !s.time.is_empty() || s.host.is_some()) {
-                return Err(LoadError {
-                    file: self.file.into(),
-                    line: 0,
-                    message: format!(
+                return Err(self.err(
+                    &name,
+                    format!(
                         "the first step `{}` is optional or refers to another step",
                         s.name
                     ),
-                    fix: "the first step anchors the rule: make it required, without relations"
-                        .into(),
-                });
+                    "the first step anchors the rule: make it required, without relations",
+                ));
             }
             built.push(s);
         }

@@ -157,7 +157,10 @@ fn related(step: &Step, signal: &Signal, bound: &[Vec<usize>], timeline: &[Signa
     let vm_ok = step.same_vm.is_none_or(|r| {
         bound.get(r).is_some_and(|ids| {
             ids.iter().any(|&i| {
-                signal.fields.get("vm").is_some_and(|vm| timeline[i].fields.get("vm") == Some(vm))
+                signal
+                    .fields
+                    .get("vm")
+                    .is_some_and(|vm| timeline[i].fields.get("vm") == Some(vm))
             })
         })
     });
@@ -170,17 +173,21 @@ fn present(absence: &Absence, bound: &[Vec<usize>], timeline: &[Signal]) -> bool
         return false;
     };
     let t = of.time.timestamp_millis();
-    timeline.iter().any(|s| {
-        absence.signals.contains(&s.name)
-            && match absence.host {
-                AbsentHost::Same => s.host == of.host,
-                AbsentHost::Other => s.host != of.host,
-                AbsentHost::Any => true,
-            }
-            && absence
-                .within_ms
-                .is_none_or(|w| (s.time.timestamp_millis() - t).abs() <= w)
-    })
+    let (lo, hi) = absence
+        .within_ms
+        .map_or((i64::MIN, i64::MAX), |w| (t - w, t + w));
+    let start = timeline.partition_point(|s| s.time.timestamp_millis() < lo);
+    timeline[start..]
+        .iter()
+        .take_while(|s| s.time.timestamp_millis() <= hi)
+        .any(|s| {
+            absence.signals.contains(&s.name)
+                && match absence.host {
+                    AbsentHost::Same => s.host == of.host,
+                    AbsentHost::Other => s.host != of.host,
+                    AbsentHost::Any => true,
+                }
+        })
 }
 
 /// Matches of one host (or of the cluster) closer than the rule's window are one finding.
