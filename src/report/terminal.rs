@@ -142,14 +142,18 @@ fn finding(out: &mut String, a: &Analysis, f: &Finding, style: Style) {
     let _ = writeln!(out);
 }
 
-/// The merged timeline as a table, one line per signal.
+/// The merged timeline as a table, one line per signal; with `--tz`, local time beside UTC.
 pub fn timeline(a: &Analysis) -> String {
     let mut out = String::new();
+    let local = a.time_zone != chrono_tz::UTC;
     for s in &a.timeline {
+        let _ = write!(out, "{}  ", utc(s.time));
+        if local {
+            let _ = write!(out, "{}  ", super::local(s.time, a.time_zone));
+        }
         let _ = writeln!(
             out,
-            "{}  {:<10} {:<30} {}",
-            utc(s.time),
+            "{:<10} {:<30} {}",
             s.host,
             s.name,
             s.text.replace(['\r', '\n'], " ")

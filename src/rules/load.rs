@@ -228,6 +228,7 @@ struct AbsentFile {
 struct TextFile {
     title: Spanned<String>,
     cause: Spanned<String>,
+    cause_medium: Option<Spanned<String>>,
     fix: Vec<Spanned<String>>,
     #[serde(default)]
     collect: BTreeMap<String, Spanned<String>>,
@@ -509,6 +510,7 @@ impl Checker<'_> {
 
     fn text(&self, lang: &str, file: TextFile, rule: &RuleShape) -> Result<Text, LoadError> {
         let mut strings: Vec<&Spanned<String>> = vec![&file.title, &file.cause];
+        strings.extend(file.cause_medium.iter());
         strings.extend(file.fix.iter());
         strings.extend(file.collect.values());
         for s in &strings {
@@ -537,6 +539,7 @@ impl Checker<'_> {
         Ok(Text {
             title: file.title.into_inner(),
             cause: file.cause.into_inner(),
+            cause_medium: file.cause_medium.map(Spanned::into_inner),
             fix: file.fix.into_iter().map(Spanned::into_inner).collect(),
             collect: file
                 .collect

@@ -265,7 +265,13 @@ fn finding(rule: &Rule, group: &[Match], timeline: &[Signal], lang: &str) -> Fin
         first,
         last,
         title: fill(&text.title, lookup),
-        cause: fill(&text.cause, lookup),
+        cause: fill(
+            match (confidence, &text.cause_medium) {
+                (Confidence::Medium, Some(medium)) => medium,
+                _ => &text.cause,
+            },
+            lookup,
+        ),
         fix: text.fix.iter().map(|f| fill(f, lookup)).collect(),
         evidence: evidence.into_iter().collect(),
         missing,

@@ -8,6 +8,9 @@ use std::collections::BTreeMap;
 pub struct Text {
     pub title: String,
     pub cause: String,
+    /// The cause as said at medium confidence, when the rule has a medium form: it must not
+    /// state as fact what the missing evidence would show.
+    pub cause_medium: Option<String>,
     /// The fix as steps.
     pub fix: Vec<String>,
     /// What would confirm or complete the finding, by step name (or a form's collect key).
