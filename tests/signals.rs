@@ -1,0 +1,183 @@
+//! The signal catalogue turns raw events into signals with typed fields (SPEC §3).
+
+use chrono::TimeZone;
+use hvtriage::input::RawEvent;
+use hvtriage::signal::{Catalogue, Signal};
+
+fn event(provider: &str, id: u32, data: &[(&str, &str)]) -> RawEvent {
+    RawEvent {
+        input: 0,
+        record_id: 7,
+        time: chrono::Utc
+            .with_ymd_and_hms(2026, 11, 20, 2, 15, 4)
+            .unwrap(),
+        provider: provider.into(),
+        event_id: id,
+        channel: "Microsoft-Windows-Hyper-V-High-Availability-Admin".into(),
+        computer: "hv01.contoso.local".into(),
+        data: data
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+fn one(e: RawEvent) -> Signal {
+    let mut signals = Catalogue::builtin().signals_of(&e);
+    assert_eq!(signals.len(), 1, "{e:?}");
+    signals.remove(0)
+}
+
+fn field<'s>(s: &'s Signal, name: &str) -> Option<&'s str> {
+    s.fields.get(name).map(String::as_str)
+}
+
+const EN: &str = "Live migration of 'Virtual Machine VM01' failed.\r\n\r\nVirtual machine migration operation for 'VM01' failed at migration source 'HV01'. (Virtual machine ID 8F233F6C-28E0-44B7-8A16-C57D0D72DB61)\r\n\r\nThe Virtual Machine Management Service failed to establish a connection for a Virtual Machine migration with host 'HV02.contoso.local': No authority could be contacted for authentication. (0x80090311).";
+
+/// Seed 001 quotes this form word for word (host names filled in).
+const JA: &str = "'仮想マシン VM01' のライブ マイグレーションが失敗しました。 'VM01' の仮想マシン移行操作が移行元 'HV01' で失敗しました。(仮想マシン ID 8F233F6C-28E0-44B7-8A16-C57D0D72DB61) 仮想マシン管理サービスは、ホスト 'HV02' との仮想マシンの移行のための接続を確立できませんでした: 認証するときにどの機関にもアクセスできませんでした。 (0x80090311)。 仮想マシン管理サービスは、ソース ホストで仮想マシンの移行のための接続を認証できませんでした: 認証するときにどの機関にもアクセスできませんでした。 (0x80090311)。";
+
+const DE: &str = "Fehler bei der Livemigration von \"Virtueller Computer VM01\". Fehler beim Migrationsvorgang für \"VM01\" an der Migrationsquelle \"HV01\". Es konnte keine Autorität für die Authentifizierung kontaktiert werden. (0x80090311)";
+
+fn ha_21502(message: &str) -> RawEvent {
+    event(
+        "Microsoft-Windows-Hyper-V-High-Availability",
+        21502,
+        &[
+            ("Parameter1", "Virtual Machine VM01"),
+            ("Parameter2", "8F233F6C"),
+            ("Parameter3", message),
+        ],
+    )
+}
+
+#[test]
+fn english_21502_yields_vm_side_host_peer_and_code() {
+    let s = one(ha_21502(EN));
+    assert_eq!(s.name, "migration_failed");
+    assert_eq!(field(&s, "vm"), Some("VM01"));
+    assert_eq!(field(&s, "side"), Some("source"));
+    assert_eq!(field(&s, "host"), Some("HV01"));
+    assert_eq!(field(&s, "peer"), Some("HV02"));
+    assert_eq!(field(&s, "source"), Some("HV01"));
+    assert_eq!(field(&s, "hresult"), Some("0x80090311"));
+    assert_eq!(
+        field(&s, "vm_id"),
+        Some("8F233F6C-28E0-44B7-8A16-C57D0D72DB61")
+    );
+    assert_eq!(s.host, "HV01");
+}
+
+#[test]
+fn japanese_21502_yields_the_same_fields() {
+    let s = one(ha_21502(JA));
+    assert_eq!(field(&s, "vm"), Some("VM01"));
+    assert_eq!(field(&s, "side"), Some("source"));
+    assert_eq!(field(&s, "host"), Some("HV01"));
+    assert_eq!(field(&s, "peer"), Some("HV02"));
+    assert_eq!(field(&s, "source"), Some("HV01"));
+    assert_eq!(field(&s, "hresult"), Some("0x80090311"));
+}
+
+#[test]
+fn a_failure_at_the_destination_has_the_peer_as_source() {
+    let s = one(ha_21502(
+        &EN.replace("migration source 'HV01'", "migration destination 'HV02'")
+            .replace("with host 'HV02.contoso.local'", "with host 'HV01'"),
+    ));
+    assert_eq!(field(&s, "side"), Some("destination"));
+    assert_eq!(field(&s, "host"), Some("HV02"));
+    assert_eq!(field(&s, "source"), Some("HV01"));
+}
+
+#[test]
+fn any_other_language_still_yields_the_code() {
+    let s = one(ha_21502(DE));
+    assert_eq!(field(&s, "hresult"), Some("0x80090311"));
+    assert_eq!(field(&s, "vm"), None);
+    assert_eq!(field(&s, "side"), None);
+}
+
+#[test]
+fn netlogon_5719_reads_domain_and_the_binary_ntstatus() {
+    let s = one(event(
+        "NETLOGON",
+        5719,
+        &[
+            ("Data[0]", "CONTOSO"),
+            ("Data[1]", "%%1311"),
+            ("Binary", "5E0000C0"),
+        ],
+    ));
+    assert_eq!(s.name, "dc_unreachable");
+    assert_eq!(field(&s, "domain"), Some("CONTOSO"));
+    assert_eq!(field(&s, "status"), Some("0xC000005E"));
+}
+
+#[test]
+fn provider_and_id_are_matched_together() {
+    // Kernel-Boot logs id 27 too; it is not a link event.
+    let boot = event("Microsoft-Windows-Kernel-Boot", 27, &[("BootType", "0")]);
+    assert!(Catalogue::builtin().signals_of(&boot).is_empty());
+    let intel = event(
+        "e1iexpress",
+        27,
+        &[
+            ("Data[0]", ""),
+            ("Data[1]", "Intel(R) 82574L Gigabit Network Connection"),
+        ],
+    );
+    assert_eq!(
+        field(&one(intel), "adapter"),
+        Some("Intel(R) 82574L Gigabit Network Connection")
+    );
+}
+
+#[test]
+fn the_1651_state_word_tells_connected_from_disconnected() {
+    let fc = "Microsoft-Windows-FailoverClustering";
+    let down = one(event(
+        fc,
+        1651,
+        &[("AdapterName", "Ethernet 2"), ("State", "disconnected")],
+    ));
+    assert_eq!(down.name, "cluster_adapter_disconnected");
+    let up = one(event(
+        fc,
+        1651,
+        &[("AdapterName", "Ethernet 2"), ("State", "connected")],
+    ));
+    assert_eq!(up.name, "cluster_adapter_connected");
+}
+
+#[test]
+fn a_1228_code_in_decimal_is_normalized() {
+    let s = one(event(
+        "Microsoft-Windows-FailoverClustering",
+        1228,
+        &[
+            ("ResourceName", "Cluster Name"),
+            ("ErrorString", "Unable to obtain a logon token"),
+            ("ErrorCode", "-1073741717"),
+        ],
+    ));
+    assert_eq!(field(&s, "code"), Some("0xC000006B"));
+    assert_eq!(s.text, "Cluster network name Cluster Name could not get a logon token: Unable to obtain a logon token (0xC000006B)");
+}
+
+#[test]
+fn vmms_user_data_parameters_are_read_by_name() {
+    let s = one(event(
+        "Microsoft-Windows-Hyper-V-VMMS",
+        20415,
+        &[
+            ("Parameter0", "VM3"),
+            ("Parameter1", "C3D4"),
+            ("Parameter2", "1"),
+        ],
+    ));
+    assert_eq!(s.name, "migration_succeeded");
+    assert_eq!(field(&s, "vm"), Some("VM3"));
+    assert_eq!(field(&s, "blackout_s"), Some("1"));
+    assert_eq!(s.host, "HV01");
+}
