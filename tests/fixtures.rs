@@ -191,3 +191,20 @@ fn the_seed_001_finding_names_the_cause_and_fix_of_seed_001() {
         );
     }
 }
+
+#[test]
+fn every_committed_evtx_is_what_the_writer_makes_of_its_xml() {
+    for case in common::cases() {
+        for xml in common::files(&case, "xml") {
+            let evtx = xml.with_extension("evtx");
+            let written =
+                hvtriage::evtx_write::write_evtx(&std::fs::read_to_string(&xml).unwrap()).unwrap();
+            let committed = std::fs::read(&evtx).unwrap_or_default();
+            assert!(
+                written == committed,
+                "{} is stale: run bash scripts/fixtures.sh",
+                evtx.display()
+            );
+        }
+    }
+}
