@@ -2,9 +2,9 @@
 //! fixtures are real EVTX files that any reader (the `evtx` crate, python-evtx, Windows)
 //! parses the way it parses Windows' own logs.
 //!
-//! Pipeline: parse the XML ([`event`]) into one TemplateInstance per event (Windows'
+//! Pipeline: parse the XML (`event`) into one TemplateInstance per event (Windows'
 //! System template shape, EventData/UserData as a nested instance), lay the instances out
-//! as BinXML records ([`binxml`]) in 64 KiB chunks ([`chunk`]), and prefix the file header.
+//! as BinXML records (`binxml`) in 64 KiB chunks (`chunk`), and prefix the file header.
 
 mod binxml;
 mod chunk;
