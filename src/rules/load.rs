@@ -628,7 +628,9 @@ fn parse_rule(file: &str, text: &str, catalogue: &Catalogue) -> Result<Rule, Loa
         .transpose()?;
     for form in std::iter::once(&high).chain(medium.as_ref()) {
         for step in form.steps.iter().filter(|s| s.optional) {
-            collect_keys.push(Spanned::new(0..0, step.name.clone()));
+            // Point at the step's own line: that is where the optional evidence is declared.
+            let at = text.find(&format!("name = \"{}\"", step.name)).unwrap_or(0);
+            collect_keys.push(Spanned::new(at..at, step.name.clone()));
         }
     }
     let host_step = match &parsed.host {

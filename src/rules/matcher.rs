@@ -119,6 +119,8 @@ fn candidates(step: &Step, bound: &[Vec<usize>], timeline: &[Signal]) -> Vec<usi
         .iter()
         .take_while(|s| s.time.timestamp_millis() <= hi)
         .filter(|s| accepts(step, s) && related(step, s, bound, timeline))
+        // One event is evidence for one step of a match, never two.
+        .filter(|s| !bound.iter().flatten().any(|&id| id == s.id))
         .map(|s| s.id)
         .collect()
 }

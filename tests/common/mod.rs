@@ -7,9 +7,21 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The real sample logs of `../shared/evtx-samples/`.
+/// The real sample logs of `../shared/evtx-samples/` (beside the repository), or of
+/// `$HVTRIAGE_SAMPLES` when set. Missing samples fail the test: they are never skipped.
 pub fn samples() -> PathBuf {
-    root().join("../shared/evtx-samples")
+    let candidates = [
+        std::env::var_os("HVTRIAGE_SAMPLES").map(PathBuf::from),
+        Some(root().join("../shared/evtx-samples")),
+        Some(PathBuf::from("/work/shared/evtx-samples")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|p| p.join("SOURCES.md").is_file())
+        .expect(
+            "the real samples are missing: set HVTRIAGE_SAMPLES to the shared evtx-samples folder",
+        )
 }
 
 /// Every fixture case: the folders of `fixtures/` that hold an `expected.toml`.
