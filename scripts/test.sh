@@ -30,4 +30,7 @@ cargo test --quiet
 step "rule files"
 cargo run --quiet -- rules check rules
 
+step "rules against their fixtures"
+cargo run --quiet -- rules test
+
 step "all passed"

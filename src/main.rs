@@ -61,6 +61,11 @@ enum RulesCommand {
     /// Check rule files; errors name file, line and the fix
     #[command(after_help = "Example:\n  hvtriage rules check my-rules/")]
     Check { dir: Option<PathBuf> },
+    /// Run every rule against the fixture cases it names; exit 1 when one fails
+    #[command(
+        after_help = "Example:\n  hvtriage rules test            (the built-in rules, from the repository root)\n  hvtriage rules test my-rules/"
+    )]
+    Test { dir: Option<PathBuf> },
 }
 
 #[derive(Args)]
@@ -175,6 +180,7 @@ fn run(cli: Cli) -> Result<ExitCode, Fatal> {
             ))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Rules(RulesCommand::Test { dir }) => run_rules_test(dir.as_deref()),
         Command::Explain { rule, rules } => {
             let set = rule_set(rules.as_deref())?;
             let r = set.get(&rule).ok_or_else(|| {
@@ -195,6 +201,31 @@ fn run(cli: Cli) -> Result<ExitCode, Fatal> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn run_rules_test(dir: Option<&Path>) -> Result<ExitCode, Fatal> {
+    let set = rule_set(dir)?;
+    let outcomes = hvtriage::rules::proof::run(&set);
+    let mut text = String::new();
+    for o in &outcomes {
+        let verdict = if o.failure.is_some() { "FAIL" } else { "pass" };
+        text.push_str(&format!("{verdict}  {:<40} {}", o.rule, o.case.display()));
+        match &o.failure {
+            Some(why) => text.push_str(&format!("\n      {why}\n")),
+            None => text.push_str(&format!("  ({})\n", o.found)),
+        }
+    }
+    let failed = outcomes.iter().filter(|o| o.failure.is_some()).count();
+    text.push_str(&format!(
+        "{} passed, {failed} failed\n",
+        outcomes.len() - failed
+    ));
+    print(&text)?;
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn rule_set(dir: Option<&Path>) -> Result<RuleSet, Fatal> {

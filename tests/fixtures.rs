@@ -208,3 +208,33 @@ fn every_committed_evtx_is_what_the_writer_makes_of_its_xml() {
         }
     }
 }
+
+#[test]
+fn every_rule_passes_its_own_fixtures() {
+    // `hvtriage rules test` from the repository root: rule fixtures are relative to rules/.
+    std::env::set_current_dir(common::root()).unwrap();
+    let rules = RuleSet::builtin().unwrap();
+    let outcomes = hvtriage::rules::proof::run(&rules);
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| {
+            o.failure
+                .as_ref()
+                .map(|f| format!("{} on {}: {f}", o.rule, o.case.display()))
+        })
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    for rule in &rules.rules {
+        let fixtures = &rule.fixtures;
+        assert!(
+            fixtures.iter().any(|f| f.expect.is_some()),
+            "{} has no positive fixture",
+            rule.id
+        );
+        assert!(
+            fixtures.iter().any(|f| f.expect.is_none()),
+            "{} has no negative fixture",
+            rule.id
+        );
+    }
+}

@@ -128,6 +128,8 @@ struct RuleFile {
     #[serde(default)]
     host: Option<Spanned<String>>,
     #[serde(default)]
+    vms: Vec<Spanned<String>>,
+    #[serde(default)]
     references: Vec<String>,
     #[serde(default)]
     seeds: Vec<String>,
@@ -139,6 +141,8 @@ struct RuleFile {
     #[serde(default)]
     medium: Option<FormFile>,
     text: BTreeMap<String, TextFile>,
+    #[serde(default)]
+    fixture: Vec<FixtureFile>,
 }
 
 #[derive(Deserialize)]
@@ -178,6 +182,7 @@ struct StepFile {
     different_host: Option<Spanned<String>>,
     source_is_host_of: Option<Spanned<String>>,
     same_vm: Option<Spanned<String>>,
+    different_vm: Option<Spanned<String>>,
     after: Option<WindowFile>,
     before: Option<WindowFile>,
     around: Option<WindowFile>,
@@ -190,6 +195,23 @@ struct StepFile {
 struct WindowFile {
     step: Spanned<String>,
     within: Spanned<String>,
+    at_least: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FixtureFile {
+    case: Spanned<String>,
+    #[serde(default = "yes")]
+    matches: bool,
+    host: Option<String>,
+    #[serde(default)]
+    vms: Vec<String>,
+    confidence: Option<Spanned<String>>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Deserialize)]
@@ -221,6 +243,8 @@ struct AbsentFile {
     host: Spanned<String>,
     of: Spanned<String>,
     within: Spanned<String>,
+    #[serde(default)]
+    same_vm: bool,
 }
 
 #[derive(Deserialize)]
@@ -383,14 +407,17 @@ impl Checker<'_> {
                 self.step_ref(s, earlier)
             })
             .transpose()?;
-        let same_vm = file
-            .same_vm
-            .as_ref()
-            .map(|s| {
-                self.needs_field(&signals, "vm", s)?;
-                self.step_ref(s, earlier)
-            })
-            .transpose()?;
+        let vm_relation = |relation: &Option<Spanned<String>>| {
+            relation
+                .as_ref()
+                .map(|s| {
+                    self.needs_field(&signals, "vm", s)?;
+                    self.step_ref(s, earlier)
+                })
+                .transpose()
+        };
+        let same_vm = vm_relation(&file.same_vm)?;
+        let different_vm = vm_relation(&file.different_vm)?;
         let mut time = Vec::new();
         for (kind, window) in [
             (TimeKind::After, file.after),
@@ -402,6 +429,7 @@ impl Checker<'_> {
                     step: self.step_ref(&w.step, earlier)?,
                     kind,
                     within_ms: self.duration(&w.within)?,
+                    at_least_ms: w.at_least.as_ref().map_or(Ok(0), |d| self.duration(d))?,
                 });
             }
         }
@@ -412,8 +440,38 @@ impl Checker<'_> {
             host,
             source_is_host_of,
             same_vm,
+            different_vm,
             time,
             optional: file.optional,
+        })
+    }
+
+    fn fixture(&self, file: FixtureFile) -> Result<RuleFixture, LoadError> {
+        let dir = std::path::Path::new(self.file)
+            .parent()
+            .unwrap_or(std::path::Path::new("."));
+        let case = dir.join(file.case.get_ref());
+        if !file.matches {
+            return Ok(RuleFixture { case, expect: None });
+        }
+        let confidence = match file.confidence.as_ref().map(|c| c.get_ref().as_str()) {
+            None | Some("high") => Confidence::High,
+            Some("medium") => Confidence::Medium,
+            Some(other) => {
+                return Err(self.err(
+                    file.confidence.as_ref().expect("matched Some"),
+                    format!("unknown confidence {other:?}"),
+                    "write high or medium",
+                ))
+            }
+        };
+        Ok(RuleFixture {
+            case,
+            expect: Some(ExpectedFinding {
+                host: file.host,
+                vms: file.vms,
+                confidence,
+            }),
         })
     }
 
@@ -500,11 +558,16 @@ impl Checker<'_> {
         } else {
             Some(self.duration(&file.within)?)
         };
+        let of = self.step_ref(&file.of, steps)?;
+        if file.same_vm {
+            self.needs_field(&steps[of].signals, "vm", &file.of)?;
+        }
         Ok(Absence {
             signals,
             host,
-            of: self.step_ref(&file.of, steps)?,
+            of,
             within_ms,
+            same_vm: file.same_vm,
         })
     }
 
@@ -565,6 +628,10 @@ impl RuleShape {
         };
         if matches!(name, "host" | "hosts" | "vms" | "time" | "first" | "last") {
             return true;
+        }
+        if let Some((from, to)) = name.split_once("->") {
+            let known = |step: &str| self.steps.iter().any(|(n, _)| n == step);
+            return known(from) && known(to);
         }
         let has = |signals: &[String], field: &str| {
             signals
@@ -640,6 +707,19 @@ fn parse_rule(file: &str, text: &str, catalogue: &Catalogue) -> Result<Rule, Loa
         }
         None => high.steps[0].name.clone(),
     };
+    let all_steps: Vec<&Step> = std::iter::once(&high)
+        .chain(medium.as_ref())
+        .flat_map(|f| f.steps.iter())
+        .collect();
+    for v in &parsed.vms {
+        if !all_steps.iter().any(|s| s.name == *v.get_ref()) {
+            return Err(c.err(
+                v,
+                format!("`vms` names no step `{}`", v.get_ref()),
+                "list the steps whose VMs the finding names",
+            ));
+        }
+    }
     let shape = RuleShape {
         steps: std::iter::once(&high)
             .chain(medium.as_ref())
@@ -658,6 +738,11 @@ fn parse_rule(file: &str, text: &str, catalogue: &Catalogue) -> Result<Rule, Loa
     for (lang, t) in parsed.text {
         texts.insert(lang.clone(), c.text(&lang, t, &shape)?);
     }
+    let fixtures = parsed
+        .fixture
+        .into_iter()
+        .map(|f| c.fixture(f))
+        .collect::<Result<_, _>>()?;
     Ok(Rule {
         id: parsed.id.into_inner(),
         file: file.to_string(),
@@ -665,11 +750,13 @@ fn parse_rule(file: &str, text: &str, catalogue: &Catalogue) -> Result<Rule, Loa
         window_ms,
         scope,
         host_step,
+        vm_steps: parsed.vms.into_iter().map(Spanned::into_inner).collect(),
         high,
         medium,
         references: parsed.references,
         seeds: parsed.seeds,
         text: texts,
+        fixtures,
     })
 }
 

@@ -119,8 +119,10 @@ fn candidates(step: &Step, bound: &[Vec<usize>], timeline: &[Signal]) -> Vec<usi
         .iter()
         .take_while(|s| s.time.timestamp_millis() <= hi)
         .filter(|s| accepts(step, s) && related(step, s, bound, timeline))
-        // One event is evidence for one step of a match, never two.
-        .filter(|s| !bound.iter().flatten().any(|&id| id == s.id))
+        .filter(|s| far_enough(step, s, bound, timeline))
+        // The signal an earlier step stands on is not this step's evidence too (a step may
+        // still bind signals another step merely collected).
+        .filter(|s| !bound.iter().any(|ids| ids.first() == Some(&s.id)))
         .map(|s| s.id)
         .collect()
 }
@@ -142,6 +144,14 @@ fn time_window(step: &Step, bound: &[Vec<usize>], timeline: &[Signal]) -> Option
     (lo <= hi).then_some((lo, hi))
 }
 
+/// The `at_least` part of time relations: the signals are at least that far apart.
+fn far_enough(step: &Step, signal: &Signal, bound: &[Vec<usize>], timeline: &[Signal]) -> bool {
+    step.time.iter().all(|rel| {
+        rep(bound, rel.step, timeline)
+            .is_some_and(|o| (signal.time - o.time).num_milliseconds().abs() >= rel.at_least_ms)
+    })
+}
+
 /// Host, migration-source and VM relations to earlier steps.
 fn related(step: &Step, signal: &Signal, bound: &[Vec<usize>], timeline: &[Signal]) -> bool {
     let host_ok = match step.host {
@@ -156,6 +166,14 @@ fn related(step: &Step, signal: &Signal, bound: &[Vec<usize>], timeline: &[Signa
     let source_ok = step.source_is_host_of.is_none_or(|r| {
         rep(bound, r, timeline).is_some_and(|o| signal.fields.get("source") == Some(&o.host))
     });
+    // Different from the step's first signal: its other signals may well be this VM.
+    let different_ok = step.different_vm.is_none_or(|r| {
+        let first = rep(bound, r, timeline).and_then(|o| o.fields.get("vm"));
+        signal
+            .fields
+            .get("vm")
+            .is_some_and(|vm| first.is_some_and(|f| f != vm))
+    });
     let vm_ok = step.same_vm.is_none_or(|r| {
         bound.get(r).is_some_and(|ids| {
             ids.iter().any(|&i| {
@@ -166,7 +184,7 @@ fn related(step: &Step, signal: &Signal, bound: &[Vec<usize>], timeline: &[Signa
             })
         })
     });
-    host_ok && source_ok && vm_ok
+    host_ok && source_ok && vm_ok && different_ok
 }
 
 /// Whether a signal the rule needs to be absent is there.
@@ -184,6 +202,10 @@ fn present(absence: &Absence, bound: &[Vec<usize>], timeline: &[Signal]) -> bool
         .take_while(|s| s.time.timestamp_millis() <= hi)
         .any(|s| {
             absence.signals.contains(&s.name)
+                && (!absence.same_vm
+                    || s.fields
+                        .get("vm")
+                        .is_some_and(|vm| of.fields.get("vm") == Some(vm)))
                 && match absence.host {
                     AbsentHost::Same => s.host == of.host,
                     AbsentHost::Other => s.host != of.host,
@@ -225,9 +247,16 @@ fn finding(rule: &Rule, group: &[Match], timeline: &[Signal], lang: &str) -> Fin
         .flat_map(|m| m.bound.iter().flatten().copied())
         .collect();
     let signals: Vec<&Signal> = evidence.iter().map(|&i| &timeline[i]).collect();
-    let vms: BTreeSet<String> = signals
+    let vm_steps: BTreeSet<usize> = form
+        .steps
         .iter()
-        .filter_map(|s| s.fields.get("vm").cloned())
+        .enumerate()
+        .filter(|(_, s)| rule.vm_steps.is_empty() || rule.vm_steps.contains(&s.name))
+        .flat_map(|(i, _)| group.iter().flat_map(move |m| m.bound[i].iter().copied()))
+        .collect();
+    let vms: BTreeSet<String> = vm_steps
+        .iter()
+        .filter_map(|&i| timeline[i].fields.get("vm").cloned())
         .collect();
     let hosts: BTreeSet<String> = signals.iter().map(|s| s.host.clone()).collect();
     let first = signals.iter().map(|s| s.time).min().unwrap_or_default();
@@ -240,6 +269,7 @@ fn finding(rule: &Rule, group: &[Match], timeline: &[Signal], lang: &str) -> Fin
             "vms" => (!vms.is_empty()).then(|| vms.iter().cloned().collect::<Vec<_>>().join(", ")),
             "time" | "first" => Some(crate::report::utc(first)),
             "last" => Some(crate::report::utc(last)),
+            _ if name.contains("->") => elapsed(form, group, timeline, name),
             _ => field_value(form, group, timeline, name),
         }
     };
@@ -292,4 +322,24 @@ fn field_value(form: &Form, group: &[Match], timeline: &[Signal], name: &str) ->
         .filter(|(_, s)| step.is_none_or(|n| n == s.name))
         .flat_map(|(i, _)| group.iter().flat_map(move |m| m.bound[i].iter()))
         .find_map(|&id| timeline[id].fields.get(field).cloned())
+}
+
+/// `{from->to}`: the time from the first signal of step `from` to the first of step `to`, in
+/// seconds, as people read it ("47 s", "3 min 5 s").
+fn elapsed(form: &Form, group: &[Match], timeline: &[Signal], name: &str) -> Option<String> {
+    let (from, to) = name.split_once("->")?;
+    let first = |step: &str| {
+        let i = form.steps.iter().position(|s| s.name == step)?;
+        group
+            .iter()
+            .flat_map(|m| m.bound[i].iter())
+            .map(|&id| timeline[id].time)
+            .min()
+    };
+    let seconds = (first(to)? - first(from)?).num_seconds();
+    Some(if seconds.abs() < 120 {
+        format!("{seconds} s")
+    } else {
+        format!("{} min {} s", seconds / 60, seconds.abs() % 60)
+    })
 }

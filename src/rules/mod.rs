@@ -3,6 +3,7 @@
 
 pub mod load;
 pub mod matcher;
+pub mod proof;
 pub mod text;
 
 use crate::signal::Catalogue;
@@ -87,12 +88,33 @@ pub struct Rule {
     pub scope: Scope,
     /// The step whose host is the finding's host.
     pub host_step: String,
+    /// The steps whose VMs are the finding's VMs (empty: every step).
+    pub vm_steps: Vec<String>,
     pub high: Form,
     pub medium: Option<Form>,
     pub references: Vec<String>,
     pub seeds: Vec<String>,
     /// Texts by language (`en` always).
     pub text: BTreeMap<String, text::Text>,
+    /// The cases that prove the rule (SPEC §6.4): where it must match, and where it must not.
+    pub fixtures: Vec<RuleFixture>,
+}
+
+/// One fixture case a rule names.
+#[derive(Debug, Clone)]
+pub struct RuleFixture {
+    /// The case folder, relative to the rule file's folder as written, resolved.
+    pub case: std::path::PathBuf,
+    /// `None`: the rule must not match the case.
+    pub expect: Option<ExpectedFinding>,
+}
+
+/// What a positive fixture's finding must be.
+#[derive(Debug, Clone)]
+pub struct ExpectedFinding {
+    pub host: Option<String>,
+    pub vms: Vec<String>,
+    pub confidence: Confidence,
 }
 
 /// A set of steps and absences that together mean the cause, at one confidence.
@@ -113,6 +135,7 @@ pub struct Step {
     /// The migration's source is the host of that step.
     pub source_is_host_of: Option<usize>,
     pub same_vm: Option<usize>,
+    pub different_vm: Option<usize>,
     pub time: Vec<TimeRelation>,
     pub optional: bool,
 }
@@ -128,6 +151,8 @@ pub struct TimeRelation {
     pub step: usize,
     pub kind: TimeKind,
     pub within_ms: i64,
+    /// The signals must also be at least this far apart (0: no minimum).
+    pub at_least_ms: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,6 +178,8 @@ pub struct Absence {
     pub of: usize,
     /// `None`: at any time in the collected logs.
     pub within_ms: Option<i64>,
+    /// Only a signal about the same VM as step `of` counts.
+    pub same_vm: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
