@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod analysis;
+pub mod clock;
 pub mod evtx_write;
 pub mod input;
 pub mod report;
@@ -49,6 +50,8 @@ pub struct Options {
     pub until: Option<DateTime<Utc>>,
     /// Keep every record, not only known events (`timeline --all`).
     pub all: bool,
+    /// Correct each host's clock by its estimated offset before rules compare times.
+    pub correct_clocks: bool,
 }
 
 impl Default for Options {
@@ -60,6 +63,7 @@ impl Default for Options {
             since: None,
             until: None,
             all: false,
+            correct_clocks: true,
         }
     }
 }
@@ -124,8 +128,12 @@ pub fn analyze(paths: &[PathBuf], rules: &RuleSet, options: &Options) -> Result<
             ..Default::default()
         });
     }
+    let clocks = clock::estimate(&signals, &rules.catalogue);
+    if options.correct_clocks {
+        clock::correct(&mut signals, &clocks);
+    }
     signals.retain(|s| {
-        options.since.is_none_or(|t| s.time >= t) && options.until.is_none_or(|t| s.time <= t)
+        options.since.is_none_or(|t| s.at >= t) && options.until.is_none_or(|t| s.at <= t)
     });
     let timeline = timeline::build(signals);
     let findings = if options.all {
@@ -139,11 +147,17 @@ pub fn analyze(paths: &[PathBuf], rules: &RuleSet, options: &Options) -> Result<
         inputs,
         hosts: names
             .into_iter()
-            .map(|(key, name)| Host {
-                key,
-                name,
-                clock_offset_ms: 0,
-                clock_basis: String::new(),
+            .map(|(key, name)| {
+                let clock = clocks.get(&key);
+                Host {
+                    clock_offset_ms: clock.map_or(0, |c| c.offset_ms),
+                    clock_basis: clock.map_or_else(
+                        || "no known event of this host".to_string(),
+                        |c| c.basis.clone(),
+                    ),
+                    key,
+                    name,
+                }
             })
             .collect(),
         coverage: Vec::new(),

@@ -85,6 +85,9 @@ struct CaseArgs {
     /// Only events at or before this time
     #[arg(long)]
     until: Option<String>,
+    /// Compare hosts' events as their clocks logged them, without the estimated offsets
+    #[arg(long)]
+    no_clock_correction: bool,
 }
 
 #[derive(Args)]
@@ -262,6 +265,7 @@ fn options(case: &CaseArgs, lang: &str, all: bool) -> Result<Options, Fatal> {
         since: time("since", &case.since)?,
         until: time("until", &case.until)?,
         all,
+        correct_clocks: !case.no_clock_correction,
     })
 }
 

@@ -15,7 +15,11 @@ pub struct Signal {
     /// Position in the timeline, set once the timeline is sorted.
     pub id: usize,
     pub name: String,
+    /// When the host logged it, by the host's clock.
     pub time: chrono::DateTime<chrono::Utc>,
+    /// The same moment on the case's reference clock (`time` corrected by the host's estimated
+    /// clock offset): what the timeline is sorted by and the rules compare.
+    pub at: chrono::DateTime<chrono::Utc>,
     /// Host key: the first DNS label of `<Computer>`, upper case.
     pub host: String,
     pub fields: BTreeMap<String, String>,
@@ -38,6 +42,9 @@ pub struct Catalogue {
 pub struct SignalDef {
     pub name: String,
     pub label: String,
+    /// When set, every node logs this signal about the same moment; these fields say which
+    /// moment (the clock-skew estimate pairs them across hosts).
+    pub shared: Vec<String>,
     text: String,
     sources: Vec<Source>,
 }
@@ -91,6 +98,8 @@ struct SignalFile {
     name: String,
     label: String,
     text: String,
+    #[serde(default)]
+    shared: Vec<String>,
     source: Vec<SourceFile>,
 }
 
@@ -186,6 +195,7 @@ impl Catalogue {
             signals.push(SignalDef {
                 name: def.name,
                 label: def.label,
+                shared: def.shared,
                 text: def.text,
                 sources,
             });
@@ -222,6 +232,7 @@ impl Catalogue {
                     id: 0,
                     name: def.name.clone(),
                     time: event.time,
+                    at: event.time,
                     host: host_key(&event.computer),
                     text: render(&def.text, &fields),
                     fields,
@@ -433,6 +444,7 @@ impl Signal {
             id: 0,
             name: "event".into(),
             time: event.time,
+            at: event.time,
             host: host_key(&event.computer),
             fields: BTreeMap::new(),
             text: format!(

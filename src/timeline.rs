@@ -54,7 +54,7 @@ pub fn normalize_ntstatus_binary(hex: &str) -> Option<String> {
 pub fn build(mut signals: Vec<Signal>) -> Vec<Signal> {
     signals.sort_by(|a, b| {
         (
-            a.time,
+            a.at,
             &a.host,
             &a.event.channel,
             a.event.record_id,
@@ -62,7 +62,7 @@ pub fn build(mut signals: Vec<Signal>) -> Vec<Signal> {
             a.event.input,
         )
             .cmp(&(
-                b.time,
+                b.at,
                 &b.host,
                 &b.event.channel,
                 b.event.record_id,

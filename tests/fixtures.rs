@@ -238,3 +238,38 @@ fn every_rule_passes_its_own_fixtures() {
         );
     }
 }
+
+#[test]
+fn a_host_seven_minutes_slow_is_corrected_and_the_finding_needs_the_correction() {
+    let case = common::root().join("fixtures/second-path-skewed");
+    let rules = RuleSet::builtin().unwrap();
+    let corrected = analyze(std::slice::from_ref(&case), &rules, &Options::default()).unwrap();
+    let hv02 = corrected.hosts.iter().find(|h| h.key == "HV02").unwrap();
+    assert_eq!(hv02.clock_offset_ms, -420_000, "{}", hv02.clock_basis);
+    assert!(hv02.clock_basis.contains("HV01"), "{}", hv02.clock_basis);
+    assert_eq!(
+        corrected
+            .hosts
+            .iter()
+            .find(|h| h.key == "HV01")
+            .unwrap()
+            .clock_basis,
+        "reference"
+    );
+    assert!(corrected
+        .findings
+        .iter()
+        .any(|f| f.rule == "protected-network-move"));
+    let raw = Options {
+        correct_clocks: false,
+        ..Options::default()
+    };
+    let uncorrected = analyze(&[case], &rules, &raw).unwrap();
+    assert!(
+        uncorrected
+            .findings
+            .iter()
+            .all(|f| f.rule != "protected-network-move"),
+        "found without the correction"
+    );
+}

@@ -18,6 +18,7 @@ fn signal(name: &str, seconds: i64, host: &str, fields: &[(&str, &str)]) -> Sign
         id: 0,
         name: name.into(),
         time: at(seconds),
+        at: at(seconds),
         host: host.into(),
         fields: fields
             .iter()

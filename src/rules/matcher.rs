@@ -77,7 +77,7 @@ fn matches_of(rule: &Rule, form: &Form, confidence: Confidence, timeline: &[Sign
             confidence,
             bound,
             host,
-            time_ms: signal.time.timestamp_millis(),
+            time_ms: signal.at.timestamp_millis(),
         });
     }
     out
@@ -114,10 +114,10 @@ fn candidates(step: &Step, bound: &[Vec<usize>], timeline: &[Signal]) -> Vec<usi
     let Some((lo, hi)) = time_window(step, bound, timeline) else {
         return Vec::new();
     };
-    let start = timeline.partition_point(|s| s.time.timestamp_millis() < lo);
+    let start = timeline.partition_point(|s| s.at.timestamp_millis() < lo);
     timeline[start..]
         .iter()
-        .take_while(|s| s.time.timestamp_millis() <= hi)
+        .take_while(|s| s.at.timestamp_millis() <= hi)
         .filter(|s| accepts(step, s) && related(step, s, bound, timeline))
         .filter(|s| far_enough(step, s, bound, timeline))
         // The signal an earlier step stands on is not this step's evidence too (a step may
@@ -132,7 +132,7 @@ fn candidates(step: &Step, bound: &[Vec<usize>], timeline: &[Signal]) -> Vec<usi
 fn time_window(step: &Step, bound: &[Vec<usize>], timeline: &[Signal]) -> Option<(i64, i64)> {
     let (mut lo, mut hi) = (i64::MIN, i64::MAX);
     for rel in &step.time {
-        let t = rep(bound, rel.step, timeline)?.time.timestamp_millis();
+        let t = rep(bound, rel.step, timeline)?.at.timestamp_millis();
         let (a, b) = match rel.kind {
             TimeKind::After => (t, t + rel.within_ms),
             TimeKind::Before => (t - rel.within_ms, t),
@@ -148,7 +148,7 @@ fn time_window(step: &Step, bound: &[Vec<usize>], timeline: &[Signal]) -> Option
 fn far_enough(step: &Step, signal: &Signal, bound: &[Vec<usize>], timeline: &[Signal]) -> bool {
     step.time.iter().all(|rel| {
         rep(bound, rel.step, timeline)
-            .is_some_and(|o| (signal.time - o.time).num_milliseconds().abs() >= rel.at_least_ms)
+            .is_some_and(|o| (signal.at - o.at).num_milliseconds().abs() >= rel.at_least_ms)
     })
 }
 
@@ -192,14 +192,14 @@ fn present(absence: &Absence, bound: &[Vec<usize>], timeline: &[Signal]) -> bool
     let Some(of) = rep(bound, absence.of, timeline) else {
         return false;
     };
-    let t = of.time.timestamp_millis();
+    let t = of.at.timestamp_millis();
     let (lo, hi) = absence
         .within_ms
         .map_or((i64::MIN, i64::MAX), |w| (t - w, t + w));
-    let start = timeline.partition_point(|s| s.time.timestamp_millis() < lo);
+    let start = timeline.partition_point(|s| s.at.timestamp_millis() < lo);
     timeline[start..]
         .iter()
-        .take_while(|s| s.time.timestamp_millis() <= hi)
+        .take_while(|s| s.at.timestamp_millis() <= hi)
         .any(|s| {
             absence.signals.contains(&s.name)
                 && (!absence.same_vm
@@ -259,8 +259,8 @@ fn finding(rule: &Rule, group: &[Match], timeline: &[Signal], lang: &str) -> Fin
         .filter_map(|&i| timeline[i].fields.get("vm").cloned())
         .collect();
     let hosts: BTreeSet<String> = signals.iter().map(|s| s.host.clone()).collect();
-    let first = signals.iter().map(|s| s.time).min().unwrap_or_default();
-    let last = signals.iter().map(|s| s.time).max().unwrap_or_default();
+    let first = signals.iter().map(|s| s.at).min().unwrap_or_default();
+    let last = signals.iter().map(|s| s.at).max().unwrap_or_default();
     let host = group[0].host.clone();
     let lookup = |name: &str| -> Option<String> {
         match name {
@@ -333,7 +333,7 @@ fn elapsed(form: &Form, group: &[Match], timeline: &[Signal], name: &str) -> Opt
         group
             .iter()
             .flat_map(|m| m.bound[i].iter())
-            .map(|&id| timeline[id].time)
+            .map(|&id| timeline[id].at)
             .min()
     };
     let seconds = (first(to)? - first(from)?).num_seconds();
