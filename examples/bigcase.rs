@@ -71,7 +71,7 @@ fn write_system(dir: &Path, host: &str, records: u64, seed_chain: bool) {
             ));
         }
         noise(&mut part, host, n, &time_of(n, records));
-        if (n + 1) % EVENTS_PER_PART == 0 {
+        if (n + 1).is_multiple_of(EVENTS_PER_PART) {
             writer.push(&part).expect("valid XML");
             part.clear();
         }
@@ -104,33 +104,33 @@ fn noise(out: &mut String, host: &str, n: u64, time: &str) {
         "Windows Modules Installer",
     ];
     let _ = match n % 10 {
-        0..=4 => write!(
+        0..=4 => writeln!(
             out,
-            "{}<EventData><Data Name=\"param1\">{}</Data><Data Name=\"param2\">{}</Data><Binary>570075006100750073006500720076002F0034000000</Binary></EventData></Event>\n",
+            "{}<EventData><Data Name=\"param1\">{}</Data><Data Name=\"param2\">{}</Data><Binary>570075006100750073006500720076002F0034000000</Binary></EventData></Event>",
             system("Service Control Manager", Some("{555908d1-a6d7-4695-8e1e-26931d2012f4}"), 7036, 4, time, record, host),
             services[(n / 10 % 4) as usize],
-            if n % 2 == 0 { "running" } else { "stopped" }
+            if n.is_multiple_of(2) { "running" } else { "stopped" }
         ),
-        5 | 6 => write!(
+        5 | 6 => writeln!(
             out,
-            "{}<EventData><Data Name=\"HiveNameLength\">38</Data><Data Name=\"HiveName\">\\SystemRoot\\System32\\Config\\SOFTWARE</Data><Data Name=\"KeysUpdated\">{}</Data><Data Name=\"DirtyPages\">{}</Data></EventData></Event>\n",
+            "{}<EventData><Data Name=\"HiveNameLength\">38</Data><Data Name=\"HiveName\">\\SystemRoot\\System32\\Config\\SOFTWARE</Data><Data Name=\"KeysUpdated\">{}</Data><Data Name=\"DirtyPages\">{}</Data></EventData></Event>",
             system("Microsoft-Windows-Kernel-General", Some("{A68CA8B7-004F-D7B6-A698-07E2DE0F1F5D}"), 16, 4, time, record, host),
             n % 400,
             n % 90
         ),
-        7 => write!(
+        7 => writeln!(
             out,
-            "{}<EventData><Data Name=\"QueryName\">wpad.contoso.local</Data><Data Name=\"AddressLength\">128</Data><Data Name=\"Address\">0200003500000000</Data></EventData></Event>\n",
+            "{}<EventData><Data Name=\"QueryName\">wpad.contoso.local</Data><Data Name=\"AddressLength\">128</Data><Data Name=\"Address\">0200003500000000</Data></EventData></Event>",
             system("Microsoft-Windows-DNS-Client", Some("{1C95126E-7EEA-49A9-A3FE-A378B03DDB4D}"), 1014, 3, time, record, host)
         ),
-        8 => write!(
+        8 => writeln!(
             out,
-            "{}<EventData><Data Name=\"TimeSource\">dc01.contoso.local,0x8 (ntp.m|0x8|0.0.0.0:123-&gt;10.0.0.10:123)</Data></EventData></Event>\n",
+            "{}<EventData><Data Name=\"TimeSource\">dc01.contoso.local,0x8 (ntp.m|0x8|0.0.0.0:123-&gt;10.0.0.10:123)</Data></EventData></Event>",
             system("Microsoft-Windows-Time-Service", Some("{06EDCFEB-0FD0-4E53-ACCA-A6F8BBF81BCB}"), 37, 4, time, record, host)
         ),
-        _ => write!(
+        _ => writeln!(
             out,
-            "{}<EventData><Data Name=\"BootType\">0</Data><Data Name=\"LoadOptions\"> NOEXECUTE=OPTOUT</Data></EventData></Event>\n",
+            "{}<EventData><Data Name=\"BootType\">0</Data><Data Name=\"LoadOptions\"> NOEXECUTE=OPTOUT</Data></EventData></Event>",
             system("Microsoft-Windows-Kernel-Boot", Some("{15CA44FF-4D7A-4BAA-BBA5-0998955E531E}"), 27, 4, time, record, host)
         ),
     };
