@@ -63,6 +63,16 @@ pub fn explain(rule: &crate::rules::Rule, set: &crate::rules::RuleSet) -> String
             let _ = writeln!(out, "  and none of: {}", absent.signals.join(", "));
         }
     }
+    if !rule.fixtures.is_empty() {
+        let _ = writeln!(out, "\nProved by (hvtriage rules test):");
+        for f in &rule.fixtures {
+            let verdict = match &f.expect {
+                Some(e) => format!("matches, {} confidence", e.confidence.as_str()),
+                None => "must not match".to_string(),
+            };
+            let _ = writeln!(out, "  {}: {verdict}", f.case.display());
+        }
+    }
     if !rule.references.is_empty() {
         let _ = writeln!(out, "\nReferences:");
         for r in &rule.references {

@@ -67,6 +67,15 @@ pub fn render(a: &Analysis, style: Style) -> String {
             "Skipped {skipped} file(s) that are not event logs (listed in the reports)."
         );
     }
+    for h in a.hosts.iter().filter(|h| h.clock_offset_ms != 0) {
+        let _ = writeln!(
+            out,
+            "Clock of {}: {:+.1} s against the reference ({}).",
+            h.key,
+            h.clock_offset_ms as f64 / 1000.0,
+            h.clock_basis
+        );
+    }
     let _ = writeln!(
         out,
         "Timeline: {} signal(s). Warnings: {}.",

@@ -450,7 +450,7 @@ impl Checker<'_> {
         let dir = std::path::Path::new(self.file)
             .parent()
             .unwrap_or(std::path::Path::new("."));
-        let case = dir.join(file.case.get_ref());
+        let case = lexical(&dir.join(file.case.get_ref()));
         if !file.matches {
             return Ok(RuleFixture { case, expect: None });
         }
@@ -812,4 +812,23 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+/// `rules/../fixtures/x` → `fixtures/x`, without touching the file system (the case may not
+/// exist yet; `rules test` says so).
+fn lexical(path: &std::path::Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut out = std::path::PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
