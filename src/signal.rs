@@ -34,6 +34,8 @@ pub struct Signal {
 pub struct Catalogue {
     pub signals: Vec<SignalDef>,
     ids: HashSet<u32>,
+    /// Event id → the providers that make it wanted, lower-case UTF-16LE.
+    providers_utf16: HashMap<u32, Vec<Vec<u8>>>,
     /// (lower-case provider, event id) → the sources that read it.
     by_event: HashMap<(String, u32), Vec<(usize, usize)>>,
 }
@@ -200,9 +202,15 @@ impl Catalogue {
                 sources,
             });
         }
+        let mut providers_utf16: HashMap<u32, Vec<Vec<u8>>> = HashMap::new();
+        for (provider, id) in by_event.keys() {
+            let utf16 = provider.encode_utf16().flat_map(u16::to_le_bytes).collect();
+            providers_utf16.entry(*id).or_default().push(utf16);
+        }
         Ok(Catalogue {
             signals,
             ids,
+            providers_utf16,
             by_event,
         })
     }
@@ -251,6 +259,13 @@ impl Wanted for Catalogue {
     fn event(&self, provider: &str, event_id: u32) -> bool {
         self.by_event
             .contains_key(&(provider.to_lowercase(), event_id))
+    }
+    fn providers(&self, event_id: u32) -> Option<&[Vec<u8>]> {
+        Some(
+            self.providers_utf16
+                .get(&event_id)
+                .map_or(&[], Vec::as_slice),
+        )
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod discover;
 pub mod evtx;
+pub mod prescan;
 pub mod xml;
 
 use chrono::{DateTime, Utc};
@@ -101,6 +102,11 @@ pub trait Wanted: Sync {
     fn id(&self, event_id: u32) -> bool;
     /// The full test, provider and id together (other providers reuse the same ids).
     fn event(&self, provider: &str, event_id: u32) -> bool;
+    /// The providers that make an id wanted, as lower-case UTF-16LE bytes (how a record's
+    /// template holds them), for the raw chunk scan; `None`: any provider.
+    fn providers(&self, _event_id: u32) -> Option<&[Vec<u8>]> {
+        None
+    }
 }
 
 /// Accepts every record (`timeline --all`).

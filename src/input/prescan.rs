@@ -1,0 +1,194 @@
+//! A scan of a chunk's raw bytes that reads, per record, only its header and the EventID among
+//! its template's substitution values — so a chunk whose records no signal wants is never
+//! handed to the `evtx` crate at all (SPEC §7). In a real case the events that matter are a
+//! handful among millions: almost every chunk is skipped here.
+//!
+//! Anything not shaped as expected makes the chunk a candidate: the crate stays the only parser
+//! of what is kept, and the fallback for everything odd.
+
+use super::Wanted;
+
+const CHUNK_HEADER_BYTES: usize = 512;
+const RECORD_MAGIC: &[u8; 4] = b"\x2a\x2a\x00\x00";
+const RECORD_HEADER_BYTES: usize = 24;
+/// Index of the EventID among the substitution values of Windows' System template.
+const EVENT_ID_SUBSTITUTION: usize = 3;
+const UINT16: u8 = 0x06;
+
+/// What the scan of one chunk found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Scan {
+    /// Whether the chunk must be read by the crate: a wanted id, or a record of another shape.
+    pub read: bool,
+    pub records: u64,
+    /// FILETIMEs of the first and last record headers (0 when none).
+    pub first_filetime: u64,
+    pub last_filetime: u64,
+    pub first_record_id: u64,
+    pub last_record_id: u64,
+}
+
+/// Scans a 64 KiB chunk. Never panics: every read is bounds-checked.
+pub fn scan(chunk: &[u8], wanted: &dyn Wanted) -> Scan {
+    let mut out = Scan::default();
+    let Some(free) = u32_at(chunk, 48).map(|f| f as usize) else {
+        out.read = true;
+        return out;
+    };
+    let end = free.min(chunk.len());
+    let mut at = CHUNK_HEADER_BYTES;
+    while at + RECORD_HEADER_BYTES <= end {
+        if chunk.get(at..at + 4) != Some(RECORD_MAGIC) {
+            // Not at a record: let the crate decide what the rest of the chunk is.
+            out.read = true;
+            return out;
+        }
+        let (Some(size), Some(id), Some(filetime)) = (
+            u32_at(chunk, at + 4),
+            u64_at(chunk, at + 8),
+            u64_at(chunk, at + 16),
+        ) else {
+            out.read = true;
+            return out;
+        };
+        let size = size as usize;
+        if size < RECORD_HEADER_BYTES + 4 || at + size > end {
+            out.read = true;
+            return out;
+        }
+        out.records += 1;
+        if out.records == 1 {
+            out.first_filetime = filetime;
+            out.first_record_id = id;
+        }
+        out.last_filetime = filetime;
+        out.last_record_id = id;
+        if !out.read && wants(chunk, at + RECORD_HEADER_BYTES, at + size - 4, wanted) {
+            out.read = true;
+        }
+        at += size;
+    }
+    out
+}
+
+/// Where one record's TemplateInstance keeps what the scan reads.
+struct Shape {
+    event_id: u16,
+    /// Chunk offset of the template definition (its 24-byte header, then the body).
+    definition: usize,
+    /// Chunk offset of the substitution descriptors, and how many there are.
+    descriptors: usize,
+    count: usize,
+}
+
+/// Whether the record (`start..end`, chunk offsets) may be wanted: its id is, and its provider
+/// is one that makes the id wanted (or cannot be told from the raw bytes).
+fn wants(chunk: &[u8], start: usize, end: usize, wanted: &dyn Wanted) -> bool {
+    let Some(shape) = shape(chunk, start, end) else {
+        return true;
+    };
+    if !wanted.id(u32::from(shape.event_id)) {
+        return false;
+    }
+    match wanted.providers(u32::from(shape.event_id)) {
+        None => true,
+        Some(names) => provider_may_be(chunk, &shape, end, names),
+    }
+}
+
+/// Windows writes the provider name either as literal text in the template (the common
+/// shape) or as substitution 14 (a string). A name found in neither place rules the record
+/// out; anything unclear rules it in.
+fn provider_may_be(chunk: &[u8], shape: &Shape, end: usize, names: &[Vec<u8>]) -> bool {
+    const PROVIDER_SUBSTITUTION: usize = 14;
+    if shape.count > PROVIDER_SUBSTITUTION
+        && chunk.get(shape.descriptors + PROVIDER_SUBSTITUTION * 4 + 2) == Some(&0x01)
+    {
+        let mut at = shape.descriptors + shape.count * 4;
+        for i in 0..PROVIDER_SUBSTITUTION {
+            let Some(size) = u16_at(chunk, shape.descriptors + i * 4) else {
+                return true;
+            };
+            at += usize::from(size);
+        }
+        let Some(size) = u16_at(chunk, shape.descriptors + PROVIDER_SUBSTITUTION * 4) else {
+            return true;
+        };
+        return chunk
+            .get(at..(at + usize::from(size)).min(end))
+            .is_none_or(|value| contains_any(value, names));
+    }
+    let Some(body_size) = u32_at(chunk, shape.definition + 20) else {
+        return true;
+    };
+    let body_at = shape.definition + 24;
+    chunk
+        .get(body_at..body_at.saturating_add(body_size as usize).min(chunk.len()))
+        .is_none_or(|body| contains_any(body, names))
+}
+
+/// Whether the UTF-16LE `haystack`, ASCII letters lowered, holds any of the lower-case names.
+/// (Lowering bytes of non-ASCII code units can only add matches: the chunk is then read.)
+fn contains_any(haystack: &[u8], names: &[Vec<u8>]) -> bool {
+    let lowered: Vec<u8> = haystack.iter().map(u8::to_ascii_lowercase).collect();
+    names
+        .iter()
+        .any(|name| !name.is_empty() && lowered.windows(name.len()).any(|w| w == name.as_slice()))
+}
+
+/// The shape of one record's BinXML (`start..end`), when it is Windows' single
+/// TemplateInstance with a UInt16 EventID at substitution 3.
+fn shape(chunk: &[u8], start: usize, end: usize) -> Option<Shape> {
+    let mut at = start;
+    // Fragment header 0F 01 01 00, then the TemplateInstance token.
+    if chunk.get(at) == Some(&0x0F) {
+        at += 4;
+    }
+    if chunk.get(at) != Some(&0x0C) {
+        return None;
+    }
+    at += 2; // token, and one byte of unknown use
+    at += 4; // template id
+    let definition = u32_at(chunk, at)? as usize;
+    at += 4;
+    if definition == at {
+        // Defined inline (first use in this chunk): next offset, GUID, then the body.
+        let body = u32_at(chunk, at + 20)? as usize;
+        at += 24 + body;
+    }
+    let count = u32_at(chunk, at)? as usize;
+    at += 4;
+    if count <= EVENT_ID_SUBSTITUTION || at + count * 4 > end {
+        return None;
+    }
+    let descriptors = at;
+    let mut value_at = at + count * 4;
+    for i in 0..EVENT_ID_SUBSTITUTION {
+        value_at += usize::from(u16_at(chunk, at + i * 4)?);
+    }
+    let descriptor = at + EVENT_ID_SUBSTITUTION * 4;
+    if u16_at(chunk, descriptor)? != 2
+        || *chunk.get(descriptor + 2)? != UINT16
+        || value_at + 2 > end
+    {
+        return None;
+    }
+    Some(Shape {
+        event_id: u16_at(chunk, value_at)?,
+        definition,
+        descriptors,
+        count,
+    })
+}
+
+fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn u64_at(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+}
