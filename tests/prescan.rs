@@ -143,19 +143,43 @@ fn a_chunk_holding_an_event_the_catalogue_wants_is_always_read() {
     for path in files() {
         let bytes = std::fs::read(&path).unwrap();
         for chunk in bytes.get(4096..).unwrap_or_default().chunks_exact(65536) {
-            let Ok(mut data) = EvtxChunkData::new(chunk.to_vec(), false) else { continue };
-            let Ok(mut parsed) = data.parse(Arc::new(ParserSettings::new())) else { continue };
-            let wanted = parsed.iter().filter_map(Result::ok).filter_map(|r| r.into_xml().ok()).any(|xml| {
-                let doc = roxmltree::Document::parse(&xml.data).unwrap();
-                let provider = doc.descendants().find(|n| n.has_tag_name("Provider")).and_then(|n| n.attribute("Name")).unwrap_or("");
-                let id = doc.descendants().find(|n| n.has_tag_name("EventID")).and_then(|n| n.text()).and_then(|t| t.parse().ok()).unwrap_or(0);
-                catalogue.event(provider, id)
-            });
+            let Ok(mut data) = EvtxChunkData::new(chunk.to_vec(), false) else {
+                continue;
+            };
+            let Ok(mut parsed) = data.parse(Arc::new(ParserSettings::new())) else {
+                continue;
+            };
+            let wanted = parsed
+                .iter()
+                .filter_map(Result::ok)
+                .filter_map(|r| r.into_xml().ok())
+                .any(|xml| {
+                    let doc = roxmltree::Document::parse(&xml.data).unwrap();
+                    let provider = doc
+                        .descendants()
+                        .find(|n| n.has_tag_name("Provider"))
+                        .and_then(|n| n.attribute("Name"))
+                        .unwrap_or("");
+                    let id = doc
+                        .descendants()
+                        .find(|n| n.has_tag_name("EventID"))
+                        .and_then(|n| n.text())
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or(0);
+                    catalogue.event(provider, id)
+                });
             if wanted {
                 checked += 1;
-                assert!(scan(chunk, &catalogue).read, "{}: a chunk with a wanted event was skipped", path.display());
+                assert!(
+                    scan(chunk, &catalogue).read,
+                    "{}: a chunk with a wanted event was skipped",
+                    path.display()
+                );
             }
         }
     }
-    assert!(checked >= 10, "too few chunks with wanted events: {checked}");
+    assert!(
+        checked >= 10,
+        "too few chunks with wanted events: {checked}"
+    );
 }

@@ -2,6 +2,7 @@
 //! read like any Event XML) only when its event id is one a signal wants; a damaged chunk
 //! costs only its own records, and every loss is reported.
 
+use super::prescan;
 use super::xml::{parse_event, BadEvent};
 use super::{Input, InputReport, RawEvent, Wanted};
 use chrono::{DateTime, Utc};
@@ -125,6 +126,14 @@ fn read_chunk(
             "chunk {number}: checksum does not match; its records were read but may be damaged"
         ));
     }
+    // The first chunk is always read: its records name the file's computer (the host list).
+    let scan = prescan::scan(&chunk.data, wanted);
+    if !scan.read && number != 0 {
+        out.records = scan.records;
+        out.first = (scan.records > 0).then(|| from_filetime(scan.first_filetime));
+        out.last = (scan.records > 0).then(|| from_filetime(scan.last_filetime));
+        return out;
+    }
     let mut parsed = match chunk.parse(settings.clone()) {
         Ok(parsed) => parsed,
         Err(err) => {
@@ -230,6 +239,14 @@ fn prefilter(record: &EvtxRecord, wanted: &dyn Wanted) -> bool {
 
 fn to_chrono(t: evtx::Timestamp) -> DateTime<Utc> {
     DateTime::from_timestamp(t.as_second(), t.subsec_nanosecond().max(0) as u32).unwrap_or_default()
+}
+
+/// A FILETIME (100 ns since 1601) as a UTC time.
+fn from_filetime(filetime: u64) -> DateTime<Utc> {
+    const SECONDS_1601_TO_1970: i64 = 11_644_473_600;
+    let seconds = (filetime / 10_000_000) as i64 - SECONDS_1601_TO_1970;
+    let nanos = (filetime % 10_000_000) as u32 * 100;
+    DateTime::from_timestamp(seconds, nanos).unwrap_or_default()
 }
 
 fn min_opt(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {

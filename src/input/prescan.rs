@@ -37,6 +37,8 @@ pub fn scan(chunk: &[u8], wanted: &dyn Wanted) -> Scan {
     };
     let end = free.min(chunk.len());
     let mut at = CHUNK_HEADER_BYTES;
+    // Records of one template share its provider: decide once per (template, event id).
+    let mut decided: Vec<(usize, u16, bool)> = Vec::new();
     while at + RECORD_HEADER_BYTES <= end {
         if chunk.get(at..at + 4) != Some(RECORD_MAGIC) {
             // Not at a record: let the crate decide what the rest of the chunk is.
@@ -63,7 +65,15 @@ pub fn scan(chunk: &[u8], wanted: &dyn Wanted) -> Scan {
         }
         out.last_filetime = filetime;
         out.last_record_id = id;
-        if !out.read && wants(chunk, at + RECORD_HEADER_BYTES, at + size - 4, wanted) {
+        if !out.read
+            && wants(
+                chunk,
+                at + RECORD_HEADER_BYTES,
+                at + size - 4,
+                wanted,
+                &mut decided,
+            )
+        {
             out.read = true;
         }
         at += size;
@@ -83,23 +93,40 @@ struct Shape {
 
 /// Whether the record (`start..end`, chunk offsets) may be wanted: its id is, and its provider
 /// is one that makes the id wanted (or cannot be told from the raw bytes).
-fn wants(chunk: &[u8], start: usize, end: usize, wanted: &dyn Wanted) -> bool {
+fn wants(
+    chunk: &[u8],
+    start: usize,
+    end: usize,
+    wanted: &dyn Wanted,
+    decided: &mut Vec<(usize, u16, bool)>,
+) -> bool {
     let Some(shape) = shape(chunk, start, end) else {
         return true;
     };
     if !wanted.id(u32::from(shape.event_id)) {
         return false;
     }
-    match wanted.providers(u32::from(shape.event_id)) {
-        None => true,
-        Some(names) => provider_may_be(chunk, &shape, end, names),
+    let Some(names) = wanted.providers(u32::from(shape.event_id)) else {
+        return true;
+    };
+    if let Some(&(_, _, known)) = decided
+        .iter()
+        .find(|(d, id, _)| *d == shape.definition && *id == shape.event_id)
+    {
+        return known;
     }
+    let (answer, per_template) = provider_may_be(chunk, &shape, end, names);
+    if per_template {
+        decided.push((shape.definition, shape.event_id, answer));
+    }
+    answer
 }
 
 /// Windows writes the provider name either as literal text in the template (the common
 /// shape) or as substitution 14 (a string). A name found in neither place rules the record
-/// out; anything unclear rules it in.
-fn provider_may_be(chunk: &[u8], shape: &Shape, end: usize, names: &[Vec<u8>]) -> bool {
+/// out; anything unclear rules it in. The second value says whether the answer holds for
+/// every record of the template (a literal name) or for this record only.
+fn provider_may_be(chunk: &[u8], shape: &Shape, end: usize, names: &[Vec<u8>]) -> (bool, bool) {
     const PROVIDER_SUBSTITUTION: usize = 14;
     if shape.count > PROVIDER_SUBSTITUTION
         && chunk.get(shape.descriptors + PROVIDER_SUBSTITUTION * 4 + 2) == Some(&0x01)
@@ -107,24 +134,26 @@ fn provider_may_be(chunk: &[u8], shape: &Shape, end: usize, names: &[Vec<u8>]) -
         let mut at = shape.descriptors + shape.count * 4;
         for i in 0..PROVIDER_SUBSTITUTION {
             let Some(size) = u16_at(chunk, shape.descriptors + i * 4) else {
-                return true;
+                return (true, false);
             };
             at += usize::from(size);
         }
         let Some(size) = u16_at(chunk, shape.descriptors + PROVIDER_SUBSTITUTION * 4) else {
-            return true;
+            return (true, false);
         };
-        return chunk
+        let found = chunk
             .get(at..(at + usize::from(size)).min(end))
             .is_none_or(|value| contains_any(value, names));
+        return (found, false);
     }
     let Some(body_size) = u32_at(chunk, shape.definition + 20) else {
-        return true;
+        return (true, false);
     };
     let body_at = shape.definition + 24;
-    chunk
+    let found = chunk
         .get(body_at..body_at.saturating_add(body_size as usize).min(chunk.len()))
-        .is_none_or(|body| contains_any(body, names))
+        .is_none_or(|body| contains_any(body, names));
+    (found, true)
 }
 
 /// Whether the UTF-16LE `haystack`, ASCII letters lowered, holds any of the lower-case names.
@@ -133,7 +162,7 @@ fn contains_any(haystack: &[u8], names: &[Vec<u8>]) -> bool {
     let lowered: Vec<u8> = haystack.iter().map(u8::to_ascii_lowercase).collect();
     names
         .iter()
-        .any(|name| !name.is_empty() && lowered.windows(name.len()).any(|w| w == name.as_slice()))
+        .any(|name| !name.is_empty() && memchr::memmem::find(&lowered, name).is_some())
 }
 
 /// The shape of one record's BinXML (`start..end`), when it is Windows' single
