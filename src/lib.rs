@@ -23,6 +23,7 @@
 
 pub mod analysis;
 pub mod clock;
+pub mod coverage;
 pub mod evtx_write;
 pub mod input;
 pub mod report;
@@ -98,10 +99,10 @@ pub fn analyze(paths: &[PathBuf], rules: &RuleSet, options: &Options) -> Result<
     let mut names: BTreeMap<String, String> = BTreeMap::new();
     for (report, events) in read {
         warnings.extend(report.warnings.iter().cloned());
-        for computer in report.computers.iter().filter(|c| !c.is_empty()) {
+        for computer in report.computers().filter(|c| !c.is_empty()) {
             let name = names.entry(timeline::host_key(computer)).or_default();
             if computer.len() > name.len() {
-                *name = computer.clone();
+                *name = computer.to_string();
             }
         }
         for event in events {
@@ -136,10 +137,11 @@ pub fn analyze(paths: &[PathBuf], rules: &RuleSet, options: &Options) -> Result<
         options.since.is_none_or(|t| s.at >= t) && options.until.is_none_or(|t| s.at <= t)
     });
     let timeline = timeline::build(signals);
+    let coverage = coverage::build(&inputs, &rules.catalogue.logs);
     let findings = if options.all {
         Vec::new()
     } else {
-        rules::matcher::correlate(rules, &timeline, &options.lang)
+        rules::matcher::correlate(rules, &timeline, &coverage, &options.lang)
     };
     Ok(Analysis {
         case: options.case.clone().unwrap_or_else(|| case_name(paths)),
@@ -160,7 +162,7 @@ pub fn analyze(paths: &[PathBuf], rules: &RuleSet, options: &Options) -> Result<
                 }
             })
             .collect(),
-        coverage: Vec::new(),
+        coverage,
         timeline,
         findings,
         warnings,

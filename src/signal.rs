@@ -33,6 +33,8 @@ pub struct Signal {
 #[derive(Debug)]
 pub struct Catalogue {
     pub signals: Vec<SignalDef>,
+    /// The logs every host should have (coverage reports those a case lacks).
+    pub logs: Vec<String>,
     ids: HashSet<u32>,
     /// Event id → the providers that make it wanted, lower-case UTF-16LE.
     providers_utf16: HashMap<u32, Vec<Vec<u8>>>,
@@ -47,6 +49,8 @@ pub struct SignalDef {
     /// When set, every node logs this signal about the same moment; these fields say which
     /// moment (the clock-skew estimate pairs them across hosts).
     pub shared: Vec<String>,
+    /// The log (channel) that holds this signal's events, for "what to collect next".
+    pub log: Option<String>,
     text: String,
     sources: Vec<Source>,
 }
@@ -91,6 +95,9 @@ enum Normalize {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CatalogueFile {
+    /// The logs every host should have for the rules to see what they look for.
+    #[serde(default)]
+    logs: Vec<String>,
     signal: Vec<SignalFile>,
 }
 
@@ -102,6 +109,7 @@ struct SignalFile {
     text: String,
     #[serde(default)]
     shared: Vec<String>,
+    log: Option<String>,
     source: Vec<SourceFile>,
 }
 
@@ -198,6 +206,7 @@ impl Catalogue {
                 name: def.name,
                 label: def.label,
                 shared: def.shared,
+                log: def.log,
                 text: def.text,
                 sources,
             });
@@ -209,6 +218,7 @@ impl Catalogue {
         }
         Ok(Catalogue {
             signals,
+            logs: parsed.logs,
             ids,
             providers_utf16,
             by_event,

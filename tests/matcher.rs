@@ -94,17 +94,17 @@ fn after_counts_from_the_earlier_step_and_only_forward() {
         signal("nic_link_down", 0, "HV01", &[]),
         failed(299, "HV01", "VM1", "0x1"),
     ]);
-    assert_eq!(correlate(&set, &hit, "en").len(), 1);
+    assert_eq!(correlate(&set, &hit, &[], "en").len(), 1);
     let late = timeline(vec![
         signal("nic_link_down", 0, "HV01", &[]),
         failed(301, "HV01", "VM1", "0x1"),
     ]);
-    assert!(correlate(&set, &late, "en").is_empty());
+    assert!(correlate(&set, &late, &[], "en").is_empty());
     let before = timeline(vec![
         failed(0, "HV01", "VM1", "0x1"),
         signal("nic_link_down", 10, "HV01", &[]),
     ]);
-    assert!(correlate(&set, &before, "en").is_empty());
+    assert!(correlate(&set, &before, &[], "en").is_empty());
 }
 
 #[test]
@@ -114,7 +114,7 @@ fn the_migration_source_must_be_the_host_of_the_step() {
         signal("nic_link_down", 0, "HV01", &[]),
         failed(20, "HV02", "VM1", "0x1"),
     ]);
-    assert!(correlate(&set, &other, "en").is_empty());
+    assert!(correlate(&set, &other, &[], "en").is_empty());
 }
 
 #[test]
@@ -134,12 +134,12 @@ before = { step = "failure", within = "1m" }
         signal("nic_link_down", 0, "HV01", &[]),
         failed(50, "HV01", "VM1", "0x1"),
     ]);
-    assert_eq!(correlate(&before, &t, "en").len(), 1);
+    assert_eq!(correlate(&before, &t, &[], "en").len(), 1);
     let t = timeline(vec![
         signal("nic_link_down", 100, "HV01", &[]),
         failed(50, "HV01", "VM1", "0x1"),
     ]);
-    assert!(correlate(&before, &t, "en").is_empty());
+    assert!(correlate(&before, &t, &[], "en").is_empty());
     let around = rules(
         r#"
 [[step]]
@@ -155,7 +155,7 @@ around = { step = "failure", within = "1m" }
         signal("nic_link_down", 100, "HV01", &[]),
         failed(50, "HV01", "VM1", "0x1"),
     ]);
-    assert_eq!(correlate(&around, &t, "en").len(), 1);
+    assert_eq!(correlate(&around, &t, &[], "en").len(), 1);
 }
 
 #[test]
@@ -169,8 +169,8 @@ fn same_and_different_host() {
         signal("dc_unreachable", 0, "HV01", &[]),
         signal("dc_unreachable", 5, "HV02", &[]),
     ]);
-    assert!(!correlate(&rules(&body("different_host")), &t, "en").is_empty());
-    assert!(correlate(&rules(&body("same_host")), &t, "en").is_empty());
+    assert!(!correlate(&rules(&body("different_host")), &t, &[], "en").is_empty());
+    assert!(correlate(&rules(&body("same_host")), &t, &[], "en").is_empty());
 }
 
 #[test]
@@ -194,9 +194,9 @@ after = { step = "start", within = "1m" }
         &[("vm", "VM1"), ("source", "HV01")],
     );
     let t = timeline(vec![started.clone(), failed(10, "HV01", "VM2", "0x1")]);
-    assert!(correlate(&set, &t, "en").is_empty());
+    assert!(correlate(&set, &t, &[], "en").is_empty());
     let t = timeline(vec![started, failed(10, "HV01", "VM1", "0x1")]);
-    assert_eq!(correlate(&set, &t, "en")[0].vms, ["VM1"]);
+    assert_eq!(correlate(&set, &t, &[], "en")[0].vms, ["VM1"]);
 }
 
 #[test]
@@ -219,7 +219,11 @@ fn field_conditions_equals_one_of_regex_and_code() {
             "[[step]]\nname = \"f\"\nsignal = \"migration_failed\"\n{condition}\n"
         ));
         let t = timeline(vec![failed(0, "HV01", "VM1", "0x80090311")]);
-        assert_eq!(!correlate(&set, &t, "en").is_empty(), hits, "{condition}");
+        assert_eq!(
+            !correlate(&set, &t, &[], "en").is_empty(),
+            hits,
+            "{condition}"
+        );
     }
 }
 
@@ -232,16 +236,16 @@ fn absence_on_other_same_or_any_host() {
         signal("dc_unreachable", 0, "HV01", &[]),
         signal("nic_link_down", 3000, "HV02", &[]),
     ]);
-    assert!(correlate(&rules(&body("other", "any")), &t, "en").is_empty());
+    assert!(correlate(&rules(&body("other", "any")), &t, &[], "en").is_empty());
     assert!(
-        !correlate(&rules(&body("other", "10m")), &t, "en").is_empty(),
+        !correlate(&rules(&body("other", "10m")), &t, &[], "en").is_empty(),
         "outside the window"
     );
     assert!(
-        !correlate(&rules(&body("same", "any")), &t, "en").is_empty(),
+        !correlate(&rules(&body("same", "any")), &t, &[], "en").is_empty(),
         "another host"
     );
-    assert!(correlate(&rules(&body("any", "1h")), &t, "en").is_empty());
+    assert!(correlate(&rules(&body("any", "1h")), &t, &[], "en").is_empty());
 }
 
 #[test]
@@ -258,14 +262,14 @@ dc = \"System log of {host}\"
         signal("nic_link_down", 0, "HV01", &[]),
         failed(20, "HV01", "VM1", "0x1"),
     ]);
-    let findings = correlate(&set, &t, "en");
+    let findings = correlate(&set, &t, &[], "en");
     assert_eq!(findings[0].missing, ["System log of HV01"]);
     let t = timeline(vec![
         signal("nic_link_down", 0, "HV01", &[]),
         signal("dc_unreachable", 10, "HV01", &[]),
         failed(20, "HV01", "VM1", "0x1"),
     ]);
-    let findings = correlate(&set, &t, "en");
+    let findings = correlate(&set, &t, &[], "en");
     assert!(findings[0].missing.is_empty());
     assert_eq!(findings[0].evidence.len(), 3);
 }
@@ -281,7 +285,7 @@ fn matches_further_apart_than_the_window_are_separate_findings() {
         signal("nic_link_down", 3600, "HV01", &[]),
         failed(3620, "HV01", "VM3", "0x1"),
     ]);
-    let findings = correlate(&set, &t, "en");
+    let findings = correlate(&set, &t, &[], "en");
     assert_eq!(findings.len(), 2);
     assert_eq!(findings[0].vms, ["VM1", "VM2"]);
     assert_eq!(findings[1].vms, ["VM3"]);
@@ -303,12 +307,12 @@ signal = "migration_failed"
         signal("nic_link_down", 0, "HV01", &[]),
         failed(20, "HV01", "VM1", "0x1"),
     ]);
-    let findings = correlate(&set, &full, "en");
+    let findings = correlate(&set, &full, &[], "en");
     assert_eq!(findings.len(), 1);
     assert_eq!(findings[0].confidence, Confidence::High);
     let weak = timeline(vec![failed(20, "HV01", "VM1", "0x1")]);
     assert_eq!(
-        correlate(&set, &weak, "en")[0].confidence,
+        correlate(&set, &weak, &[], "en")[0].confidence,
         Confidence::Medium
     );
 }

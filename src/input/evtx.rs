@@ -4,12 +4,12 @@
 
 use super::prescan;
 use super::xml::{parse_event, BadEvent};
-use super::{Input, InputReport, RawEvent, Wanted};
+use super::{Input, InputReport, LogSpan, RawEvent, Wanted};
 use chrono::{DateTime, Utc};
 use evtx::binxml::value_variant::BinXmlValue;
 use evtx::{EvtxChunkData, EvtxRecord, ParserSettings};
 use rayon::prelude::*;
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::sync::Arc;
 
@@ -23,13 +23,13 @@ const RECORD_ERRORS_SHOWN: usize = 3;
 /// What one chunk gave.
 #[derive(Default)]
 struct ChunkRead {
-    records: u64,
-    first: Option<DateTime<Utc>>,
-    last: Option<DateTime<Utc>>,
+    /// Records rendered, by (computer, channel).
+    seen: BTreeMap<(String, String), LogSpan>,
+    /// Records counted without rendering (header only).
+    rest: LogSpan,
     events: Vec<RawEvent>,
     skipped: bool,
     lost: u64,
-    computers: BTreeSet<String>,
     warnings: Vec<String>,
 }
 
@@ -58,17 +58,30 @@ pub fn read(index: usize, input: &Input, wanted: &dyn Wanted) -> (InputReport, V
         .map(|n| read_chunk(index, &file, n, &settings, wanted))
         .collect();
     let mut events = Vec::new();
+    let mut rest = LogSpan::default();
+    // The log the file holds: that of its first rendered record (chunks are in file order).
+    let primary = reads.iter().find_map(|c| c.seen.keys().next().cloned());
     for chunk in reads {
-        report.records += chunk.records;
-        report.first = min_opt(report.first, chunk.first);
-        report.last = max_opt(report.last, chunk.last);
+        for (key, span) in &chunk.seen {
+            report.logs.entry(key.clone()).or_default().merge(span);
+        }
+        rest.merge(&chunk.rest);
         report.chunks_skipped += u64::from(chunk.skipped);
         report.records_lost += chunk.lost;
         for w in chunk.warnings {
             report.warn(w);
         }
         events.extend(chunk.events);
-        report.computers.extend(chunk.computers);
+    }
+    let mut total = rest.clone();
+    for span in report.logs.values() {
+        total.merge(span);
+    }
+    report.records = total.records;
+    report.first = total.first;
+    report.last = total.last;
+    if let Some(key) = primary {
+        report.logs.entry(key).or_default().merge(&rest);
     }
     report.events_used = events.len() as u64;
     (report, events)
@@ -129,9 +142,15 @@ fn read_chunk(
     // The first chunk is always read: its records name the file's computer (the host list).
     let scan = prescan::scan(&chunk.data, wanted);
     if !scan.read && number != 0 {
-        out.records = scan.records;
-        out.first = (scan.records > 0).then(|| from_filetime(scan.first_filetime));
-        out.last = (scan.records > 0).then(|| from_filetime(scan.last_filetime));
+        if scan.records > 0 {
+            out.rest = LogSpan {
+                first: Some(from_filetime(scan.first_filetime.min(scan.last_filetime))),
+                last: Some(from_filetime(scan.first_filetime.max(scan.last_filetime))),
+                records: scan.records,
+                min_id: Some(scan.first_record_id.min(scan.last_record_id)),
+                max_id: Some(scan.first_record_id.max(scan.last_record_id)),
+            };
+        }
         return out;
     }
     let mut parsed = match chunk.parse(settings.clone()) {
@@ -182,16 +201,16 @@ fn declared_records(chunk: &EvtxChunkData) -> u64 {
 
 fn read_record(index: usize, record: EvtxRecord, wanted: &dyn Wanted, out: &mut ChunkRead) {
     let header_time = to_chrono(record.timestamp);
-    // The chunk's first record is always rendered: it names the computer, for the host list.
-    if !out.computers.is_empty() && !prefilter(&record, wanted) {
-        count(out, header_time);
+    let record_id = record.event_record_id;
+    // The chunk's first record is always rendered: it names the computer and channel.
+    if !out.seen.is_empty() && !prefilter(&record, wanted) {
+        out.rest.add(header_time, record_id);
         return;
     }
-    let record_id = record.event_record_id;
     let xml = match record.into_xml() {
         Ok(xml) => xml.data,
         Err(err) => {
-            count(out, header_time);
+            out.rest.add(header_time, record_id);
             out.lost += 1;
             out.warnings
                 .push(format!("record {record_id} cannot be rendered ({err})"));
@@ -203,23 +222,19 @@ fn read_record(index: usize, record: EvtxRecord, wanted: &dyn Wanted, out: &mut 
         .and_then(|doc| parse_event(index, doc.root_element(), wanted));
     match parsed {
         Ok((seen, event)) => {
-            count(out, seen.time);
-            out.computers.insert(seen.computer);
+            out.seen
+                .entry((seen.computer, seen.channel))
+                .or_default()
+                .add(seen.time, seen.record_id);
             out.events.extend(event);
         }
         Err(BadEvent(why)) => {
-            count(out, header_time);
+            out.rest.add(header_time, record_id);
             out.lost += 1;
             out.warnings
                 .push(format!("record {record_id} skipped: {why}"));
         }
     }
-}
-
-fn count(out: &mut ChunkRead, time: DateTime<Utc>) {
-    out.records += 1;
-    out.first = min_opt(out.first, Some(time));
-    out.last = max_opt(out.last, Some(time));
 }
 
 /// The early filter: decides from the substitution values alone whether a record may be
@@ -247,20 +262,6 @@ fn from_filetime(filetime: u64) -> DateTime<Utc> {
     let seconds = (filetime / 10_000_000) as i64 - SECONDS_1601_TO_1970;
     let nanos = (filetime % 10_000_000) as u32 * 100;
     DateTime::from_timestamp(seconds, nanos).unwrap_or_default()
-}
-
-fn min_opt(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
-fn max_opt(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    }
 }
 
 #[cfg(unix)]

@@ -8,7 +8,7 @@ pub mod xml;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub use discover::{discover, Discovered, Skipped};
@@ -67,10 +67,62 @@ pub struct InputReport {
     pub chunks_skipped: u64,
     pub records_lost: u64,
     pub warnings: Vec<String>,
-    /// Every `<Computer>` the file names (for EVTX: of each chunk's first record, which
-    /// costs one render per 64 KiB), so hosts with no known event still count.
+    /// What the file holds per (computer, channel): the coverage of SPEC §2. An EVTX file's
+    /// records that were never rendered count for the computer and channel of the records
+    /// that were (an exported log holds one channel of one computer).
     #[serde(skip)]
-    pub computers: BTreeSet<String>,
+    pub logs: BTreeMap<(String, String), LogSpan>,
+}
+
+/// The records of one log of one computer, as far as one input holds them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogSpan {
+    pub first: Option<DateTime<Utc>>,
+    pub last: Option<DateTime<Utc>>,
+    pub records: u64,
+    pub min_id: Option<u64>,
+    pub max_id: Option<u64>,
+}
+
+impl LogSpan {
+    pub fn add(&mut self, time: DateTime<Utc>, record_id: u64) {
+        self.records += 1;
+        self.widen(Some(time), Some(time), Some(record_id), Some(record_id));
+    }
+
+    pub fn merge(&mut self, other: &LogSpan) {
+        self.records += other.records;
+        self.widen(other.first, other.last, other.min_id, other.max_id);
+    }
+
+    fn widen(
+        &mut self,
+        first: Option<DateTime<Utc>>,
+        last: Option<DateTime<Utc>>,
+        min_id: Option<u64>,
+        max_id: Option<u64>,
+    ) {
+        self.first = pick(self.first, first, std::cmp::min);
+        self.last = pick(self.last, last, std::cmp::max);
+        self.min_id = pick(self.min_id, min_id, std::cmp::min);
+        self.max_id = pick(self.max_id, max_id, std::cmp::max);
+    }
+
+    /// Record ids between the lowest and the highest that no record has: records cleared,
+    /// overwritten or lost between the first and the last one the case holds.
+    pub fn gaps(&self) -> u64 {
+        match (self.min_id, self.max_id) {
+            (Some(lo), Some(hi)) => (hi - lo + 1).saturating_sub(self.records),
+            _ => 0,
+        }
+    }
+}
+
+fn pick<T: Copy>(a: Option<T>, b: Option<T>, f: fn(T, T) -> T) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(f(a, b)),
+        (a, b) => a.or(b),
+    }
 }
 
 impl InputReport {
@@ -87,6 +139,11 @@ impl InputReport {
         self.records += 1;
         self.first = Some(self.first.map_or(time, |t| t.min(time)));
         self.last = Some(self.last.map_or(time, |t| t.max(time)));
+    }
+
+    /// The computers the input names.
+    pub fn computers(&self) -> impl Iterator<Item = &str> {
+        self.logs.keys().map(|(computer, _)| computer.as_str())
     }
 
     /// Adds a warning prefixed with the file, as every report prints it.

@@ -44,9 +44,11 @@ pub fn read(index: usize, input: &Input, wanted: &dyn Wanted) -> (InputReport, V
         match parse_event(index, node, wanted) {
             Ok((seen, event)) => {
                 report.saw(seen.time);
-                if !report.computers.contains(&seen.computer) {
-                    report.computers.insert(seen.computer);
-                }
+                report
+                    .logs
+                    .entry((seen.computer, seen.channel))
+                    .or_default()
+                    .add(seen.time, seen.record_id);
                 events.extend(event);
             }
             Err(BadEvent(why)) => {
@@ -87,6 +89,8 @@ fn wrap(text: &str) -> String {
 pub struct Seen {
     pub time: DateTime<Utc>,
     pub computer: String,
+    pub channel: String,
+    pub record_id: u64,
 }
 
 /// Reads one `<Event>` element. Returns what every event tells (every event is counted) and
@@ -100,6 +104,8 @@ pub fn parse_event(
     let seen = Seen {
         time: header.time,
         computer: header.computer.to_string(),
+        channel: header.channel.to_string(),
+        record_id: header.record_id,
     };
     if !wanted.event(header.provider, header.event_id) {
         return Ok((seen, None));

@@ -82,6 +82,7 @@ pub fn render(a: &Analysis, style: Style) -> String {
         a.timeline.len(),
         a.warnings.len()
     );
+    coverage(&mut out, a);
     for w in a.warnings.iter().take(5) {
         let _ = writeln!(out, "  {} {w}", style.paint("33", "warning:"));
     }
@@ -169,4 +170,35 @@ pub fn timeline(a: &Analysis) -> String {
         );
     }
     out
+}
+
+/// One line per host and log: records and span, or what is missing, damaged or has gaps.
+fn coverage(out: &mut String, a: &Analysis) {
+    if a.coverage.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "Coverage:");
+    for c in &a.coverage {
+        let _ = write!(out, "  {:<10} {:<52} ", c.host, c.channel);
+        if c.missing {
+            let _ = writeln!(out, "not collected");
+            continue;
+        }
+        let _ = write!(out, "{:>8} records", c.records);
+        if let (Some(first), Some(last)) = (c.first, c.last) {
+            let _ = write!(
+                out,
+                "  {} → {}",
+                short(first, a.time_zone),
+                short(last, a.time_zone)
+            );
+        }
+        if c.record_id_gaps > 0 {
+            let _ = write!(out, "  {} record ids missing", c.record_id_gaps);
+        }
+        if c.damaged {
+            let _ = write!(out, "  damaged");
+        }
+        let _ = writeln!(out);
+    }
 }

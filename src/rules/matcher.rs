@@ -3,9 +3,17 @@
 
 use super::text::fill;
 use super::*;
-use crate::analysis::Finding;
+use crate::analysis::{Coverage, Finding};
 use crate::signal::Signal;
 use std::collections::BTreeSet;
+
+/// What correlating one case needs besides a rule.
+struct Context<'a> {
+    rules: &'a RuleSet,
+    timeline: &'a [Signal],
+    coverage: &'a [Coverage],
+    lang: &'a str,
+}
 
 /// One way a form of a rule held: for each step, the signals (timeline indices) it bound.
 #[derive(Debug)]
@@ -17,11 +25,22 @@ struct Match {
 }
 
 /// Every finding of every rule, ordered by severity, then time, then rule.
-pub fn correlate(rules: &RuleSet, timeline: &[Signal], lang: &str) -> Vec<Finding> {
+pub fn correlate(
+    rules: &RuleSet,
+    timeline: &[Signal],
+    coverage: &[Coverage],
+    lang: &str,
+) -> Vec<Finding> {
+    let context = Context {
+        rules,
+        timeline,
+        coverage,
+        lang,
+    };
     let mut findings: Vec<Finding> = rules
         .rules
         .iter()
-        .flat_map(|rule| findings_of(rule, timeline, lang))
+        .flat_map(|rule| findings_of(rule, &context))
         .collect();
     findings.sort_by(|a, b| {
         (a.severity, a.first, &a.rule, &a.host).cmp(&(b.severity, b.first, &b.rule, &b.host))
@@ -29,7 +48,8 @@ pub fn correlate(rules: &RuleSet, timeline: &[Signal], lang: &str) -> Vec<Findin
     findings
 }
 
-fn findings_of(rule: &Rule, timeline: &[Signal], lang: &str) -> Vec<Finding> {
+fn findings_of(rule: &Rule, cx: &Context) -> Vec<Finding> {
+    let timeline = cx.timeline;
     let mut matches = matches_of(rule, &rule.high, Confidence::High, timeline);
     if let Some(medium) = &rule.medium {
         // A medium match is only a finding where the rule did not already hold in full.
@@ -45,7 +65,7 @@ fn findings_of(rule: &Rule, timeline: &[Signal], lang: &str) -> Vec<Finding> {
     }
     group(rule, matches)
         .into_iter()
-        .map(|group| finding(rule, &group, timeline, lang))
+        .map(|group| finding(rule, &group, cx))
         .collect()
 }
 
@@ -236,7 +256,8 @@ fn group(rule: &Rule, mut matches: Vec<Match>) -> Vec<Vec<Match>> {
     groups
 }
 
-fn finding(rule: &Rule, group: &[Match], timeline: &[Signal], lang: &str) -> Finding {
+fn finding(rule: &Rule, group: &[Match], cx: &Context) -> Finding {
+    let (timeline, lang) = (cx.timeline, cx.lang);
     let confidence = group[0].confidence;
     let form = match confidence {
         Confidence::High => &rule.high,
@@ -283,6 +304,9 @@ fn finding(rule: &Rule, group: &[Match], timeline: &[Signal], lang: &str) -> Fin
         .iter()
         .enumerate()
         .filter(|(i, s)| s.optional && group.iter().all(|m| m.bound[*i].is_empty()))
+        // Evidence absent from a log the case holds for that time did not happen: only what
+        // would sit in a missing log, or outside the span collected, is worth collecting.
+        .filter(|(_, s)| !evidence_log_covered(cx, s, &host, first))
         .map(|(_, s)| s.name.clone())
         .chain(form.collect.iter().cloned())
         .filter_map(|key| text.collect.get(&key).map(|t| fill(t, lookup)))
@@ -341,5 +365,21 @@ fn elapsed(form: &Form, group: &[Match], timeline: &[Signal], name: &str) -> Opt
         format!("{seconds} s")
     } else {
         format!("{} min {} s", seconds / 60, seconds.abs() % 60)
+    })
+}
+
+/// Whether every log that would hold the step's signals is in the case for `host` at `time`.
+fn evidence_log_covered(
+    cx: &Context,
+    step: &Step,
+    host: &str,
+    time: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    step.signals.iter().all(|name| {
+        cx.rules
+            .catalogue
+            .get(name)
+            .and_then(|d| d.log.as_deref())
+            .is_some_and(|log| crate::coverage::covers(cx.coverage, host, log, time))
     })
 }
