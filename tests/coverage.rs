@@ -72,7 +72,7 @@ fn records_removed_from_a_log_are_gaps() {
             .join("\n")
     });
     let rules = RuleSet::builtin().unwrap();
-    let a = analyze(&[dir.clone()], &rules, &Options::default()).unwrap();
+    let a = analyze(std::slice::from_ref(&dir), &rules, &Options::default()).unwrap();
     let system = a
         .coverage
         .iter()
@@ -92,7 +92,7 @@ fn optional_evidence_absent_from_a_collected_log_is_not_asked_for() {
             .join("\n")
     });
     let rules = RuleSet::builtin().unwrap();
-    let a = analyze(&[dir.clone()], &rules, &Options::default()).unwrap();
+    let a = analyze(std::slice::from_ref(&dir), &rules, &Options::default()).unwrap();
     let f = a
         .findings
         .iter()
