@@ -12,6 +12,8 @@ pub struct Analysis {
     pub case: String,
     /// The zone times are shown in (`--tz`); everything is stored in UTC.
     pub time_zone: chrono_tz::Tz,
+    /// The language of the reports' words and rule texts (`en`, `ja`).
+    pub lang: String,
     pub inputs: Vec<InputReport>,
     pub hosts: Vec<Host>,
     pub coverage: Vec<Coverage>,
@@ -64,6 +66,20 @@ pub struct Finding {
     pub missing: Vec<String>,
 }
 
+/// Signals of one host and one kind that follow each other closely, shown as one entry of a
+/// report (SPEC §5.4: a case of 20,000 signals must stay readable). Evidence is never folded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    /// Timeline id of the first signal; the entry shows it and links to it.
+    pub first: usize,
+    /// Timeline id of the last signal folded in.
+    pub last: usize,
+    /// How many signals it stands for.
+    pub count: usize,
+    /// Whether it is a finding's evidence (then `count` is 1).
+    pub evidence: bool,
+}
+
 impl Analysis {
     /// Records read in every input.
     pub fn records(&self) -> u64 {
@@ -80,5 +96,47 @@ impl Analysis {
     /// The most severe finding, if any.
     pub fn worst(&self) -> Option<Severity> {
         self.findings.iter().map(|f| f.severity).min()
+    }
+
+    /// Timeline ids used as evidence by any finding, sorted.
+    pub fn evidence_ids(&self) -> std::collections::BTreeSet<usize> {
+        self.findings
+            .iter()
+            .flat_map(|f| f.evidence.iter().copied())
+            .collect()
+    }
+
+    /// The timeline with repeats folded: a signal joins the open run of its host, kind and
+    /// text (the same thing said again, not another VM's migration) when it comes within
+    /// `window_ms` of that run's last signal. Evidence always stands alone, so
+    /// every finding can link to its own entries. Runs are in the order of their first signal.
+    pub fn runs(&self, window_ms: i64) -> Vec<Run> {
+        let evidence = self.evidence_ids();
+        let mut runs: Vec<Run> = Vec::new();
+        let mut open: std::collections::HashMap<(&str, &str, &str), usize> =
+            std::collections::HashMap::new();
+        for (index, s) in self.timeline.iter().enumerate() {
+            let is_evidence = evidence.contains(&index);
+            let key = (s.host.as_str(), s.name.as_str(), s.text.as_str());
+            if !is_evidence {
+                let joinable = open.get(&key).and_then(|&r| {
+                    let last = self.timeline.get(runs[r].last)?;
+                    ((s.time - last.time).num_milliseconds() <= window_ms).then_some(r)
+                });
+                if let Some(r) = joinable {
+                    runs[r].last = index;
+                    runs[r].count += 1;
+                    continue;
+                }
+                open.insert(key, runs.len());
+            }
+            runs.push(Run {
+                first: index,
+                last: index,
+                count: 1,
+                evidence: is_evidence,
+            });
+        }
+        runs
     }
 }

@@ -8,7 +8,7 @@
 //! paths ──discover──▶ inputs ──read+filter──▶ raw events ──normalize──▶ signals ──sort+dedupe──▶ timeline
 //!                                                                                               │
 //!                                       renderers ◀── Analysis ◀── findings ◀──correlate────────┘
-//!                               (terminal, JSON, CSV)
+//!                               (terminal, JSON, CSV, HTML+SVG)
 //! ```
 //!
 //! # Example
@@ -146,6 +146,7 @@ pub fn analyze(paths: &[PathBuf], rules: &RuleSet, options: &Options) -> Result<
     Ok(Analysis {
         case: options.case.clone().unwrap_or_else(|| case_name(paths)),
         time_zone: options.time_zone,
+        lang: options.lang.clone(),
         inputs,
         hosts: names
             .into_iter()

@@ -22,7 +22,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Analyze one case: files, folders of exported event logs (.evtx, Event XML)
-    #[command(after_help = "Example:\n  hvtriage analyze case-12345/ --json - --tz Asia/Tokyo")]
+    #[command(
+        after_help = "Example:\n  hvtriage analyze case-12345/ -o case-12345.html --tz Asia/Tokyo --lang ja"
+    )]
     Analyze(AnalyzeArgs),
     /// Print the merged, normalized timeline of a case
     #[command(
@@ -94,7 +96,7 @@ struct CaseArgs {
 struct AnalyzeArgs {
     #[command(flatten)]
     case: CaseArgs,
-    /// Write the HTML report here
+    /// Write the HTML report here (default ./hvtriage-report.html)
     #[arg(short = 'o', long = "output")]
     output: Option<PathBuf>,
     /// Write JSON here (`-` for standard output)
@@ -272,16 +274,18 @@ fn options(case: &CaseArgs, lang: &str, all: bool) -> Result<Options, Fatal> {
     })
 }
 
+/// Where the HTML report goes when `-o` is not given.
+const DEFAULT_REPORT: &str = "hvtriage-report.html";
+
 fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode, Fatal> {
-    if let Some(path) = &args.output {
-        return Err(Fatal(format!(
-            "-o {}: the HTML report is not in this version yet; use --json FILE or --csv FILE",
-            path.display()
-        )));
-    }
     let rules = rule_set(args.case.rules.as_deref())?;
     let options = options(&args.case, &args.lang, false)?;
     let analysis = analyze(&args.case.paths, &rules, &options)?;
+    let html_path = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_REPORT));
+    write_file(&html_path, &report::html::render(&analysis))?;
     if let Some(path) = &args.csv {
         write_file(path, &report::csv::render(&analysis))?;
     }
@@ -291,7 +295,10 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode, Fatal> {
         Some(path) => write_file(Path::new(path), &report::json::render(&analysis))?,
         None => {}
     };
-    if !json_to_stdout {
+    if json_to_stdout {
+        // Standard output holds the JSON alone; the report's path goes to standard error.
+        eprintln!("HTML report written to {}", html_path.display());
+    } else {
         let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         print(&report::terminal::render(
             &analysis,
@@ -305,6 +312,7 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode, Fatal> {
                 print(&format!("{flag} written to {path}\n"))?;
             }
         }
+        print(&format!("HTML report written to {}\n", html_path.display()))?;
     }
     let fail_on = args.fail_on.as_deref().and_then(Severity::parse);
     let failed = fail_on.is_some_and(|limit| analysis.worst().is_some_and(|worst| worst <= limit));

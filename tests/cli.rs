@@ -258,13 +258,22 @@ fn a_broken_rule_file_exits_2_with_file_line_and_fix() {
 }
 
 #[test]
-fn html_output_is_refused_clearly_until_it_exists() {
+fn o_writes_the_html_report_there_and_prints_its_path() {
+    let dir = common::temp_dir("cli-html");
+    let path = dir.join("case.html");
     common::hvtriage()
         .arg(seed())
-        .args(["-o", "report.html"])
+        .arg("-o")
+        .arg(&path)
         .assert()
-        .code(2)
-        .stderr(predicate::str::contains("--json"));
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "HTML report written to {}",
+            path.display()
+        )));
+    let page = std::fs::read_to_string(&path).unwrap();
+    assert!(page.contains("shared-nic-only-dc-path"));
+    assert!(page.contains("<html lang=\"en\">"));
 }
 
 #[test]

@@ -2,7 +2,10 @@
 //! nothing of its own.
 
 pub mod csv;
+pub mod html;
+pub mod i18n;
 pub mod json;
+pub mod svg;
 pub mod terminal;
 
 use chrono::{DateTime, SecondsFormat, Utc};

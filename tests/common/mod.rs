@@ -58,6 +58,127 @@ pub fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
     out
 }
 
+/// The binary, run in a scratch folder so the default `./hvtriage-report.html` of an
+/// `analyze` lands there and not in the repository.
 pub fn hvtriage() -> assert_cmd::Command {
-    assert_cmd::Command::cargo_bin("hvtriage").expect("the binary is built")
+    let scratch = std::env::temp_dir().join(format!("hvtriage-cwd-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&scratch);
+    let mut cmd = assert_cmd::Command::cargo_bin("hvtriage").expect("the binary is built");
+    cmd.current_dir(scratch);
+    cmd
+}
+
+/// A case of `n` signals on four hosts, built directly as an `Analysis`: most are one
+/// cluster interface reported unreachable every 3 s (repeats that fold), one in five is a
+/// migration of a different VM every 10 s (entries that do not fold), and one finding whose
+/// evidence is the last three migrations, so the table's row limit would drop it were
+/// evidence not always kept.
+pub fn big_analysis(n: usize) -> hvtriage::analysis::Analysis {
+    use hvtriage::analysis::{Analysis, Finding, Host};
+    use hvtriage::input::{InputReport, RawEvent};
+    use hvtriage::rules::{Confidence, Severity};
+    use hvtriage::signal::Signal;
+    let start = chrono::DateTime::parse_from_rfc3339("2026-11-20T00:00:00Z")
+        .expect("a valid time")
+        .with_timezone(&chrono::Utc);
+    let hosts = ["HV01", "HV02", "HV03", "HV04"];
+    let mut timeline: Vec<Signal> = (0..n)
+        .map(|i| {
+            let host = hosts[i % 4];
+            let (name, text, ms) = if i % 5 == 4 {
+                let vm = format!("VM{i:05}");
+                (
+                    "migration_started",
+                    format!("Live migration of {vm} from {host} to HV09 started"),
+                    (i as i64) * 10_000,
+                )
+            } else {
+                (
+                    "cluster_interface_unreachable",
+                    format!("Cluster network interface {host} - Storage is unreachable"),
+                    (i as i64 / 4) * 3_000,
+                )
+            };
+            let time = start + chrono::Duration::milliseconds(ms);
+            Signal {
+                id: 0,
+                name: name.to_string(),
+                time,
+                host: host.to_string(),
+                fields: [("vm".to_string(), format!("VM{i:05}"))].into(),
+                text,
+                event: RawEvent {
+                    input: i % 4,
+                    record_id: 1000 + i as u64,
+                    time,
+                    provider: "Microsoft-Windows-FailoverClustering".into(),
+                    event_id: 1126,
+                    channel: "System".into(),
+                    computer: format!("{host}.contoso.local"),
+                    data: vec![("NodeName".into(), host.into())],
+                },
+            }
+        })
+        .collect();
+    timeline.sort_by_key(|s| (s.time, s.event.record_id));
+    for (id, s) in timeline.iter_mut().enumerate() {
+        s.id = id;
+    }
+    let evidence: Vec<usize> = timeline
+        .iter()
+        .filter(|s| s.name == "migration_started")
+        .map(|s| s.id)
+        .rev()
+        .take(3)
+        .collect();
+    let last = timeline.last().map_or(start, |s| s.time);
+    Analysis {
+        case: "big".into(),
+        time_zone: chrono_tz::UTC,
+        lang: "en".into(),
+        inputs: hosts
+            .iter()
+            .map(|h| InputReport {
+                path: format!("{h}/System.evtx"),
+                format: "evtx".into(),
+                records: (n / 4) as u64,
+                ..Default::default()
+            })
+            .collect(),
+        hosts: hosts
+            .iter()
+            .map(|h| Host {
+                key: h.to_string(),
+                name: format!("{h}.contoso.local"),
+                clock_offset_ms: 0,
+                clock_basis: String::new(),
+            })
+            .collect(),
+        coverage: Vec::new(),
+        findings: vec![Finding {
+            rule: "big-case".into(),
+            severity: Severity::Error,
+            confidence: Confidence::High,
+            host: "HV01".into(),
+            vms: vec!["VM1".into()],
+            first: start,
+            last,
+            title: "A finding at the end of a long day".into(),
+            cause: "cause".into(),
+            fix: vec!["fix".into()],
+            evidence,
+            missing: Vec::new(),
+        }],
+        timeline,
+        warnings: Vec::new(),
+        rules: vec!["big-case".into()],
+    }
+}
+
+/// A fresh, empty folder under the system's temporary folder.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hvtriage-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("the temporary folder is writable");
+    dir
 }

@@ -1,0 +1,262 @@
+//! The HTML report's own words in English and Japanese. Rule texts (titles, causes, fixes)
+//! come translated in the [`Analysis`](crate::analysis::Analysis); these are the page's
+//! headings and labels around them.
+
+use crate::rules::{Confidence, Severity};
+
+/// Every word the page says by itself, in one language.
+pub struct Words {
+    /// The value of `<html lang>`.
+    pub lang: &'static str,
+    pub title: &'static str,
+    pub case: &'static str,
+    pub hosts: &'static str,
+    pub span: &'static str,
+    pub time_zone: &'static str,
+    pub version: &'static str,
+    pub verdict: &'static str,
+    pub no_cause_title: &'static str,
+    pub no_cause_text: &'static str,
+    pub severity: &'static str,
+    pub confidence: &'static str,
+    pub host: &'static str,
+    pub vms: &'static str,
+    pub when: &'static str,
+    pub cause: &'static str,
+    pub fix: &'static str,
+    pub evidence: &'static str,
+    pub collect_next: &'static str,
+    pub rule: &'static str,
+    pub picture: &'static str,
+    pub picture_note: &'static str,
+    pub quiet: &'static str,
+    pub table: &'static str,
+    pub filter_host: &'static str,
+    pub filter_signal: &'static str,
+    pub all: &'static str,
+    pub time_utc: &'static str,
+    pub time_local: &'static str,
+    pub signal: &'static str,
+    pub text: &'static str,
+    pub source: &'static str,
+    pub record: &'static str,
+    pub raw: &'static str,
+    pub provider: &'static str,
+    pub event_id: &'static str,
+    pub channel: &'static str,
+    pub repeated: &'static str,
+    pub until: &'static str,
+    pub rows_left_out: &'static str,
+    pub the_case: &'static str,
+    pub inputs: &'static str,
+    pub file: &'static str,
+    pub format: &'static str,
+    pub records: &'static str,
+    pub events_used: &'static str,
+    pub first: &'static str,
+    pub last: &'static str,
+    pub chunks_skipped: &'static str,
+    pub records_lost: &'static str,
+    pub warnings: &'static str,
+    pub skipped: &'static str,
+    pub why: &'static str,
+    pub none: &'static str,
+    pub key: &'static str,
+    pub name: &'static str,
+    pub rules_used: &'static str,
+    pub legend: [&'static str; 10],
+    pub evidence_legend: &'static str,
+}
+
+const EN: Words = Words {
+    lang: "en",
+    title: "hvtriage report",
+    case: "Case",
+    hosts: "Hosts",
+    span: "Logs cover",
+    time_zone: "Time zone",
+    version: "hvtriage version",
+    verdict: "Verdict",
+    no_cause_title: "No known root cause",
+    no_cause_text: "None of the rules matched these logs. Read the timeline below for what happened, and check the case section for logs that are missing or damaged.",
+    severity: "Severity",
+    confidence: "Confidence",
+    host: "Host",
+    vms: "VMs",
+    when: "When",
+    cause: "Cause",
+    fix: "Fix",
+    evidence: "Evidence",
+    collect_next: "What to collect next",
+    rule: "Rule",
+    picture: "Timeline",
+    picture_note: "One lane per host. Quiet stretches are cut out (zigzag marks); the evidence of the findings is ringed and labelled. Click a marker to jump to its row.",
+    quiet: "quiet",
+    table: "Events",
+    filter_host: "Host",
+    filter_signal: "Signal",
+    all: "all",
+    time_utc: "Time (UTC)",
+    time_local: "Time",
+    signal: "Signal",
+    text: "What happened",
+    source: "Source file",
+    record: "Record",
+    raw: "raw fields",
+    provider: "Provider",
+    event_id: "Event ID",
+    channel: "Channel",
+    repeated: "repeated",
+    until: "until",
+    rows_left_out: "more entries are not shown here, to keep the page fast; every signal is in --csv FILE and `hvtriage timeline`.",
+    the_case: "The case",
+    inputs: "Inputs",
+    file: "File",
+    format: "Format",
+    records: "Records",
+    events_used: "Events used",
+    first: "First",
+    last: "Last",
+    chunks_skipped: "Chunks skipped",
+    records_lost: "Records lost",
+    warnings: "Warnings",
+    skipped: "Skipped files",
+    why: "Why",
+    none: "none",
+    key: "Key",
+    name: "Name",
+    rules_used: "Rules used",
+    legend: [
+        "link down",
+        "link up",
+        "DC unreachable",
+        "logon token / identity failed",
+        "migration started",
+        "migration failed",
+        "migration succeeded",
+        "cluster network problem",
+        "cluster network up",
+        "other",
+    ],
+    evidence_legend: "evidence of a finding",
+};
+
+const JA: Words = Words {
+    lang: "ja",
+    title: "hvtriage レポート",
+    case: "ケース",
+    hosts: "ホスト",
+    span: "ログの期間",
+    time_zone: "タイム ゾーン",
+    version: "hvtriage バージョン",
+    verdict: "診断結果",
+    no_cause_title: "既知の根本原因は見つかりませんでした",
+    no_cause_text: "どのルールもこのログに一致しませんでした。下のタイムラインで何が起きたかを確認し、「ケース」の節で不足または破損しているログを確認してください。",
+    severity: "重大度",
+    confidence: "確度",
+    host: "ホスト",
+    vms: "仮想マシン",
+    when: "日時",
+    cause: "原因",
+    fix: "対処",
+    evidence: "根拠となるイベント",
+    collect_next: "次に収集するもの",
+    rule: "ルール",
+    picture: "タイムライン",
+    picture_note: "ホストごとに 1 レーン。イベントのない期間は省略しています (ジグザグの印)。検出結果の根拠となるイベントは丸で囲みラベルを付けています。マーカーをクリックすると表の行へ移動します。",
+    quiet: "イベントなし",
+    table: "イベント一覧",
+    filter_host: "ホスト",
+    filter_signal: "シグナル",
+    all: "すべて",
+    time_utc: "日時 (UTC)",
+    time_local: "日時",
+    signal: "シグナル",
+    text: "内容",
+    source: "ソース ファイル",
+    record: "レコード",
+    raw: "生データ",
+    provider: "プロバイダー",
+    event_id: "イベント ID",
+    channel: "チャネル",
+    repeated: "繰り返し",
+    until: "最後",
+    rows_left_out: "件はページを軽くするためここには表示していません。すべてのシグナルは --csv FILE と `hvtriage timeline` で確認できます。",
+    the_case: "ケース",
+    inputs: "入力ファイル",
+    file: "ファイル",
+    format: "形式",
+    records: "レコード数",
+    events_used: "使用したイベント",
+    first: "最初",
+    last: "最後",
+    chunks_skipped: "スキップしたチャンク",
+    records_lost: "失われたレコード",
+    warnings: "警告",
+    skipped: "スキップしたファイル",
+    why: "理由",
+    none: "なし",
+    key: "キー",
+    name: "名前",
+    rules_used: "使用したルール",
+    legend: [
+        "リンク ダウン",
+        "リンク アップ",
+        "DC に接続できない",
+        "ログオン トークン / ID の失敗",
+        "移行開始",
+        "移行失敗",
+        "移行成功",
+        "クラスター ネットワークの問題",
+        "クラスター ネットワーク復旧",
+        "その他",
+    ],
+    evidence_legend: "検出結果の根拠",
+};
+
+/// The words of `lang`; English for any language the page does not speak.
+pub fn words(lang: &str) -> &'static Words {
+    match lang {
+        "ja" => &JA,
+        _ => &EN,
+    }
+}
+
+impl Words {
+    /// A severity as the page shows it.
+    pub fn severity_name(&self, s: Severity) -> &'static str {
+        match (self.lang, s) {
+            ("ja", Severity::Critical) => "重大",
+            ("ja", Severity::Error) => "エラー",
+            ("ja", Severity::Warning) => "警告",
+            ("ja", Severity::Info) => "情報",
+            (_, Severity::Critical) => "Critical",
+            (_, Severity::Error) => "Error",
+            (_, Severity::Warning) => "Warning",
+            (_, Severity::Info) => "Info",
+        }
+    }
+
+    /// A confidence as the page shows it.
+    pub fn confidence_name(&self, c: Confidence) -> &'static str {
+        match (self.lang, c) {
+            ("ja", Confidence::High) => "高",
+            ("ja", Confidence::Medium) => "中",
+            (_, Confidence::High) => "high",
+            (_, Confidence::Medium) => "medium",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn japanese_is_chosen_by_ja_and_english_is_the_fallback() {
+        assert_eq!(words("ja").lang, "ja");
+        assert_eq!(words("de").lang, "en");
+        assert_eq!(words("ja").severity_name(Severity::Critical), "重大");
+        assert_eq!(words("en").confidence_name(Confidence::Medium), "medium");
+    }
+}

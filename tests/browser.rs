@@ -1,0 +1,172 @@
+//! The HTML report in a real browser: headless Chromium opens the written files from
+//! `file://`, runs the page's script under its Content-Security-Policy, and the rendered DOM
+//! is checked. The screenshots in `docs/` are taken here.
+//!
+//! Chromium is required: without it these tests fail and say how to install it.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The Chromium binary: `$HVTRIAGE_CHROMIUM`, or `chromium` / `chromium-browser` on PATH.
+fn chromium() -> PathBuf {
+    let candidates = [
+        std::env::var_os("HVTRIAGE_CHROMIUM").map(PathBuf::from),
+        Some(PathBuf::from("chromium")),
+        Some(PathBuf::from("chromium-browser")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|c| {
+            Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .expect(
+            "headless Chromium is needed for the browser test and was not found: install it \
+             with `apt-get update && apt-get install -y chromium fonts-noto-cjk` \
+             (bash scripts/test.sh does), or set HVTRIAGE_CHROMIUM to its path",
+        )
+}
+
+/// Runs Chromium headless on a local file with a fresh profile and no background traffic.
+fn browse(page: &Path, extra: &[String]) -> (String, Duration) {
+    let profile = common::temp_dir(&format!(
+        "chromium-{}",
+        page.file_stem().unwrap_or_default().to_string_lossy()
+    ));
+    let started = Instant::now();
+    let out = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("Chromium runs");
+    let took = started.elapsed();
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(
+        out.status.success(),
+        "Chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (String::from_utf8_lossy(&out.stdout).into_owned(), took)
+}
+
+fn dump_dom(page: &Path) -> (String, Duration) {
+    browse(page, &["--dump-dom".to_string()])
+}
+
+fn screenshot(page: &Path, png: &Path) {
+    browse(
+        page,
+        &[
+            format!("--screenshot={}", png.display()),
+            "--window-size=1400,1900".to_string(),
+        ],
+    );
+    let bytes = std::fs::read(png).expect("the screenshot was written");
+    assert!(
+        bytes.starts_with(b"\x89PNG"),
+        "{} is not a PNG",
+        png.display()
+    );
+    assert!(bytes.len() > 50_000, "{} looks empty", png.display());
+}
+
+/// Writes the report of a fixture case into a scratch folder.
+fn report(case: &str, name: &str, extra: &[&str]) -> PathBuf {
+    let path = common::temp_dir(&format!("browser-{name}")).join(format!("{name}.html"));
+    common::hvtriage()
+        .arg("analyze")
+        .arg(common::root().join("fixtures").join(case))
+        .arg("-o")
+        .arg(&path)
+        .args(extra)
+        .assert()
+        .success();
+    path
+}
+
+fn count(dom: &str, needle: &str) -> usize {
+    dom.matches(needle).count()
+}
+
+#[test]
+fn english_report_renders_in_chromium() {
+    let page = report("seed-001", "en", &[]);
+    let (dom, _) = dump_dom(&page);
+    assert!(dom.contains("<html lang=\"en\">"));
+    assert_eq!(count(&dom, "<article class=\"finding critical\""), 1);
+    assert!(dom.contains("shared-nic-only-dc-path"));
+    assert_eq!(count(&dom, "<svg class=\"timeline\""), 1);
+    assert_eq!(count(&dom, "<g class=\"lane\""), 2, "lanes HV01 and HV02");
+    assert!(count(&dom, "class=\"marker") >= 10, "markers drawn");
+    assert_eq!(count(&dom, "class=\"marker evidence\""), 7);
+    assert_eq!(count(&dom, "<tr id=\"ev-"), 16, "a row per signal");
+    // The script ran under the page's CSP: it shows the filters it keeps hidden otherwise.
+    assert!(
+        dom.contains("<form class=\"filters\" id=\"filters\">"),
+        "the filter script did not run"
+    );
+    screenshot(&page, &common::root().join("docs/screenshot-en.png"));
+}
+
+#[test]
+fn japanese_report_renders_in_chromium() {
+    let page = report("seed-001-ja", "ja", &["--lang", "ja", "--tz", "Asia/Tokyo"]);
+    let (dom, _) = dump_dom(&page);
+    assert!(dom.contains("<html lang=\"ja\">"));
+    assert_eq!(count(&dom, "<article class=\"finding critical\""), 1);
+    assert!(dom.contains("診断結果"));
+    assert!(dom.contains("会計サーバー"));
+    assert!(dom.contains("Asia/Tokyo"));
+    assert_eq!(count(&dom, "<g class=\"lane\""), 3, "lanes NODE01–03");
+    assert!(count(&dom, "<tr id=\"ev-") >= 9);
+    screenshot(&page, &common::root().join("docs/screenshot-ja.png"));
+}
+
+#[test]
+fn hostile_strings_stay_text_in_chromium() {
+    let page = report("hostile", "hostile", &[]);
+    let (dom, _) = dump_dom(&page);
+    assert_eq!(count(&dom, "<script"), 1, "only the page's own script");
+    assert_eq!(count(&dom, "<img"), 0);
+    // "onerror=" may appear only inside the escaped text `&lt;img src=x onerror=…`.
+    assert_eq!(
+        count(&dom, "onerror="),
+        count(&dom, "&lt;img src=x onerror="),
+        "an onerror attribute in the DOM"
+    );
+    assert!(dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert_eq!(count(&dom, "<article class=\"finding critical\""), 1);
+}
+
+/// Prints the figures `docs/PERFORMANCE.md` quotes: run with `--nocapture`.
+#[test]
+fn a_20000_signal_report_opens_in_seconds() {
+    let analysis = common::big_analysis(20_000);
+    let page = common::temp_dir("browser-big").join("big.html");
+    std::fs::write(&page, hvtriage::report::html::render(&analysis)).unwrap();
+    let bytes = std::fs::metadata(&page).unwrap().len();
+    let (dom, took) = dump_dom(&page);
+    eprintln!(
+        "20,000 signals: page {bytes} bytes, Chromium --dump-dom {:.2} s",
+        took.as_secs_f64()
+    );
+    assert!(dom.contains("class=\"note left-out\""));
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+}

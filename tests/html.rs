@@ -1,0 +1,256 @@
+//! The HTML report as written to disk: safe against hostile log strings, in both languages,
+//! and bounded in size for big cases.
+
+mod common;
+
+use hvtriage::report::html;
+
+const HOSTILE: [&str; 4] = [
+    "<script>alert(1)</script>",
+    "\"><img src=x onerror=alert(1)>",
+    "</style>",
+    "javascript:alert(1)",
+];
+
+/// Runs `hvtriage analyze CASE -o DIR/report.html EXTRA…` and returns the written page.
+fn report(case: &str, extra: &[&str]) -> String {
+    let dir = common::temp_dir(&format!("html-{}", case.replace('/', "-")));
+    let path = dir.join("report.html");
+    common::hvtriage()
+        .arg("analyze")
+        .arg(common::root().join("fixtures").join(case))
+        .arg("-o")
+        .arg(&path)
+        .args(extra)
+        .assert()
+        .success();
+    std::fs::read_to_string(&path).expect("the report was written")
+}
+
+fn parse(page: &str) -> roxmltree::Document<'_> {
+    let options = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..Default::default()
+    };
+    roxmltree::Document::parse_with_options(page, options)
+        .unwrap_or_else(|e| panic!("the page is not well-formed: {e}"))
+}
+
+#[test]
+fn hostile_strings_are_text_never_markup() {
+    let page = report("hostile", &[]);
+    let doc = parse(&page);
+    let elements: Vec<_> = doc.descendants().filter(|n| n.is_element()).collect();
+    let named = |name: &str| {
+        elements
+            .iter()
+            .filter(|n| n.tag_name().name().eq_ignore_ascii_case(name))
+            .count()
+    };
+    assert_eq!(named("script"), 1, "only the page's own script");
+    assert_eq!(named("style"), 1, "only the page's own style");
+    for tag in [
+        "img",
+        "iframe",
+        "object",
+        "embed",
+        "link",
+        "base",
+        "foreignObject",
+    ] {
+        assert_eq!(named(tag), 0, "a <{tag}> element came from the logs");
+    }
+    let script = elements
+        .iter()
+        .find(|n| n.has_tag_name("script"))
+        .and_then(|n| n.text())
+        .unwrap_or_default();
+    assert!(!script.contains("alert"), "log text inside the script");
+    for node in &elements {
+        for a in node.attributes() {
+            let name = a.name().to_ascii_lowercase();
+            assert!(!name.starts_with("on"), "event handler attribute {name}");
+            if matches!(name.as_str(), "href" | "src" | "action" | "formaction") {
+                assert!(
+                    a.value().starts_with("#ev-") || a.value().starts_with("#finding-"),
+                    "a URL from the logs: {name}={:?}",
+                    a.value()
+                );
+            }
+        }
+    }
+    let text: String = doc
+        .descendants()
+        .filter(|n| n.is_text())
+        .filter_map(|n| n.text())
+        .collect();
+    for s in HOSTILE {
+        assert!(text.contains(s), "{s:?} is not shown as text");
+    }
+    assert!(text.contains("HV01</STYLE>"), "the host key is shown");
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!page.contains("<script>alert"));
+    assert!(!page.contains("<img"));
+    assert_eq!(page.matches("</style>").count(), 1);
+    assert_eq!(page.matches("<script").count(), 1);
+}
+
+#[test]
+fn the_page_forbids_every_request_and_foreign_script() {
+    let page = report("seed-001", &[]);
+    let doc = parse(&page);
+    let csp = doc
+        .descendants()
+        .find(|n| n.attribute("http-equiv") == Some("Content-Security-Policy"))
+        .and_then(|n| n.attribute("content"))
+        .expect("a CSP meta element");
+    assert_eq!(csp, html::CSP);
+    assert!(csp.starts_with("default-src 'none'"));
+    for url in ["http://", "https://", "//fonts", "@import", "url("] {
+        assert!(!page.contains(url), "the page refers to {url}");
+    }
+}
+
+#[test]
+fn english_report_has_verdict_picture_table_and_case() {
+    let page = report("seed-001", &[]);
+    let doc = parse(&page);
+    let root = doc.root_element();
+    assert_eq!(root.attribute("lang"), Some("en"));
+    let with_class = |class: &str| {
+        doc.descendants()
+            .filter(|n| n.attribute("class") == Some(class))
+            .count()
+    };
+    assert_eq!(with_class("finding critical"), 1);
+    assert_eq!(with_class("lane"), 2, "one lane per host");
+    assert_eq!(
+        with_class("marker evidence"),
+        7,
+        "every evidence event ringed"
+    );
+    let rows = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("tr") && n.attribute("data-host").is_some())
+        .count();
+    assert_eq!(rows, 16, "a row per signal of seed-001");
+    // Every evidence link of the card lands on a row of the table.
+    for link in doc
+        .descendants()
+        .filter_map(|n| n.attribute("href"))
+        .filter(|h| h.starts_with("#ev-"))
+    {
+        let id = &link[1..];
+        assert!(
+            doc.descendants().any(|n| n.attribute("id") == Some(id)),
+            "{link} has no row"
+        );
+    }
+    for words in [
+        "Verdict",
+        "What to collect next",
+        "Skipped files (2)",
+        "README.md",
+        "Rules used",
+        "dc-unreachable-cluster-wide, shared-nic-only-dc-path",
+        "HV01/System.evtx",
+    ] {
+        assert!(page.contains(words), "the page lacks {words:?}");
+    }
+}
+
+#[test]
+fn japanese_report_speaks_japanese_and_shows_tokyo_time() {
+    let page = report("seed-001-ja", &["--lang", "ja", "--tz", "Asia/Tokyo"]);
+    let doc = parse(&page);
+    assert_eq!(doc.root_element().attribute("lang"), Some("ja"));
+    for words in [
+        "診断結果",
+        "根拠となるイベント",
+        "対処",
+        "タイムライン",
+        "日時 (Asia/Tokyo)",
+        "09:41:17",
+        "JST",
+        "会計サーバー",
+    ] {
+        assert!(page.contains(words), "the page lacks {words:?}");
+    }
+    for english in ["Verdict", "What happened", "Skipped files"] {
+        assert!(!page.contains(english), "English left: {english:?}");
+    }
+}
+
+#[test]
+fn no_finding_gives_a_clear_no_known_root_cause_card() {
+    let page = report("second-path", &[]);
+    assert!(page.contains("class=\"finding none\""));
+    assert!(page.contains("No known root cause"));
+}
+
+#[test]
+fn a_case_of_20000_signals_gives_a_bounded_page_that_keeps_its_evidence() {
+    let analysis = common::big_analysis(20_000);
+    let page = html::render(&analysis);
+    let rows = page.matches("<tr id=\"ev-").count();
+    assert!(rows <= html::MAX_TABLE_ROWS, "{rows} rows");
+    for id in &analysis.findings[0].evidence {
+        assert!(
+            page.contains(&format!("<tr id=\"ev-{id}\" class=\"evidence\"")),
+            "evidence row {id} was dropped"
+        );
+    }
+    assert!(page.contains("class=\"note left-out\""));
+    assert!(page.contains("×"), "repeats are folded with a count");
+    assert!(page.len() < 3_000_000, "{} bytes", page.len());
+    // Twice the signals, about the same page: the size is bounded, not proportional.
+    let double = html::render(&common::big_analysis(40_000));
+    assert!(
+        double.len() < page.len() * 5 / 4,
+        "{} bytes for 40,000 signals, {} for 20,000",
+        double.len(),
+        page.len()
+    );
+    parse(&page);
+}
+
+#[test]
+fn analyze_writes_the_report_to_the_default_path_and_says_where() {
+    let dir = common::temp_dir("html-default");
+    common::hvtriage()
+        .current_dir(&dir)
+        .arg(common::root().join("fixtures/seed-001"))
+        .assert()
+        .success()
+        .stdout(predicates::str::ends_with(
+            "HTML report written to hvtriage-report.html\n",
+        ));
+    let page = std::fs::read_to_string(dir.join("hvtriage-report.html")).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>"));
+}
+
+#[test]
+fn json_on_stdout_stays_pure_while_the_report_is_written() {
+    let dir = common::temp_dir("html-json");
+    let out = common::hvtriage()
+        .current_dir(&dir)
+        .arg(common::root().join("fixtures/seed-001"))
+        .args(["--json", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON alone");
+    assert_eq!(json["schema"], 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("hvtriage-report.html"));
+    assert!(dir.join("hvtriage-report.html").is_file());
+}
+
+#[test]
+fn an_unwritable_report_path_exits_2_naming_it() {
+    common::hvtriage()
+        .arg(common::root().join("fixtures/seed-001"))
+        .args(["-o", "/nonexistent-folder/report.html"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("/nonexistent-folder/report.html"));
+}
