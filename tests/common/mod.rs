@@ -104,6 +104,7 @@ pub fn big_analysis(n: usize) -> hvtriage::analysis::Analysis {
                 id: 0,
                 name: name.to_string(),
                 time,
+                at: time,
                 host: host.to_string(),
                 fields: [("vm".to_string(), format!("VM{i:05}"))].into(),
                 text,
