@@ -269,6 +269,7 @@ fn options(case: &CaseArgs, lang: &str, all: bool) -> Result<Options, Fatal> {
         until: time("until", &case.until)?,
         all,
         correct_clocks: !case.no_clock_correction,
+        ..Options::default()
     })
 }
 
