@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod analysis;
+pub mod batch;
 pub mod clock;
 pub mod evtx_write;
 pub mod input;
