@@ -181,6 +181,14 @@ impl Walk<'_> {
         };
         let mut head = Vec::with_capacity(SNIFF_BYTES);
         let head_read = (&mut file).take(SNIFF_BYTES as u64).read_to_end(&mut head);
+        if let (Err(err), true) = (&head_read, head.len() < 8) {
+            skip(
+                self.found,
+                display,
+                format!("zip entry cannot be inflated ({err}): it is damaged or its header lies; extract it with another tool to see what is left"),
+            );
+            return;
+        }
         let sniffed = sniff_bytes(&head);
         if let Sniffed::Other(why) | Sniffed::Broken(why) = sniffed {
             // Not a log: left without inflating the rest (a collection also holds dumps, traces).
@@ -436,4 +444,50 @@ fn skip(found: &mut Discovered, display: &str, reason: String) {
         reason,
         explicit: true,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn walk_inflate(reader: &mut dyn Read, cap_bytes: u64) -> Inflated {
+        let limits = ZipLimits::default();
+        let mut budget = Budget {
+            tree_bytes: u64::MAX,
+        };
+        let mut memory = 0;
+        let mut found = Discovered::default();
+        let mut walk = Walk {
+            limits: &limits,
+            budget: &mut budget,
+            memory_bytes: &mut memory,
+            found: &mut found,
+        };
+        let cap = Cap {
+            bytes: cap_bytes,
+            why: "too big".into(),
+        };
+        walk.inflate(reader, Vec::new(), &cap)
+    }
+
+    #[test]
+    fn inflating_stops_at_the_cap_whatever_the_headers_said() {
+        let mut endless = io::repeat(0).take(10 << 20);
+        assert!(
+            matches!(walk_inflate(&mut endless, 1 << 20), Inflated::Refused(w) if w == "too big")
+        );
+        let mut small = io::repeat(1).take(1000);
+        match walk_inflate(&mut small, 1 << 20) {
+            Inflated::Read { source, error } => {
+                assert!(error.is_none());
+                assert_eq!(source_len(&source), 1000);
+            }
+            Inflated::Refused(why) => panic!("refused: {why}"),
+        }
+    }
+
+    #[test]
+    fn entry_names_are_shown_not_trusted() {
+        assert_eq!(entry_name(Ok("a\\b\n/../c".into())), "a/b?/../c");
+    }
 }
