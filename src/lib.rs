@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod analysis;
+pub mod batch;
 pub mod clock;
 pub mod coverage;
 pub mod evtx_write;
@@ -53,6 +54,10 @@ pub struct Options {
     pub all: bool,
     /// Correct each host's clock by its estimated offset before rules compare times.
     pub correct_clocks: bool,
+    /// Limits on what zips may make hvtriage inflate (SPEC §2).
+    pub zip_limits: input::ZipLimits,
+    /// Counts the bytes read, for whoever shows progress (`batch`).
+    pub progress: input::Progress,
 }
 
 impl Default for Options {
@@ -65,6 +70,8 @@ impl Default for Options {
             until: None,
             all: false,
             correct_clocks: true,
+            zip_limits: input::ZipLimits::default(),
+            progress: input::Progress::default(),
         }
     }
 }
@@ -81,7 +88,7 @@ pub enum Error {
 /// # Errors
 /// [`Error::NothingReadable`] when no input holds a readable event.
 pub fn analyze(paths: &[PathBuf], rules: &RuleSet, options: &Options) -> Result<Analysis, Error> {
-    let found = input::discover(paths);
+    let found = input::discover(paths, &options.zip_limits);
     let wanted: &dyn Wanted = if options.all {
         &Everything
     } else {
@@ -91,7 +98,7 @@ pub fn analyze(paths: &[PathBuf], rules: &RuleSet, options: &Options) -> Result<
         .inputs
         .par_iter()
         .enumerate()
-        .map(|(i, inp)| input::read(i, inp, wanted))
+        .map(|(i, inp)| input::read(i, inp, wanted, &options.progress))
         .collect();
     let mut inputs = Vec::new();
     let mut warnings = Vec::new();

@@ -26,6 +26,11 @@ enum Command {
         after_help = "Example:\n  hvtriage analyze case-12345/ -o case-12345.html --tz Asia/Tokyo --lang ja"
     )]
     Analyze(AnalyzeArgs),
+    /// Analyze a queue of cases: every sub-folder and .zip of DIR, in parallel
+    #[command(
+        after_help = "Example:\n  hvtriage batch incoming/ -o reports/ --jobs 2 --fail-on critical\n\nWrites reports/<case>/report.json and report.csv for each case, and\nreports/index.html, summary.json and summary.csv with one row per case."
+    )]
+    Batch(BatchArgs),
     /// Print the merged, normalized timeline of a case
     #[command(
         after_help = "Example:\n  hvtriage timeline case-12345/ --format csv > timeline.csv"
@@ -90,6 +95,39 @@ struct CaseArgs {
     /// Compare hosts' events as their clocks logged them, without the estimated offsets
     #[arg(long)]
     no_clock_correction: bool,
+}
+
+#[derive(Args)]
+struct BatchArgs {
+    /// The folder of cases: each sub-folder or .zip in it is one case
+    dir: PathBuf,
+    /// The folder to write the reports, the index and the summaries into
+    #[arg(short = 'o', long = "output", required = true)]
+    output: PathBuf,
+    /// Cases analyzed at once (default: the number of cores)
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Add the rules of a folder (a rule with a built-in id replaces it)
+    #[arg(long)]
+    rules: Option<PathBuf>,
+    /// Show times in this zone too (IANA name, e.g. Asia/Tokyo); everything stays UTC inside
+    #[arg(long, default_value = "UTC")]
+    tz: String,
+    /// Only events at or after this time (RFC 3339, e.g. 2026-11-20T01:00:00Z)
+    #[arg(long)]
+    since: Option<String>,
+    /// Only events at or before this time
+    #[arg(long)]
+    until: Option<String>,
+    /// Compare hosts' events as their clocks logged them, without the estimated offsets
+    #[arg(long)]
+    no_clock_correction: bool,
+    /// Language of the findings' texts
+    #[arg(long, default_value = "en", value_parser = ["en", "ja"])]
+    lang: String,
+    /// Exit 1 when any case has a finding of this severity or worse
+    #[arg(long, value_parser = ["critical", "error", "warning", "info"])]
+    fail_on: Option<String>,
 }
 
 #[derive(Args)]
@@ -161,6 +199,7 @@ fn with_default_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsSt
 fn run(cli: Cli) -> Result<ExitCode, Fatal> {
     match cli.command {
         Command::Analyze(args) => run_analyze(args),
+        Command::Batch(args) => run_batch(args),
         Command::Timeline(args) => run_timeline(args),
         Command::Rules(RulesCommand::List { rules }) => {
             let set = rule_set(rules.as_deref())?;
@@ -271,6 +310,7 @@ fn options(case: &CaseArgs, lang: &str, all: bool) -> Result<Options, Fatal> {
         until: time("until", &case.until)?,
         all,
         correct_clocks: !case.no_clock_correction,
+        ..Options::default()
     })
 }
 
@@ -316,6 +356,41 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode, Fatal> {
     }
     let fail_on = args.fail_on.as_deref().and_then(Severity::parse);
     let failed = fail_on.is_some_and(|limit| analysis.worst().is_some_and(|worst| worst <= limit));
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn run_batch(args: BatchArgs) -> Result<ExitCode, Fatal> {
+    let rules = rule_set(args.rules.as_deref())?;
+    let case = CaseArgs {
+        paths: vec![args.dir.clone()],
+        rules: None,
+        tz: args.tz,
+        since: args.since,
+        until: args.until,
+        no_clock_correction: args.no_clock_correction,
+    };
+    let options = options(&case, &args.lang, false)?;
+    let jobs = args.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let batch = hvtriage::batch::BatchOptions {
+        jobs,
+        progress: true,
+    };
+    let rows = hvtriage::batch::run(&args.dir, &args.output, &rules, &options, &batch)?;
+    let failed = rows.iter().filter(|r| r.error.is_some()).count();
+    let with_findings = rows.iter().filter(|r| r.findings > 0).count();
+    print(&format!(
+        "{} cases: {with_findings} with findings, {failed} not analyzed. Index: {}\n",
+        rows.len(),
+        args.output.join("index.html").display()
+    ))?;
+    let fail_on = args.fail_on.as_deref().and_then(Severity::parse);
+    let failed = fail_on.is_some_and(|limit| hvtriage::batch::any_at_or_above(&rows, limit));
     Ok(if failed {
         ExitCode::from(1)
     } else {

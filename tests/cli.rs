@@ -219,7 +219,7 @@ fn a_foreign_file_named_explicitly_is_a_warning() {
         warnings.iter().any(|w| w
             .as_str()
             .unwrap()
-            .contains("Application.evtx: skipped: not an event log")),
+            .contains("Application.evtx: skipped: named .evtx but is not an EVTX file")),
         "{warnings:?}"
     );
     std::fs::remove_dir_all(dir).ok();

@@ -1,6 +1,8 @@
 //! Finds the files of a case: folders walked recursively in sorted order, symlinks not
 //! followed, every file recognized by its content (SPEC §2).
 
+use super::archive::{self, ZipLimits};
+use super::source::Source;
 use super::{Format, Input};
 use std::fs::File;
 use std::io::Read;
@@ -10,7 +12,7 @@ use std::path::{Path, PathBuf};
 const EVENT_NS: &str = "http://schemas.microsoft.com/win/2004/08/events/event";
 
 /// How many bytes of a file are enough to recognize it.
-const SNIFF_BYTES: usize = 4096;
+pub(super) const SNIFF_BYTES: usize = 4096;
 
 /// A file that was found but is not an input.
 #[derive(Debug, Clone)]
@@ -28,10 +30,29 @@ pub struct Discovered {
     pub skipped: Vec<Skipped>,
 }
 
-/// Walks every path and sorts what it finds into inputs and skipped files.
-pub fn discover(paths: &[PathBuf]) -> Discovered {
-    let mut found = Discovered::default();
+/// Walks every path (zips included) and sorts what it finds into inputs and skipped files.
+pub fn discover(paths: &[PathBuf], limits: &ZipLimits) -> Discovered {
+    let mut walk = Walker {
+        limits,
+        memory_bytes: 0,
+        found: Discovered::default(),
+    };
     for path in paths {
+        walk.path(path);
+    }
+    walk.found
+}
+
+/// The state of one discovery: the zip limits and how much memory zip entries hold so far.
+struct Walker<'a> {
+    limits: &'a ZipLimits,
+    memory_bytes: u64,
+    found: Discovered,
+}
+
+impl Walker<'_> {
+    fn path(&mut self, path: &Path) {
+        let found = &mut self.found;
         let meta = match std::fs::metadata(path) {
             Ok(meta) => meta,
             Err(err) => {
@@ -40,50 +61,79 @@ pub fn discover(paths: &[PathBuf]) -> Discovered {
                     reason: format!("cannot be read ({err}); check the path"),
                     explicit: true,
                 });
-                continue;
+                return;
             }
         };
         if meta.is_dir() {
-            walk(path, path, &mut found);
+            self.walk(path, path);
         } else {
             let display = path.file_name().map_or_else(
                 || path.display().to_string(),
                 |n| n.to_string_lossy().into_owned(),
             );
-            classify(path, display, true, &mut found);
+            self.classify(path, display, true);
         }
     }
-    found
-}
 
-fn walk(root: &Path, dir: &Path, found: &mut Discovered) {
-    let mut entries: Vec<_> = match std::fs::read_dir(dir) {
-        Ok(entries) => entries.filter_map(Result::ok).map(|e| e.path()).collect(),
-        Err(err) => {
-            found.skipped.push(Skipped {
-                path: relative(root, dir),
-                reason: format!("folder cannot be read ({err})"),
-                explicit: false,
-            });
-            return;
-        }
-    };
-    entries.sort();
-    for path in entries {
-        // symlink_metadata: a link is neither followed nor read, so a case cannot loop.
-        let Ok(meta) = std::fs::symlink_metadata(&path) else {
-            continue;
+    fn walk(&mut self, root: &Path, dir: &Path) {
+        let mut entries: Vec<_> = match std::fs::read_dir(dir) {
+            Ok(entries) => entries.filter_map(Result::ok).map(|e| e.path()).collect(),
+            Err(err) => {
+                self.found.skipped.push(Skipped {
+                    path: relative(root, dir),
+                    reason: format!("folder cannot be read ({err})"),
+                    explicit: false,
+                });
+                return;
+            }
         };
-        if meta.file_type().is_symlink() {
-            found.skipped.push(Skipped {
-                path: relative(root, &path),
-                reason: "symbolic link, not followed".into(),
-                explicit: false,
-            });
-        } else if meta.is_dir() {
-            walk(root, &path, found);
-        } else if meta.is_file() {
-            classify(&path, relative(root, &path), false, found);
+        entries.sort();
+        for path in entries {
+            // symlink_metadata: a link is neither followed nor read, so a case cannot loop.
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if meta.file_type().is_symlink() {
+                self.found.skipped.push(Skipped {
+                    path: relative(root, &path),
+                    reason: "symbolic link, not followed".into(),
+                    explicit: false,
+                });
+            } else if meta.is_dir() {
+                self.walk(root, &path);
+            } else if meta.is_file() {
+                self.classify(&path, relative(root, &path), false);
+            }
+        }
+    }
+
+    fn classify(&mut self, path: &Path, display: String, explicit: bool) {
+        let found = &mut self.found;
+        match sniff(path) {
+            Ok(Sniffed::Log(format)) => found.inputs.push(Input {
+                display,
+                source: Source::File(path.to_path_buf()),
+                format,
+                notes: Vec::new(),
+            }),
+            Ok(Sniffed::Zip) => {
+                archive::walk_file(path, &display, self.limits, &mut self.memory_bytes, found)
+            }
+            Ok(Sniffed::Other(reason)) => found.skipped.push(Skipped {
+                path: display,
+                reason,
+                explicit,
+            }),
+            Ok(Sniffed::Broken(reason)) => found.skipped.push(Skipped {
+                path: display,
+                reason,
+                explicit: true,
+            }),
+            Err(reason) => found.skipped.push(Skipped {
+                path: display,
+                reason,
+                explicit,
+            }),
         }
     }
 }
@@ -94,39 +144,51 @@ fn relative(root: &Path, path: &Path) -> String {
     rel.to_string_lossy().replace('\\', "/")
 }
 
-fn classify(path: &Path, display: String, explicit: bool, found: &mut Discovered) {
-    match sniff(path) {
-        Ok(Some(format)) => found.inputs.push(Input {
-            display,
-            path: path.to_path_buf(),
-            format,
-        }),
-        Ok(None) => found.skipped.push(Skipped {
-            path: display,
-            reason: "not an event log (neither EVTX nor Event XML)".into(),
-            explicit,
-        }),
-        Err(reason) => found.skipped.push(Skipped {
-            path: display,
-            reason,
-            explicit,
-        }),
-    }
+/// What the first bytes of a file or zip entry say it is.
+pub(super) enum Sniffed {
+    Log(Format),
+    Zip,
+    /// Not an input, and why (one sentence, for the skipped list).
+    Other(String),
+    /// Named as a log but not one (an empty or overwritten `.evtx`): a loss, always a warning.
+    Broken(String),
 }
 
 /// Recognizes a file by its first bytes.
-fn sniff(path: &Path) -> Result<Option<Format>, String> {
+fn sniff(path: &Path) -> Result<Sniffed, String> {
     let mut head = Vec::with_capacity(SNIFF_BYTES);
     File::open(path)
         .and_then(|f| f.take(SNIFF_BYTES as u64).read_to_end(&mut head))
         .map_err(|err| format!("cannot be read ({err})"))?;
+    let sniffed = sniff_bytes(&head);
+    let named_evtx = path
+        .extension()
+        .is_some_and(|x| x.eq_ignore_ascii_case("evtx"));
+    // A name is never trusted, but it says what the user expected: say why it is not read.
+    if named_evtx && matches!(sniffed, Sniffed::Other(_)) {
+        let why = if head.is_empty() {
+            "empty file (0 bytes) named .evtx: nothing to read; collect the log again".to_string()
+        } else {
+            "named .evtx but is not an EVTX file (no ElfFile signature): damaged or not a log; export the log again".to_string()
+        };
+        return Ok(Sniffed::Broken(why));
+    }
+    Ok(sniffed)
+}
+
+/// Recognizes content by its first bytes (at most [`SNIFF_BYTES`]).
+pub(super) fn sniff_bytes(head: &[u8]) -> Sniffed {
     if head.starts_with(b"ElfFile\0") {
-        return Ok(Some(Format::Evtx));
+        Sniffed::Log(Format::Evtx)
+    } else if head.starts_with(b"PK\x03\x04") {
+        Sniffed::Zip
+    } else if is_event_xml(head) {
+        Sniffed::Log(Format::Xml)
+    } else if head.is_empty() {
+        Sniffed::Other("empty file".into())
+    } else {
+        Sniffed::Other("not an event log (neither EVTX nor Event XML)".into())
     }
-    if head.starts_with(b"PK\x03\x04") {
-        return Err("zip archive: zips are not read yet; extract it and pass the folder".into());
-    }
-    Ok(is_event_xml(&head).then_some(Format::Xml))
 }
 
 /// Event XML as `wevtutil qe /f:xml` or Event Viewer's "Save as XML" writes it.

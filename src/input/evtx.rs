@@ -3,6 +3,7 @@
 //! costs only its own records, and every loss is reported.
 
 use super::prescan;
+use super::source::{ByteSource, Progress};
 use super::xml::{parse_event, BadEvent};
 use super::{Input, InputReport, LogSpan, RawEvent, Wanted};
 use chrono::{DateTime, Utc};
@@ -10,7 +11,6 @@ use evtx::binxml::value_variant::BinXmlValue;
 use evtx::{EvtxChunkData, EvtxRecord, ParserSettings};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::sync::Arc;
 
 const FILE_HEADER_BYTES: u64 = 4096;
@@ -29,45 +29,87 @@ struct ChunkRead {
     rest: LogSpan,
     events: Vec<RawEvent>,
     skipped: bool,
+    /// The chunk is all zeroes (space reserved, or wiped).
+    zeroed: bool,
     lost: u64,
+    /// Records carved from the chunk's unallocated space (`recover_records`).
+    recovered: u64,
     warnings: Vec<String>,
 }
 
+impl ChunkRead {
+    fn records(&self) -> u64 {
+        self.rest.records + self.seen.values().map(|s| s.records).sum::<u64>()
+    }
+}
+
 /// Reads an EVTX file, its chunks in parallel.
-pub fn read(index: usize, input: &Input, wanted: &dyn Wanted) -> (InputReport, Vec<RawEvent>) {
+pub fn read(
+    index: usize,
+    input: &Input,
+    wanted: &dyn Wanted,
+    progress: &Progress,
+) -> (InputReport, Vec<RawEvent>) {
     let mut report = InputReport::new(input);
-    let file = match File::open(&input.path) {
-        Ok(file) => file,
+    let opened = match input.source.open() {
+        Ok(opened) => opened,
         Err(err) => {
             report.warn(format!("cannot be read ({err}); skipped"));
             return (report, Vec::new());
         }
     };
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    check_header(&file, len, &mut report);
-    let chunks = len.saturating_sub(FILE_HEADER_BYTES) / CHUNK_BYTES;
+    let bytes = opened.bytes();
+    let len = bytes.len();
+    check_header(bytes, len, &mut report);
+    let whole = len.saturating_sub(FILE_HEADER_BYTES) / CHUNK_BYTES;
     let tail = len.saturating_sub(FILE_HEADER_BYTES) % CHUNK_BYTES;
-    if tail != 0 {
-        report.warn(format!(
-            "file is cut short: the last {tail} bytes are not a whole chunk and were not read"
-        ));
-    }
-    let settings = Arc::new(ParserSettings::new().num_threads(1));
+    // A cut-short last chunk is read too: the records before the cut are whole.
+    let chunks = whole + u64::from(tail != 0);
+    let settings = Arc::new(ParserSettings::new().num_threads(1).recover_records(true));
     let reads: Vec<ChunkRead> = (0..chunks)
         .into_par_iter()
-        .map(|n| read_chunk(index, &file, n, &settings, wanted))
+        .map(|n| {
+            let chunk = read_chunk(index, bytes, n, &settings, wanted);
+            progress.add(CHUNK_BYTES);
+            chunk
+        })
         .collect();
+    if tail != 0 {
+        report.warn(format!(
+            "file is cut short: its last chunk ({whole}) has only {tail} of {CHUNK_BYTES} bytes; the records before the cut were read"
+        ));
+    }
+    let events = merge(&mut report, reads);
+    (report, events)
+}
+
+/// Adds up what the chunks gave, in file order.
+fn merge(report: &mut InputReport, reads: Vec<ChunkRead>) -> Vec<RawEvent> {
+    let last_used = reads.iter().rposition(|c| c.records() > 0);
     let mut events = Vec::new();
     let mut rest = LogSpan::default();
     // The log the file holds: that of its first rendered record (chunks are in file order).
     let primary = reads.iter().find_map(|c| c.seen.keys().next().cloned());
-    for chunk in reads {
+    let mut recovered_in = Vec::new();
+    for (number, chunk) in reads.into_iter().enumerate() {
+        // Zeroes before the last chunk that holds records are a hole in the log, not
+        // space it never used.
+        if chunk.zeroed && last_used.is_some_and(|last| number < last) {
+            report.chunks_skipped += 1;
+            report.warn(format!(
+                "chunk {number} is all zeroes although later chunks hold records: its records, if it had any, are lost"
+            ));
+        }
         for (key, span) in &chunk.seen {
             report.logs.entry(key.clone()).or_default().merge(span);
         }
         rest.merge(&chunk.rest);
         report.chunks_skipped += u64::from(chunk.skipped);
         report.records_lost += chunk.lost;
+        if chunk.recovered > 0 {
+            report.recovered += chunk.recovered;
+            recovered_in.push(number.to_string());
+        }
         for w in chunk.warnings {
             report.warn(w);
         }
@@ -83,15 +125,24 @@ pub fn read(index: usize, input: &Input, wanted: &dyn Wanted) -> (InputReport, V
     if let Some(key) = primary {
         report.logs.entry(key).or_default().merge(&rest);
     }
+    if report.recovered > 0 {
+        report.warn(format!(
+            "{} records recovered from unallocated space of chunk(s) {} (deleted or overwritten records; they may be older than the live ones)",
+            report.recovered,
+            recovered_in.join(", ")
+        ));
+    }
     report.events_used = events.len() as u64;
-    (report, events)
+    events
 }
 
 /// Notes what the file header says that matters to a reader; the chunks are read either way.
-fn check_header(file: &File, len: u64, report: &mut InputReport) {
+fn check_header(bytes: &dyn ByteSource, len: u64, report: &mut InputReport) {
     let mut header = vec![0u8; FILE_HEADER_BYTES as usize];
-    if read_at(file, &mut header, 0).is_err() {
-        report.warn("file header is cut short; no chunk could be read");
+    if bytes.read_at(&mut header, 0).is_err() {
+        report.warn(format!(
+            "file header is cut short ({len} of {FILE_HEADER_BYTES} bytes); no chunk could be read"
+        ));
         return;
     }
     let flags = u32::from_le_bytes([header[120], header[121], header[122], header[123]]);
@@ -106,21 +157,25 @@ fn check_header(file: &File, len: u64, report: &mut InputReport) {
 
 fn read_chunk(
     index: usize,
-    file: &File,
+    bytes: &dyn ByteSource,
     number: u64,
     settings: &Arc<ParserSettings>,
     wanted: &dyn Wanted,
 ) -> ChunkRead {
     let mut out = ChunkRead::default();
-    let mut data = vec![0u8; CHUNK_BYTES as usize];
-    if let Err(err) = read_at(file, &mut data, FILE_HEADER_BYTES + number * CHUNK_BYTES) {
-        out.skipped = true;
-        out.warnings
-            .push(format!("chunk {number}: cannot be read ({err})"));
-        return out;
-    }
+    let data = match chunk_bytes(bytes, number) {
+        Ok(data) => data,
+        Err(err) => {
+            out.skipped = true;
+            out.warnings
+                .push(format!("chunk {number}: cannot be read ({err})"));
+            return out;
+        }
+    };
     if data.iter().all(|b| *b == 0) {
-        // Space the log reserved but never wrote: not a loss.
+        // Space the log reserved but never wrote, unless later chunks hold records: the
+        // caller decides, seeing them all.
+        out.zeroed = true;
         return out;
     }
     let mut chunk = match EvtxChunkData::new(data, false) {
@@ -141,7 +196,7 @@ fn read_chunk(
     }
     // The first chunk is always read: its records name the file's computer (the host list).
     let scan = prescan::scan(&chunk.data, wanted);
-    if !scan.read && number != 0 {
+    if !scan.read && number != 0 && !slack_holds_records(&chunk.data) {
         if scan.records > 0 {
             out.rest = LogSpan {
                 first: Some(from_filetime(scan.first_filetime.min(scan.last_filetime))),
@@ -167,6 +222,7 @@ fn read_chunk(
     let mut errors = 0usize;
     for record in parsed.iter() {
         match record {
+            Ok(record) if record.recovered => read_recovered(index, record, wanted, &mut out),
             Ok(record) => read_record(index, record, wanted, &mut out),
             Err(err) => {
                 errors += 1;
@@ -264,23 +320,38 @@ fn from_filetime(filetime: u64) -> DateTime<Utc> {
     DateTime::from_timestamp(seconds, nanos).unwrap_or_default()
 }
 
-#[cfg(unix)]
-fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    file.read_exact_at(buf, offset)
+/// The bytes of chunk `number`; a chunk cut short by the end of the file is padded with
+/// zeroes (which read as free space), so the records before the cut are still read.
+fn chunk_bytes(bytes: &dyn ByteSource, number: u64) -> std::io::Result<Vec<u8>> {
+    let offset = FILE_HEADER_BYTES + number * CHUNK_BYTES;
+    let available = bytes.len().saturating_sub(offset).min(CHUNK_BYTES) as usize;
+    let mut data = vec![0u8; CHUNK_BYTES as usize];
+    bytes.read_at(&mut data[..available], offset)?;
+    Ok(data)
 }
 
-#[cfg(windows)]
-fn read_at(file: &File, buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
-    use std::os::windows::fs::FileExt;
-    let mut done = 0;
-    while done < buf.len() {
-        let n = file.seek_read(&mut buf[done..], offset)?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        done += n;
-        offset += n as u64;
+/// Whether the unallocated space of a chunk (after its free-space offset) holds what looks
+/// like a record: a deleted or overwritten record that `recover_records` may carve, so the
+/// chunk cannot be ruled out by the scan of its live records alone.
+fn slack_holds_records(data: &[u8]) -> bool {
+    let free = data
+        .get(48..52)
+        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+    data.get(free.max(512)..)
+        .is_some_and(|slack| slack.windows(4).any(|w| w == b"\x2a\x2a\x00\x00"))
+}
+
+/// A record carved from unallocated space: used like a live one when it parses, but counted
+/// apart (it is not one of the log's live records).
+fn read_recovered(index: usize, record: EvtxRecord, wanted: &dyn Wanted, out: &mut ChunkRead) {
+    let mut carved = ChunkRead {
+        seen: out.seen.clone(),
+        ..Default::default()
+    };
+    read_record(index, record, wanted, &mut carved);
+    // Noise that looked like a record is not a loss: only what parsed is kept.
+    if carved.lost == 0 {
+        out.recovered += 1;
+        out.events.extend(carved.events);
     }
-    Ok(())
 }

@@ -1,17 +1,20 @@
 //! Inputs: finding the files of a case, reading them, and keeping only the records a signal
 //! wants. Everything read is counted in an [`InputReport`], so nothing is lost silently.
 
+pub mod archive;
 pub mod discover;
 pub mod evtx;
 pub mod prescan;
+pub mod source;
 pub mod xml;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
+pub use archive::ZipLimits;
 pub use discover::{discover, Discovered, Skipped};
+pub use source::{Progress, Source};
 
 /// What a file holds, decided from its first bytes, never from its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -36,8 +39,10 @@ pub struct Input {
     /// The path shown in reports: relative to the argument it came from.
     pub display: String,
     /// Where to read it.
-    pub path: PathBuf,
+    pub source: Source,
     pub format: Format,
+    /// What discovery already found wrong with it (a damaged zip entry), for its report.
+    pub notes: Vec<String>,
 }
 
 /// One event as the log wrote it, before it is normalized into a signal.
@@ -72,6 +77,10 @@ pub struct InputReport {
     /// that were (an exported log holds one channel of one computer).
     #[serde(skip)]
     pub logs: BTreeMap<(String, String), LogSpan>,
+    /// Records carved from unallocated chunk space (not among `records`; the warnings say
+    /// how many, since the JSON schema has no key for them).
+    #[serde(skip)]
+    pub recovered: u64,
 }
 
 /// The records of one log of one computer, as far as one input holds them.
@@ -130,6 +139,11 @@ impl InputReport {
         InputReport {
             path: input.display.clone(),
             format: input.format.as_str().to_string(),
+            warnings: input
+                .notes
+                .iter()
+                .map(|n| format!("{}: {n}", input.display))
+                .collect(),
             ..Default::default()
         }
     }
@@ -178,10 +192,16 @@ impl Wanted for Everything {
     }
 }
 
-/// Reads one input, keeping the events `wanted` accepts.
-pub fn read(index: usize, input: &Input, wanted: &dyn Wanted) -> (InputReport, Vec<RawEvent>) {
+/// Reads one input, keeping the events `wanted` accepts; the bytes read are added to
+/// `progress` as reading goes.
+pub fn read(
+    index: usize,
+    input: &Input,
+    wanted: &dyn Wanted,
+    progress: &Progress,
+) -> (InputReport, Vec<RawEvent>) {
     match input.format {
-        Format::Evtx => evtx::read(index, input, wanted),
-        Format::Xml => xml::read(index, input, wanted),
+        Format::Evtx => evtx::read(index, input, wanted, progress),
+        Format::Xml => xml::read(index, input, wanted, progress),
     }
 }

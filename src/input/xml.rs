@@ -1,6 +1,7 @@
 //! Event XML: files exported with `wevtutil qe /f:xml` or Event Viewer, and the XML the `evtx`
 //! crate renders for each record an EVTX file holds. Both go through [`parse_event`].
 
+use super::source::Progress;
 use super::{Input, InputReport, RawEvent, Wanted};
 use chrono::{DateTime, Utc};
 use roxmltree::{Document, Node};
@@ -19,13 +20,26 @@ struct Header<'a> {
 #[derive(Debug)]
 pub struct BadEvent(pub String);
 
+/// Largest Event XML file read: it is parsed whole, and its tree takes several times its size.
+pub const MAX_XML_BYTES: u64 = 1 << 30;
+
 /// Reads an Event XML file.
-pub fn read(index: usize, input: &Input, wanted: &dyn Wanted) -> (InputReport, Vec<RawEvent>) {
+pub fn read(
+    index: usize,
+    input: &Input,
+    wanted: &dyn Wanted,
+    progress: &Progress,
+) -> (InputReport, Vec<RawEvent>) {
     let mut report = InputReport::new(input);
-    let text = match std::fs::read(&input.path) {
-        Ok(bytes) => decode(&bytes),
+    let text = match input.source.read_all(MAX_XML_BYTES) {
+        Ok(bytes) => {
+            progress.add(bytes.len() as u64);
+            decode(&bytes)
+        }
         Err(err) => {
-            report.warn(format!("cannot be read ({err}); skipped"));
+            report.warn(format!(
+                "cannot be read ({err}); skipped: export the log as .evtx instead"
+            ));
             return (report, Vec::new());
         }
     };

@@ -1,0 +1,155 @@
+//! `index.html` of a batch: one row per case, sortable by clicking a column heading (a tiny
+//! inline script; without JavaScript the table stays in its order, worst case first).
+//! Self-contained: no external resource, a Content-Security-Policy that allows only its own
+//! inline style and script, and every string escaped.
+
+use super::Row;
+use crate::report;
+use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
+use std::fmt::Write as _;
+
+const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#111}\
+table{border-collapse:collapse;width:100%}\
+th,td{border-bottom:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}\
+th{background:#f3f3f3;cursor:pointer;user-select:none}\
+td.n{text-align:right}\
+.critical{color:#fff;background:#b00020}.error{color:#fff;background:#d35400}\
+.warning{background:#f1c40f}.info{background:#d6eaf8}\
+.sev{padding:0 .4em;border-radius:3px}.failed{color:#b00020}\
+@media print{th{cursor:auto}}";
+
+/// Sorts the table by the clicked column: numbers and severities by their `data-sort` key.
+const SCRIPT: &str = "document.querySelectorAll('th').forEach(function(th,i){\
+th.addEventListener('click',function(){\
+var tb=th.closest('table').tBodies[0],rows=Array.from(tb.rows),\
+up=th.getAttribute('aria-sort')!=='ascending';\
+th.parentNode.querySelectorAll('th').forEach(function(h){h.removeAttribute('aria-sort')});\
+th.setAttribute('aria-sort',up?'ascending':'descending');\
+rows.sort(function(a,b){var x=a.cells[i].dataset.sort||a.cells[i].textContent,\
+y=b.cells[i].dataset.sort||b.cells[i].textContent,\
+c=(isNaN(x)||isNaN(y))?x.localeCompare(y):x-y;return up?c:-c});\
+rows.forEach(function(r){tb.appendChild(r)})})});";
+
+const COLUMNS: [&str; 7] = [
+    "Case",
+    "Hosts",
+    "Time span (UTC)",
+    "Top finding",
+    "Findings",
+    "Warnings",
+    "Reports",
+];
+
+/// The whole page.
+pub(super) fn html(rows: &[Row]) -> String {
+    let mut out = String::new();
+    out.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n");
+    out.push_str("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'\">\n");
+    out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+    let _ = writeln!(out, "<title>hvtriage batch: {} cases</title>", rows.len());
+    let _ = writeln!(out, "<style>{STYLE}</style></head><body>");
+    let failed = rows.iter().filter(|r| r.error.is_some()).count();
+    let _ = writeln!(
+        out,
+        "<h1>hvtriage batch</h1>\n<p>{} cases, {} with findings, {failed} not analyzed. Click a column heading to sort.</p>",
+        rows.len(),
+        rows.iter().filter(|r| r.findings > 0).count()
+    );
+    out.push_str("<table><thead><tr>");
+    for c in COLUMNS {
+        let _ = write!(out, "<th scope=\"col\">{c}</th>");
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
+    for row in rows {
+        out.push_str(&table_row(row));
+    }
+    out.push_str("</tbody></table>\n");
+    let _ = writeln!(
+        out,
+        "<p>hvtriage {}</p>\n<script>{SCRIPT}</script>\n</body></html>",
+        env!("CARGO_PKG_VERSION")
+    );
+    out
+}
+
+fn table_row(r: &Row) -> String {
+    let span = match (r.first, r.last) {
+        (Some(a), Some(b)) => format!("{} → {}", report::utc(a), report::utc(b)),
+        _ => String::new(),
+    };
+    let span_key = r.first.map(report::utc).unwrap_or_default();
+    format!(
+        "<tr><td>{}</td><td>{}</td><td data-sort=\"{}\">{}</td>{}<td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>\n",
+        text(&r.case),
+        text(&r.hosts.join(", ")),
+        attr(&span_key),
+        text(&span),
+        top_cell(r),
+        r.findings,
+        r.warnings,
+        links(r),
+    )
+}
+
+/// The top finding (severity, rule, host), or why the case was not analyzed.
+fn top_cell(r: &Row) -> String {
+    if let Some(error) = &r.error {
+        return format!(
+            "<td data-sort=\"9\" class=\"failed\">not analyzed: {}</td>",
+            text(error)
+        );
+    }
+    match &r.top_finding {
+        Some(t) => format!(
+            "<td data-sort=\"{}\"><span class=\"sev {sev}\">{sev}</span> {} on {}</td>",
+            t.severity as u8,
+            text(&t.rule),
+            text(&t.host),
+            sev = t.severity.as_str(),
+        ),
+        None => "<td data-sort=\"8\">no finding</td>".into(),
+    }
+}
+
+fn links(r: &Row) -> String {
+    r.reports
+        .iter()
+        .map(|path| {
+            let label = path.rsplit('/').next().unwrap_or(path);
+            format!("<a href=\"{}\">{}</a>", attr(&href(path)), text(label))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A relative link: each path segment percent-encoded, so a case named `a#b` or `x?y` links
+/// to its own folder.
+fn href(path: &str) -> String {
+    path.split('/')
+        .map(|seg| {
+            seg.bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_are_percent_encoded_per_segment() {
+        assert_eq!(href("a b#1/report.json"), "a%20b%231/report.json");
+        assert_eq!(
+            href("ケース/report.csv"),
+            "%E3%82%B1%E3%83%BC%E3%82%B9/report.csv"
+        );
+    }
+}

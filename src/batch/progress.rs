@@ -1,0 +1,97 @@
+//! Progress bars of a batch on standard error: one overall bar (cases done, ETA) and one line
+//! per running case with the bytes read so far. Hidden when standard error is not a terminal,
+//! so logs and pipes get no control characters.
+
+use crate::input::Progress;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// How often the per-case lines take the byte counts (the readers only add to a counter).
+const REFRESH: Duration = Duration::from_millis(150);
+
+pub(super) struct Bars {
+    multi: MultiProgress,
+    overall: ProgressBar,
+    /// The running cases: their line and the counter their reader adds to.
+    running: Mutex<Vec<(ProgressBar, Progress)>>,
+}
+
+impl Bars {
+    pub(super) fn new(cases: usize, show: bool) -> Self {
+        let target = if show && std::io::stderr().is_terminal() {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        let multi = MultiProgress::with_draw_target(target);
+        let overall = multi.add(ProgressBar::new(cases as u64));
+        overall.set_style(style("{bar:30} {pos}/{len} cases done, ETA {eta}"));
+        Bars {
+            multi,
+            overall,
+            running: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A line for a case that starts.
+    pub(super) fn start(&self, name: &str, counter: Progress) -> ProgressBar {
+        let bar = self.multi.add(ProgressBar::new_spinner());
+        bar.set_style(style(
+            "{spinner} {prefix:30!} {binary_bytes} read, {elapsed}",
+        ));
+        bar.set_prefix(name.to_string());
+        if let Ok(mut running) = self.running.lock() {
+            running.push((bar.clone(), counter));
+        }
+        bar
+    }
+
+    /// The case is done: its line goes, the overall bar moves.
+    pub(super) fn finish(&self, bar: ProgressBar) {
+        if let Ok(mut running) = self.running.lock() {
+            running.retain(|(b, _)| !b.is_finished() && !same(b, &bar));
+        }
+        bar.finish_and_clear();
+        self.multi.remove(&bar);
+        self.overall.inc(1);
+    }
+
+    /// Runs `work` while a thread copies the byte counters into the lines.
+    pub(super) fn while_running<T>(&self, work: impl FnOnce() -> T) -> T {
+        let done = AtomicBool::new(false);
+        let result = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !done.load(Ordering::Relaxed) {
+                    self.refresh();
+                    std::thread::sleep(REFRESH);
+                }
+            });
+            let result = work();
+            done.store(true, Ordering::Relaxed);
+            result
+        });
+        self.overall.finish_and_clear();
+        result
+    }
+
+    fn refresh(&self) {
+        if let Ok(running) = self.running.lock() {
+            for (bar, counter) in running.iter() {
+                bar.set_position(counter.bytes());
+                bar.tick();
+            }
+        }
+    }
+}
+
+fn same(a: &ProgressBar, b: &ProgressBar) -> bool {
+    // Clones of one bar share their state; a bar's prefix is its case's name, unique.
+    a.prefix() == b.prefix()
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
+}

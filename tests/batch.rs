@@ -1,0 +1,149 @@
+//! `hvtriage batch` end to end: a queue of folders and zips, one of them broken, reports per
+//! case, index and summaries with one row each, exit codes of SPEC §1.
+
+mod common;
+
+use std::path::Path;
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().filter_map(Result::ok) {
+        let path = entry.path();
+        if path.is_dir() {
+            copy_dir(&path, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// A queue: seed-001 and dc-outage as folders, second-path as a zip, a broken zip, an empty
+/// folder, and a file that is not a case.
+fn queue() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let q = tmp.path().join("queue");
+    for case in ["seed-001", "dc-outage"] {
+        copy_dir(&common::root().join("fixtures").join(case), &q.join(case));
+    }
+    let mut w = zip::ZipWriter::new(std::fs::File::create(q.join("second-path.zip")).unwrap());
+    for file in common::files(&common::root().join("fixtures/second-path"), "evtx") {
+        let rel = file
+            .strip_prefix(common::root().join("fixtures/second-path"))
+            .unwrap();
+        w.start_file(
+            rel.to_string_lossy().replace('\\', "/"),
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        std::io::copy(&mut std::fs::File::open(&file).unwrap(), &mut w).unwrap();
+    }
+    w.finish().unwrap();
+    std::fs::write(q.join("broken.zip"), b"PK\x03\x04 cut short").unwrap();
+    std::fs::create_dir_all(q.join("<empty>")).unwrap();
+    std::fs::write(q.join("notes.txt"), b"not a case").unwrap();
+    tmp
+}
+
+#[test]
+fn every_case_gets_a_row_and_its_reports_and_a_bad_case_stops_none() {
+    let tmp = queue();
+    let out = tmp.path().join("out");
+    let assert = common::hvtriage()
+        .arg("batch")
+        .arg(tmp.path().join("queue"))
+        .arg("-o")
+        .arg(&out)
+        .args(["--jobs", "2"])
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    assert!(stdout.contains("5 cases"), "{stdout}");
+    for case in ["seed-001", "dc-outage", "second-path"] {
+        assert!(out.join(case).join("report.json").is_file(), "{case}");
+        assert!(out.join(case).join("report.csv").is_file(), "{case}");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let rows = summary["cases"].as_array().unwrap();
+    assert_eq!(rows.len(), 5);
+    let row = |name: &str| rows.iter().find(|r| r["case"] == name).unwrap().clone();
+    assert_eq!(
+        row("seed-001")["top_finding"]["rule"],
+        "shared-nic-only-dc-path"
+    );
+    assert_eq!(row("seed-001")["top_finding"]["severity"], "critical");
+    assert_eq!(row("seed-001")["top_finding"]["host"], "HV01");
+    assert_eq!(
+        row("dc-outage")["top_finding"]["rule"],
+        "dc-unreachable-cluster-wide"
+    );
+    assert!(row("second-path")["hosts"].as_array().unwrap().len() >= 2);
+    assert!(row("broken")["error"]
+        .as_str()
+        .unwrap()
+        .contains("zip archive cannot be read"));
+    assert!(row("<empty>")["error"]
+        .as_str()
+        .unwrap()
+        .contains("no files found"));
+    // The worst cases come first.
+    assert_eq!(rows[0]["top_finding"]["severity"], "critical");
+    let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 6, "{csv}");
+    assert!(csv.starts_with("case,hosts,first_utc,last_utc,top_severity"));
+}
+
+#[test]
+fn the_index_is_self_contained_escaped_and_links_each_report() {
+    let tmp = queue();
+    let out = tmp.path().join("out");
+    common::hvtriage()
+        .arg("batch")
+        .arg(tmp.path().join("queue"))
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .success();
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(html.contains("Content-Security-Policy"));
+    assert!(html.contains("&lt;empty&gt;"), "case names are escaped");
+    assert!(!html.contains("<empty>"));
+    assert!(html.contains("href=\"seed-001/report.json\""));
+    assert!(html.contains("shared-nic-only-dc-path"));
+    for external in ["http://", "https://", "src=", "<link"] {
+        assert!(!html.contains(external), "external resource: {external}");
+    }
+    assert_eq!(html.matches("<tr><td>").count(), 5);
+}
+
+#[test]
+fn fail_on_applies_to_any_case_and_2_means_the_batch_could_not_run() {
+    let tmp = queue();
+    let queue = tmp.path().join("queue");
+    common::hvtriage()
+        .arg("batch")
+        .arg(&queue)
+        .arg("-o")
+        .arg(tmp.path().join("out"))
+        .args(["--fail-on", "critical", "--jobs", "1"])
+        .assert()
+        .code(1);
+    let nothing = tmp.path().join("nothing");
+    std::fs::create_dir_all(&nothing).unwrap();
+    common::hvtriage()
+        .arg("batch")
+        .arg(&nothing)
+        .arg("-o")
+        .arg(tmp.path().join("out2"))
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("no case found"));
+    common::hvtriage()
+        .arg("batch")
+        .arg(tmp.path().join("missing"))
+        .arg("-o")
+        .arg(tmp.path().join("out3"))
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("cannot be read"));
+}
