@@ -15,6 +15,13 @@ if ! python3 -c 'import Evtx.Evtx' 2>/dev/null; then
   python3 -m pip install --quiet python-evtx || python3 -m pip install --quiet --break-system-packages python-evtx
 fi
 
+# Chromium (and Japanese fonts) for the browser test of the HTML report.
+if ! command -v chromium >/dev/null 2>&1; then
+  step "installing chromium (apt)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk
+fi
+
 step "format"
 cargo fmt --check
 
