@@ -31,8 +31,9 @@ const LANE_PAD: f64 = 8.0;
 const MAX_ROWS: usize = 4;
 /// Horizontal room one marker takes in its row.
 const MARKER_SPAN: f64 = 14.0;
-/// Markers of one lane and family closer than this merge (not evidence): a bound on size.
-const MERGE_PX: f64 = 3.0;
+/// Markers of one lane and family closer than one marker's room merge (not evidence): a
+/// bound on the picture's size, and no marker hides another.
+const MERGE_PX: f64 = MARKER_SPAN;
 /// Candidate tick steps, in seconds.
 const TICK_STEPS: [i64; 18] = [
     1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400,
@@ -243,6 +244,10 @@ struct Marker<'a> {
     signal: &'a Signal,
     row: usize,
     label_row: usize,
+    /// The label ends at the marker instead of starting there (near the right edge).
+    label_left: bool,
+    /// Whether `×count` fits beside the marker; else only its tooltip says it.
+    show_count: bool,
 }
 
 /// The picture.
@@ -316,6 +321,8 @@ fn lanes<'a>(
             signal: s,
             row: 0,
             label_row: 0,
+            label_left: false,
+            show_count: false,
         };
         push_or_merge(markers, marker);
     }
@@ -329,11 +336,13 @@ fn lanes<'a>(
 /// lane never holds more markers than it has room for.
 fn push_or_merge<'a>(markers: &mut Vec<Marker<'a>>, m: Marker<'a>) {
     if !m.evidence {
+        // Measured from where the earlier marker starts, so merging cannot chain a whole
+        // day into one marker: the lane keeps showing where the events are dense.
         let near = markers
             .iter_mut()
             .rev()
             .take(12)
-            .find(|p| !p.evidence && p.family == m.family && (m.x - p.x_last).abs() < MERGE_PX);
+            .find(|p| !p.evidence && p.family == m.family && (m.x - p.x).abs() < MERGE_PX);
         if let Some(p) = near {
             p.count += m.count;
             p.x_last = p.x_last.max(m.x_last);
@@ -355,8 +364,21 @@ fn place(markers: &mut [Marker<'_>], w: &Words) {
         );
         if m.evidence {
             let width = text_width(&label(m.signal, w));
-            m.label_row = free_row(&mut label_end, m.x - 4.0, m.x + width + 6.0);
+            m.label_left = m.x + width + 6.0 > WIDTH;
+            let (from, to) = if m.label_left {
+                (m.x - width - 6.0, m.x + 4.0)
+            } else {
+                (m.x - 4.0, m.x + width + 6.0)
+            };
+            m.label_row = free_row(&mut label_end, from, to);
         }
+    }
+    for i in 0..markers.len() {
+        let m = &markers[i];
+        let needed = m.x_last.max(m.x) + 8.0 + text_width(&format!("×{}", m.count));
+        let next = markers[i + 1..].iter().find(|n| n.row == m.row);
+        let fits = next.is_none_or(|n| n.x - MARKER_SPAN / 2.0 > needed);
+        markers[i].show_count = markers[i].count > 1 && fits;
     }
 }
 
@@ -463,24 +485,34 @@ fn marker(out: &mut String, m: &Marker<'_>, my: f64, label_top: f64, w: &Words) 
     }
     if m.evidence {
         let ly = label_top + m.label_row as f64 * LABEL_ROW_H + 11.0;
+        let (lx, anchor) = if m.label_left {
+            (m.x + 3.0, " text-anchor=\"end\"")
+        } else {
+            (m.x - 3.0, "")
+        };
         let _ = write!(
             out,
-            r#"<line class="leader" x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}"/><circle class="halo" cx="{:.1}" cy="{my:.1}" r="10"/><text class="label" x="{:.1}" y="{ly:.1}">{}</text>"#,
+            r#"<line class="leader" x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}"/><circle class="halo" cx="{:.1}" cy="{my:.1}" r="10"/><text class="label" x="{lx:.1}" y="{ly:.1}"{anchor}>{}</text>"#,
             m.x,
             ly + 2.0,
             m.x,
             my - 9.0,
             m.x,
-            m.x - 3.0,
             text(&label(s, w))
         );
     }
     out.push_str(&shape(m.family, m.x, my));
-    if m.count > 1 {
+    if m.show_count {
+        // Right of the marker, or left of it where the picture ends.
+        let right = m.x_last.max(m.x) + 8.0;
+        let (cx, anchor) = if right + 40.0 > WIDTH {
+            (m.x - 9.0, " text-anchor=\"end\"")
+        } else {
+            (right, "")
+        };
         let _ = write!(
             out,
-            r#"<text class="count" x="{:.1}" y="{:.1}">×{}</text>"#,
-            m.x_last.max(m.x) + 8.0,
+            r#"<text class="count" x="{cx:.1}" y="{:.1}"{anchor}>×{}</text>"#,
             my + 4.0,
             m.count
         );
