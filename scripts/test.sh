@@ -15,6 +15,13 @@ if ! python3 -c 'import Evtx.Evtx' 2>/dev/null; then
   python3 -m pip install --quiet python-evtx || python3 -m pip install --quiet --break-system-packages python-evtx
 fi
 
+# Chromium (and CJK fonts for the Japanese report): the browser test opens the HTML reports in
+# it. Without it that test fails, saying how to install it; it is never skipped.
+if ! command -v chromium >/dev/null 2>&1; then
+  step "installing chromium and fonts-noto-cjk (apt-get)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk
+fi
+
 step "format"
 cargo fmt --check
 

@@ -254,3 +254,23 @@ fn an_unwritable_report_path_exits_2_naming_it() {
         .code(2)
         .stderr(predicates::str::contains("/nonexistent-folder/report.html"));
 }
+
+#[test]
+fn runs_fold_repeats_of_one_text_and_never_fold_evidence() {
+    let analysis = common::big_analysis(2_000);
+    let runs = analysis.runs(html::FOLD_WINDOW_MS);
+    let total: usize = runs.iter().map(|r| r.count).sum();
+    assert_eq!(total, analysis.timeline.len(), "every signal is in one run");
+    let evidence = analysis.evidence_ids();
+    for r in &runs {
+        let (first, last) = (&analysis.timeline[r.first], &analysis.timeline[r.last]);
+        assert_eq!((&first.host, &first.name), (&last.host, &last.name));
+        assert_eq!(first.text, last.text, "only the same text folds");
+        if evidence.contains(&r.first) {
+            assert!(r.evidence && r.count == 1, "evidence stands alone");
+        }
+    }
+    // 1,600 repeats of four texts fold to a handful; 400 distinct migrations stay apart.
+    assert!(runs.len() < 420, "{} runs", runs.len());
+    assert!(runs.len() >= 400, "{} runs", runs.len());
+}
