@@ -274,3 +274,43 @@ fn runs_fold_repeats_of_one_text_and_never_fold_evidence() {
     assert!(runs.len() < 420, "{} runs", runs.len());
     assert!(runs.len() >= 400, "{} runs", runs.len());
 }
+
+#[test]
+fn coverage_is_shown_when_the_analysis_has_it() {
+    let mut analysis = common::big_analysis(10);
+    assert!(!html::render(&analysis).contains("class=\"coverage\""));
+    analysis.coverage.push(hvtriage::analysis::Coverage {
+        host: "HV01".into(),
+        channel: "Microsoft-Windows-FailoverClustering/Operational".into(),
+        first: None,
+        last: None,
+        records: 0,
+        record_id_gaps: 3,
+        damaged: false,
+        missing: true,
+    });
+    let page = html::render(&analysis);
+    assert!(page.contains("class=\"coverage\""));
+    assert!(page.contains("<td>Microsoft-Windows-FailoverClustering/Operational</td>"));
+    assert!(page.contains("<td class=\"num\">3</td><td></td><td>yes</td>"));
+}
+
+#[test]
+fn odd_analyses_render_without_panicking() {
+    // No signal at all, one signal, evidence pointing past the timeline, and times centuries
+    // apart (a FILETIME of 1601 beside one of 9999 in a damaged log).
+    let empty = common::big_analysis(0);
+    assert!(html::render(&empty).contains("</html>"));
+    let mut one = common::big_analysis(1);
+    one.findings[0].evidence.push(99_999);
+    assert!(html::render(&one).contains("<tr id=\"ev-0\""));
+    let mut far = common::big_analysis(6);
+    let ancient = chrono::DateTime::parse_from_rfc3339("1601-01-01T00:00:00Z").unwrap();
+    let future = chrono::DateTime::parse_from_rfc3339("9999-12-31T23:59:59Z").unwrap();
+    far.timeline[0].time = ancient.with_timezone(&chrono::Utc);
+    far.timeline[5].time = future.with_timezone(&chrono::Utc);
+    far.time_zone = chrono_tz::Asia::Tokyo;
+    let page = html::render(&far);
+    parse(&page);
+    assert!(page.contains("1601-01-01"));
+}

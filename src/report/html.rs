@@ -399,6 +399,7 @@ fn case(out: &mut String, a: &Analysis, w: &Words) {
     );
     inputs(out, a, w);
     skipped(out, a, w);
+    coverage(out, a, w);
     if !a.warnings.is_empty() {
         let _ = write!(
             out,
@@ -467,6 +468,47 @@ fn inputs(out: &mut String, a: &Analysis, w: &Words) {
             i.chunks_skipped,
             i.records_lost,
             text(&i.warnings.join("; "))
+        );
+    }
+    out.push_str("</tbody></table>");
+}
+
+/// For each host and log: the span, records, gaps, damage, or that it is missing. Shown when
+/// the analysis has it.
+fn coverage(out: &mut String, a: &Analysis, w: &Words) {
+    if a.coverage.is_empty() {
+        return;
+    }
+    let tz = a.time_zone;
+    let _ = write!(
+        out,
+        "<h3>{}</h3><table class=\"coverage\"><thead><tr><th>{}</th><th>{}</th><th>{}</th>\
+         <th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>",
+        w.coverage,
+        w.host,
+        w.channel,
+        w.first,
+        w.last,
+        w.records,
+        w.record_id_gaps,
+        w.damaged,
+        w.missing_log
+    );
+    let time = |t: Option<DateTime<Utc>>| t.map_or_else(String::new, |t| short_time(t, tz));
+    let flag = |b: bool| if b { w.yes } else { "" };
+    for c in &a.coverage {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td class=\"t\">{}</td><td class=\"t\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
+            text(&c.host),
+            text(&c.channel),
+            text(&time(c.first)),
+            text(&time(c.last)),
+            c.records,
+            c.record_id_gaps,
+            flag(c.damaged),
+            flag(c.missing)
         );
     }
     out.push_str("</tbody></table>");

@@ -5,7 +5,7 @@
 use super::i18n::Words;
 use crate::analysis::{Analysis, Run};
 use crate::signal::Signal;
-use chrono::{DateTime, Offset, TimeZone, Utc};
+use chrono::{DateTime, Offset, TimeZone, Timelike, Utc};
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -270,7 +270,7 @@ pub fn render(a: &Analysis, runs: &[Run], w: &Words) -> String {
     // Backgrounds first, then the grid and breaks over them, then the markers on top.
     out.push_str(&backgrounds);
     axis(&mut out, a, &scale, height);
-    breaks(&mut out, &scale, height);
+    breaks(&mut out, &scale, height, w);
     out.push_str(&body);
     out.push_str("</svg>");
     out
@@ -300,18 +300,16 @@ fn lanes<'a>(
     for (i, h) in a.hosts.iter().enumerate() {
         order.insert(h.key.as_str(), i);
     }
+    let rank = |host: &str| order.get(host).copied().unwrap_or(usize::MAX);
     let mut lanes: BTreeMap<(usize, String), Vec<Marker<'a>>> = BTreeMap::new();
     for h in &a.hosts {
-        lanes
-            .entry((order[h.key.as_str()], h.key.clone()))
-            .or_default();
+        lanes.entry((rank(&h.key), h.key.clone())).or_default();
     }
     for run in runs {
         let (Some(s), Some(last)) = (a.timeline.get(run.first), a.timeline.get(run.last)) else {
             continue;
         };
-        let rank = order.get(s.host.as_str()).copied().unwrap_or(usize::MAX);
-        let markers = lanes.entry((rank, s.host.clone())).or_default();
+        let markers = lanes.entry((rank(&s.host), s.host.clone())).or_default();
         let marker = Marker {
             x: scale.x(s.time.timestamp_millis()),
             x_last: scale.x(last.time.timestamp_millis()),
@@ -568,8 +566,15 @@ fn ticks(seg: &Segment, tz: chrono_tz::Tz) -> Vec<(i64, String)> {
     );
     let label = |t_ms: i64, step: i64| {
         DateTime::<Utc>::from_timestamp_millis(t_ms).map_or_else(String::new, |t| {
-            let fmt = if step < 60 { "%H:%M:%S" } else { "%H:%M" };
-            t.with_timezone(&tz).format(fmt).to_string()
+            let local = t.with_timezone(&tz);
+            // On an axis of hours, midnight says which day begins.
+            let midnight = local.hour() == 0 && local.minute() == 0;
+            let fmt = match step {
+                s if s < 60 => "%H:%M:%S",
+                s if s >= 3600 && midnight => "%m-%d",
+                _ => "%H:%M",
+            };
+            local.format(fmt).to_string()
         })
     };
     let span_ms = seg.end_ms - seg.start_ms;
@@ -596,7 +601,7 @@ fn ticks(seg: &Segment, tz: chrono_tz::Tz) -> Vec<(i64, String)> {
 }
 
 /// The zigzag marks where quiet time was cut out, with how long it was.
-fn breaks(out: &mut String, scale: &Scale, height: f64) {
+fn breaks(out: &mut String, scale: &Scale, height: f64, w: &Words) {
     for pair in scale.segments.windows(2) {
         let x = pair[0].x0 + pair[0].width + BREAK_W / 2.0;
         let mut path = format!("M{x:.1} {:.1}", AXIS_H - 4.0);
@@ -608,25 +613,27 @@ fn breaks(out: &mut String, scale: &Scale, height: f64) {
             let _ = write!(path, "L{:.1} {y:.1}", x + dx);
             left = !left;
         }
+        let gap = duration(pair[1].start_ms - pair[0].end_ms, w.units);
         let _ = write!(
             out,
-            r#"<path class="break" d="{path}"/><text class="gap" x="{x:.1}" y="{:.1}">{}</text>"#,
+            r#"<g class="gap-mark"><title>{gap} · {}</title><path class="break" d="{path}"/><text class="gap" x="{x:.1}" y="{:.1}">{gap}</text></g>"#,
+            w.quiet,
             height - 8.0,
-            duration(pair[1].start_ms - pair[0].end_ms)
         );
     }
 }
 
-/// A duration for the break labels: `53 min`, `2 h 5 min`, `3 d 4 h`.
-fn duration(ms: i64) -> String {
+/// A duration for the break labels, in the page's units (minute, hour, day): `53 min`,
+/// `2 h 5 min`, `3 d 4 h`.
+fn duration(ms: i64, [min, h, d]: [&str; 3]) -> String {
     let minutes = ms / 60_000;
     match minutes {
-        m if m < 60 => format!("{m} min"),
+        m if m < 60 => format!("{m} {min}"),
         m if m < 24 * 60 => match m % 60 {
-            0 => format!("{} h", m / 60),
-            r => format!("{} h {r} min", m / 60),
+            0 => format!("{} {h}", m / 60),
+            r => format!("{} {h} {r} {min}", m / 60),
         },
-        m => format!("{} d {} h", m / (24 * 60), (m / 60) % 24),
+        m => format!("{} {d} {} {h}", m / (24 * 60), (m / 60) % 24),
     }
 }
 
@@ -677,8 +684,27 @@ mod tests {
 
     #[test]
     fn durations_read_as_people_say_them() {
-        assert_eq!(duration(53 * 60_000), "53 min");
-        assert_eq!(duration(125 * 60_000), "2 h 5 min");
-        assert_eq!(duration(26 * 3_600_000), "1 d 2 h");
+        let en = crate::report::i18n::words("en").units;
+        assert_eq!(duration(53 * 60_000, en), "53 min");
+        assert_eq!(duration(125 * 60_000, en), "2 h 5 min");
+        assert_eq!(duration(26 * 3_600_000, en), "1 d 2 h");
+        let ja = crate::report::i18n::words("ja").units;
+        assert_eq!(duration(125 * 60_000, ja), "2 時間 5 分");
+    }
+
+    #[test]
+    fn an_axis_of_hours_names_the_day_at_midnight() {
+        let seg = Segment {
+            start_ms: 0,
+            end_ms: 3 * 86_400_000,
+            x0: 0.0,
+            width: 1000.0,
+        };
+        let labels: Vec<String> = ticks(&seg, chrono_tz::UTC)
+            .into_iter()
+            .map(|t| t.1)
+            .collect();
+        assert!(labels.contains(&"01-02".to_string()), "{labels:?}");
+        assert!(labels.contains(&"12:00".to_string()), "{labels:?}");
     }
 }
