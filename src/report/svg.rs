@@ -374,7 +374,7 @@ fn place(markers: &mut [Marker<'_>], w: &Words) {
     for i in 0..markers.len() {
         let m = &markers[i];
         let needed = m.x_last.max(m.x) + 8.0 + text_width(&format!("×{}", m.count));
-        let next = markers[i + 1..].iter().find(|n| n.row == m.row);
+        let next = markers[i + 1..].iter().take(64).find(|n| n.row == m.row);
         let fits = next.is_none_or(|n| n.x - MARKER_SPAN / 2.0 > needed);
         markers[i].show_count = markers[i].count > 1 && fits;
     }
@@ -392,9 +392,32 @@ fn free_row(ends: &mut [f64; MAX_ROWS], from: f64, to: f64) -> usize {
 
 /// Rough width of a label in SVG units: CJK characters are about twice as wide.
 fn text_width(s: &str) -> f64 {
-    s.chars()
-        .map(|c| if (c as u32) >= 0x2E80 { 12.0 } else { 6.4 })
-        .sum()
+    s.chars().map(char_width).sum()
+}
+
+fn char_width(c: char) -> f64 {
+    if (c as u32) >= 0x2E80 {
+        12.0
+    } else {
+        6.4
+    }
+}
+
+/// `s`, cut with an ellipsis to about `width` units, so a long host name stays in its column.
+fn fit(s: &str, width: f64) -> String {
+    if text_width(s) <= width {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 8.0; // the ellipsis
+    for c in s.chars() {
+        used += char_width(c);
+        if used > width {
+            break;
+        }
+        out.push(c);
+    }
+    out + "…"
 }
 
 /// The short label of an evidence marker: its kind, and the VM or adapter it concerns.
@@ -438,10 +461,11 @@ fn lane(
     );
     let _ = write!(
         out,
-        r#"<g class="lane" data-host="{}"><text class="host" x="8" y="{:.1}">{}</text>"#,
+        r#"<g class="lane" data-host="{}"><text class="host" x="8" y="{:.1}"><title>{}</title>{}</text>"#,
         attr(&host.1),
         marker_top + rows as f64 * ROW_H / 2.0 + 4.0,
-        text(&host.1)
+        text(&host.1),
+        text(&fit(&host.1, LABEL_W - 12.0))
     );
     for m in markers {
         let my = marker_top + m.row as f64 * ROW_H + ROW_H / 2.0;
@@ -680,6 +704,13 @@ mod tests {
         // 600 s on 776 units: a minute would be under 84 units, so ticks go every 2 minutes.
         assert_eq!(ticks[0].1, "09:02");
         assert_eq!(ticks[1].1, "09:04");
+    }
+
+    #[test]
+    fn long_host_names_are_cut_to_their_column() {
+        assert_eq!(fit("HV01", 118.0), "HV01");
+        let cut = fit("CLUSTER-NODE-WITH-A-VERY-LONG-NAME-01", 118.0);
+        assert!(cut.ends_with('…') && text_width(&cut) <= 118.0, "{cut}");
     }
 
     #[test]
