@@ -106,6 +106,7 @@ fn the_page_forbids_every_request_and_foreign_script() {
         .expect("a CSP meta element");
     assert_eq!(csp, html::CSP);
     assert!(csp.starts_with("default-src 'none'"));
+    assert!(page.contains("@media print{"), "a print style");
     for url in ["http://", "https://", "//fonts", "@import", "url("] {
         assert!(!page.contains(url), "the page refers to {url}");
     }

@@ -561,7 +561,7 @@ h2 .count{color:var(--muted);font-weight:400;font-size:15px}
 h3{margin:6px 0 8px;font-size:18px}
 h4{margin:14px 0 4px;font-size:13px;text-transform:uppercase;letter-spacing:.05em;color:var(--muted)}
 dl.facts{display:flex;flex-wrap:wrap;gap:2px 24px;margin:4px 0}
-dl.facts div{display:flex;gap:6px;align-items:baseline}
+dl.facts div{display:flex;flex-wrap:wrap;gap:0 6px;align-items:baseline}
 dl.facts dt{color:var(--muted);font-size:13px}
 dl.facts dt::after{content:":"}
 dl.facts dd{margin:0;font-weight:600}
@@ -623,7 +623,9 @@ footer{padding:12px 32px;color:var(--muted);font-size:12px}
 body{background:#fff;font-size:10pt}
 header.top{background:#fff;color:#000;border-bottom:2px solid #000;padding:0 0 8px}
 header.top .case{color:#000}
+header.top .tool,header.top .facts dt{color:#555}
 main{padding:0;max-width:none}
+details{display:none}
 .finding{box-shadow:none;break-inside:avoid}
 form.filters,.note a{display:none}
 th{position:static}
