@@ -115,6 +115,7 @@ fn the_page_forbids_every_request_and_foreign_script() {
         .expect("a CSP meta element");
     assert_eq!(csp, html::CSP);
     assert!(csp.starts_with("default-src 'none'"));
+    assert!(page.contains("@media print{"), "a print style");
     for url in ["http://", "https://", "//fonts", "@import", "url("] {
         assert!(!page.contains(url), "the page refers to {url}");
     }
@@ -271,4 +272,64 @@ fn an_unwritable_report_path_exits_2_naming_it() {
         .assert()
         .code(2)
         .stderr(predicates::str::contains("/nonexistent-folder/report.html"));
+}
+
+#[test]
+fn runs_fold_repeats_of_one_text_and_never_fold_evidence() {
+    let analysis = common::big_analysis(2_000);
+    let runs = analysis.runs(html::FOLD_WINDOW_MS);
+    let total: usize = runs.iter().map(|r| r.count).sum();
+    assert_eq!(total, analysis.timeline.len(), "every signal is in one run");
+    let evidence = analysis.evidence_ids();
+    for r in &runs {
+        let (first, last) = (&analysis.timeline[r.first], &analysis.timeline[r.last]);
+        assert_eq!((&first.host, &first.name), (&last.host, &last.name));
+        assert_eq!(first.text, last.text, "only the same text folds");
+        if evidence.contains(&r.first) {
+            assert!(r.evidence && r.count == 1, "evidence stands alone");
+        }
+    }
+    // 1,600 repeats of four texts fold to a handful; 400 distinct migrations stay apart.
+    assert!(runs.len() < 420, "{} runs", runs.len());
+    assert!(runs.len() >= 400, "{} runs", runs.len());
+}
+
+#[test]
+fn coverage_is_shown_when_the_analysis_has_it() {
+    let mut analysis = common::big_analysis(10);
+    assert!(!html::render(&analysis).contains("class=\"coverage\""));
+    analysis.coverage.push(hvtriage::analysis::Coverage {
+        host: "HV01".into(),
+        channel: "Microsoft-Windows-FailoverClustering/Operational".into(),
+        first: None,
+        last: None,
+        records: 0,
+        record_id_gaps: 3,
+        damaged: false,
+        missing: true,
+    });
+    let page = html::render(&analysis);
+    assert!(page.contains("class=\"coverage\""));
+    assert!(page.contains("<td>Microsoft-Windows-FailoverClustering/Operational</td>"));
+    assert!(page.contains("<td class=\"num\">3</td><td></td><td>yes</td>"));
+}
+
+#[test]
+fn odd_analyses_render_without_panicking() {
+    // No signal at all, one signal, evidence pointing past the timeline, and times centuries
+    // apart (a FILETIME of 1601 beside one of 9999 in a damaged log).
+    let empty = common::big_analysis(0);
+    assert!(html::render(&empty).contains("</html>"));
+    let mut one = common::big_analysis(1);
+    one.findings[0].evidence.push(99_999);
+    assert!(html::render(&one).contains("<tr id=\"ev-0\""));
+    let mut far = common::big_analysis(6);
+    let ancient = chrono::DateTime::parse_from_rfc3339("1601-01-01T00:00:00Z").unwrap();
+    let future = chrono::DateTime::parse_from_rfc3339("9999-12-31T23:59:59Z").unwrap();
+    far.timeline[0].time = ancient.with_timezone(&chrono::Utc);
+    far.timeline[5].time = future.with_timezone(&chrono::Utc);
+    far.time_zone = chrono_tz::Asia::Tokyo;
+    let page = html::render(&far);
+    parse(&page);
+    assert!(page.contains("1601-01-01"));
 }

@@ -399,6 +399,7 @@ fn case(out: &mut String, a: &Analysis, w: &Words) {
     );
     inputs(out, a, w);
     skipped(out, a, w);
+    coverage(out, a, w);
     if !a.warnings.is_empty() {
         let _ = write!(
             out,
@@ -472,6 +473,47 @@ fn inputs(out: &mut String, a: &Analysis, w: &Words) {
     out.push_str("</tbody></table>");
 }
 
+/// For each host and log: the span, records, gaps, damage, or that it is missing. Shown when
+/// the analysis has it.
+fn coverage(out: &mut String, a: &Analysis, w: &Words) {
+    if a.coverage.is_empty() {
+        return;
+    }
+    let tz = a.time_zone;
+    let _ = write!(
+        out,
+        "<h3>{}</h3><table class=\"coverage\"><thead><tr><th>{}</th><th>{}</th><th>{}</th>\
+         <th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>",
+        w.coverage,
+        w.host,
+        w.channel,
+        w.first,
+        w.last,
+        w.records,
+        w.record_id_gaps,
+        w.damaged,
+        w.missing_log
+    );
+    let time = |t: Option<DateTime<Utc>>| t.map_or_else(String::new, |t| short_time(t, tz));
+    let flag = |b: bool| if b { w.yes } else { "" };
+    for c in &a.coverage {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td class=\"t\">{}</td><td class=\"t\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
+            text(&c.host),
+            text(&c.channel),
+            text(&time(c.first)),
+            text(&time(c.last)),
+            c.records,
+            c.record_id_gaps,
+            flag(c.damaged),
+            flag(c.missing)
+        );
+    }
+    out.push_str("</tbody></table>");
+}
+
 /// Files that are not event logs, and why each was left out.
 fn skipped(out: &mut String, a: &Analysis, w: &Words) {
     let skipped: Vec<&InputReport> = a.inputs.iter().filter(|i| i.format == "skipped").collect();
@@ -519,7 +561,7 @@ h2 .count{color:var(--muted);font-weight:400;font-size:15px}
 h3{margin:6px 0 8px;font-size:18px}
 h4{margin:14px 0 4px;font-size:13px;text-transform:uppercase;letter-spacing:.05em;color:var(--muted)}
 dl.facts{display:flex;flex-wrap:wrap;gap:2px 24px;margin:4px 0}
-dl.facts div{display:flex;gap:6px;align-items:baseline}
+dl.facts div{display:flex;flex-wrap:wrap;gap:0 6px;align-items:baseline}
 dl.facts dt{color:var(--muted);font-size:13px}
 dl.facts dt::after{content:":"}
 dl.facts dd{margin:0;font-weight:600}
@@ -581,7 +623,9 @@ footer{padding:12px 32px;color:var(--muted);font-size:12px}
 body{background:#fff;font-size:10pt}
 header.top{background:#fff;color:#000;border-bottom:2px solid #000;padding:0 0 8px}
 header.top .case{color:#000}
+header.top .tool,header.top .facts dt{color:#555}
 main{padding:0;max-width:none}
+details{display:none}
 .finding{box-shadow:none;break-inside:avoid}
 form.filters,.note a{display:none}
 th{position:static}

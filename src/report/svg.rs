@@ -5,7 +5,7 @@
 use super::i18n::Words;
 use crate::analysis::{Analysis, Run};
 use crate::signal::Signal;
-use chrono::{DateTime, Offset, TimeZone, Utc};
+use chrono::{DateTime, Offset, TimeZone, Timelike, Utc};
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -31,8 +31,9 @@ const LANE_PAD: f64 = 8.0;
 const MAX_ROWS: usize = 4;
 /// Horizontal room one marker takes in its row.
 const MARKER_SPAN: f64 = 14.0;
-/// Markers of one lane and family closer than this merge (not evidence): a bound on size.
-const MERGE_PX: f64 = 3.0;
+/// Markers of one lane and family closer than one marker's room merge (not evidence): a
+/// bound on the picture's size, and no marker hides another.
+const MERGE_PX: f64 = MARKER_SPAN;
 /// Candidate tick steps, in seconds.
 const TICK_STEPS: [i64; 18] = [
     1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400,
@@ -243,6 +244,10 @@ struct Marker<'a> {
     signal: &'a Signal,
     row: usize,
     label_row: usize,
+    /// The label ends at the marker instead of starting there (near the right edge).
+    label_left: bool,
+    /// Whether `×count` fits beside the marker; else only its tooltip says it.
+    show_count: bool,
 }
 
 /// The picture.
@@ -265,7 +270,7 @@ pub fn render(a: &Analysis, runs: &[Run], w: &Words) -> String {
     // Backgrounds first, then the grid and breaks over them, then the markers on top.
     out.push_str(&backgrounds);
     axis(&mut out, a, &scale, height);
-    breaks(&mut out, &scale, height);
+    breaks(&mut out, &scale, height, w);
     out.push_str(&body);
     out.push_str("</svg>");
     out
@@ -295,18 +300,16 @@ fn lanes<'a>(
     for (i, h) in a.hosts.iter().enumerate() {
         order.insert(h.key.as_str(), i);
     }
+    let rank = |host: &str| order.get(host).copied().unwrap_or(usize::MAX);
     let mut lanes: BTreeMap<(usize, String), Vec<Marker<'a>>> = BTreeMap::new();
     for h in &a.hosts {
-        lanes
-            .entry((order[h.key.as_str()], h.key.clone()))
-            .or_default();
+        lanes.entry((rank(&h.key), h.key.clone())).or_default();
     }
     for run in runs {
         let (Some(s), Some(last)) = (a.timeline.get(run.first), a.timeline.get(run.last)) else {
             continue;
         };
-        let rank = order.get(s.host.as_str()).copied().unwrap_or(usize::MAX);
-        let markers = lanes.entry((rank, s.host.clone())).or_default();
+        let markers = lanes.entry((rank(&s.host), s.host.clone())).or_default();
         let marker = Marker {
             x: scale.x(s.time.timestamp_millis()),
             x_last: scale.x(last.time.timestamp_millis()),
@@ -316,6 +319,8 @@ fn lanes<'a>(
             signal: s,
             row: 0,
             label_row: 0,
+            label_left: false,
+            show_count: false,
         };
         push_or_merge(markers, marker);
     }
@@ -329,11 +334,13 @@ fn lanes<'a>(
 /// lane never holds more markers than it has room for.
 fn push_or_merge<'a>(markers: &mut Vec<Marker<'a>>, m: Marker<'a>) {
     if !m.evidence {
+        // Measured from where the earlier marker starts, so merging cannot chain a whole
+        // day into one marker: the lane keeps showing where the events are dense.
         let near = markers
             .iter_mut()
             .rev()
             .take(12)
-            .find(|p| !p.evidence && p.family == m.family && (m.x - p.x_last).abs() < MERGE_PX);
+            .find(|p| !p.evidence && p.family == m.family && (m.x - p.x).abs() < MERGE_PX);
         if let Some(p) = near {
             p.count += m.count;
             p.x_last = p.x_last.max(m.x_last);
@@ -355,8 +362,21 @@ fn place(markers: &mut [Marker<'_>], w: &Words) {
         );
         if m.evidence {
             let width = text_width(&label(m.signal, w));
-            m.label_row = free_row(&mut label_end, m.x - 4.0, m.x + width + 6.0);
+            m.label_left = m.x + width + 6.0 > WIDTH;
+            let (from, to) = if m.label_left {
+                (m.x - width - 6.0, m.x + 4.0)
+            } else {
+                (m.x - 4.0, m.x + width + 6.0)
+            };
+            m.label_row = free_row(&mut label_end, from, to);
         }
+    }
+    for i in 0..markers.len() {
+        let m = &markers[i];
+        let needed = m.x_last.max(m.x) + 8.0 + text_width(&format!("×{}", m.count));
+        let next = markers[i + 1..].iter().take(64).find(|n| n.row == m.row);
+        let fits = next.is_none_or(|n| n.x - MARKER_SPAN / 2.0 > needed);
+        markers[i].show_count = markers[i].count > 1 && fits;
     }
 }
 
@@ -372,9 +392,32 @@ fn free_row(ends: &mut [f64; MAX_ROWS], from: f64, to: f64) -> usize {
 
 /// Rough width of a label in SVG units: CJK characters are about twice as wide.
 fn text_width(s: &str) -> f64 {
-    s.chars()
-        .map(|c| if (c as u32) >= 0x2E80 { 12.0 } else { 6.4 })
-        .sum()
+    s.chars().map(char_width).sum()
+}
+
+fn char_width(c: char) -> f64 {
+    if (c as u32) >= 0x2E80 {
+        12.0
+    } else {
+        6.4
+    }
+}
+
+/// `s`, cut with an ellipsis to about `width` units, so a long host name stays in its column.
+fn fit(s: &str, width: f64) -> String {
+    if text_width(s) <= width {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 8.0; // the ellipsis
+    for c in s.chars() {
+        used += char_width(c);
+        if used > width {
+            break;
+        }
+        out.push(c);
+    }
+    out + "…"
 }
 
 /// The short label of an evidence marker: its kind, and the VM or adapter it concerns.
@@ -418,10 +461,11 @@ fn lane(
     );
     let _ = write!(
         out,
-        r#"<g class="lane" data-host="{}"><text class="host" x="8" y="{:.1}">{}</text>"#,
+        r#"<g class="lane" data-host="{}"><text class="host" x="8" y="{:.1}"><title>{}</title>{}</text>"#,
         attr(&host.1),
         marker_top + rows as f64 * ROW_H / 2.0 + 4.0,
-        text(&host.1)
+        text(&host.1),
+        text(&fit(&host.1, LABEL_W - 12.0))
     );
     for m in markers {
         let my = marker_top + m.row as f64 * ROW_H + ROW_H / 2.0;
@@ -463,24 +507,34 @@ fn marker(out: &mut String, m: &Marker<'_>, my: f64, label_top: f64, w: &Words) 
     }
     if m.evidence {
         let ly = label_top + m.label_row as f64 * LABEL_ROW_H + 11.0;
+        let (lx, anchor) = if m.label_left {
+            (m.x + 3.0, " text-anchor=\"end\"")
+        } else {
+            (m.x - 3.0, "")
+        };
         let _ = write!(
             out,
-            r#"<line class="leader" x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}"/><circle class="halo" cx="{:.1}" cy="{my:.1}" r="10"/><text class="label" x="{:.1}" y="{ly:.1}">{}</text>"#,
+            r#"<line class="leader" x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}"/><circle class="halo" cx="{:.1}" cy="{my:.1}" r="10"/><text class="label" x="{lx:.1}" y="{ly:.1}"{anchor}>{}</text>"#,
             m.x,
             ly + 2.0,
             m.x,
             my - 9.0,
             m.x,
-            m.x - 3.0,
             text(&label(s, w))
         );
     }
     out.push_str(&shape(m.family, m.x, my));
-    if m.count > 1 {
+    if m.show_count {
+        // Right of the marker, or left of it where the picture ends.
+        let right = m.x_last.max(m.x) + 8.0;
+        let (cx, anchor) = if right + 40.0 > WIDTH {
+            (m.x - 9.0, " text-anchor=\"end\"")
+        } else {
+            (right, "")
+        };
         let _ = write!(
             out,
-            r#"<text class="count" x="{:.1}" y="{:.1}">×{}</text>"#,
-            m.x_last.max(m.x) + 8.0,
+            r#"<text class="count" x="{cx:.1}" y="{:.1}"{anchor}>×{}</text>"#,
             my + 4.0,
             m.count
         );
@@ -536,8 +590,15 @@ fn ticks(seg: &Segment, tz: chrono_tz::Tz) -> Vec<(i64, String)> {
     );
     let label = |t_ms: i64, step: i64| {
         DateTime::<Utc>::from_timestamp_millis(t_ms).map_or_else(String::new, |t| {
-            let fmt = if step < 60 { "%H:%M:%S" } else { "%H:%M" };
-            t.with_timezone(&tz).format(fmt).to_string()
+            let local = t.with_timezone(&tz);
+            // On an axis of hours, midnight says which day begins.
+            let midnight = local.hour() == 0 && local.minute() == 0;
+            let fmt = match step {
+                s if s < 60 => "%H:%M:%S",
+                s if s >= 3600 && midnight => "%m-%d",
+                _ => "%H:%M",
+            };
+            local.format(fmt).to_string()
         })
     };
     let span_ms = seg.end_ms - seg.start_ms;
@@ -564,7 +625,7 @@ fn ticks(seg: &Segment, tz: chrono_tz::Tz) -> Vec<(i64, String)> {
 }
 
 /// The zigzag marks where quiet time was cut out, with how long it was.
-fn breaks(out: &mut String, scale: &Scale, height: f64) {
+fn breaks(out: &mut String, scale: &Scale, height: f64, w: &Words) {
     for pair in scale.segments.windows(2) {
         let x = pair[0].x0 + pair[0].width + BREAK_W / 2.0;
         let mut path = format!("M{x:.1} {:.1}", AXIS_H - 4.0);
@@ -576,25 +637,27 @@ fn breaks(out: &mut String, scale: &Scale, height: f64) {
             let _ = write!(path, "L{:.1} {y:.1}", x + dx);
             left = !left;
         }
+        let gap = duration(pair[1].start_ms - pair[0].end_ms, w.units);
         let _ = write!(
             out,
-            r#"<path class="break" d="{path}"/><text class="gap" x="{x:.1}" y="{:.1}">{}</text>"#,
+            r#"<g class="gap-mark"><title>{gap} · {}</title><path class="break" d="{path}"/><text class="gap" x="{x:.1}" y="{:.1}">{gap}</text></g>"#,
+            w.quiet,
             height - 8.0,
-            duration(pair[1].start_ms - pair[0].end_ms)
         );
     }
 }
 
-/// A duration for the break labels: `53 min`, `2 h 5 min`, `3 d 4 h`.
-fn duration(ms: i64) -> String {
+/// A duration for the break labels, in the page's units (minute, hour, day): `53 min`,
+/// `2 h 5 min`, `3 d 4 h`.
+fn duration(ms: i64, [min, h, d]: [&str; 3]) -> String {
     let minutes = ms / 60_000;
     match minutes {
-        m if m < 60 => format!("{m} min"),
+        m if m < 60 => format!("{m} {min}"),
         m if m < 24 * 60 => match m % 60 {
-            0 => format!("{} h", m / 60),
-            r => format!("{} h {r} min", m / 60),
+            0 => format!("{} {h}", m / 60),
+            r => format!("{} {h} {r} {min}", m / 60),
         },
-        m => format!("{} d {} h", m / (24 * 60), (m / 60) % 24),
+        m => format!("{} {d} {} {h}", m / (24 * 60), (m / 60) % 24),
     }
 }
 
@@ -644,9 +707,35 @@ mod tests {
     }
 
     #[test]
+    fn long_host_names_are_cut_to_their_column() {
+        assert_eq!(fit("HV01", 118.0), "HV01");
+        let cut = fit("CLUSTER-NODE-WITH-A-VERY-LONG-NAME-01", 118.0);
+        assert!(cut.ends_with('…') && text_width(&cut) <= 118.0, "{cut}");
+    }
+
+    #[test]
     fn durations_read_as_people_say_them() {
-        assert_eq!(duration(53 * 60_000), "53 min");
-        assert_eq!(duration(125 * 60_000), "2 h 5 min");
-        assert_eq!(duration(26 * 3_600_000), "1 d 2 h");
+        let en = crate::report::i18n::words("en").units;
+        assert_eq!(duration(53 * 60_000, en), "53 min");
+        assert_eq!(duration(125 * 60_000, en), "2 h 5 min");
+        assert_eq!(duration(26 * 3_600_000, en), "1 d 2 h");
+        let ja = crate::report::i18n::words("ja").units;
+        assert_eq!(duration(125 * 60_000, ja), "2 時間 5 分");
+    }
+
+    #[test]
+    fn an_axis_of_hours_names_the_day_at_midnight() {
+        let seg = Segment {
+            start_ms: 0,
+            end_ms: 3 * 86_400_000,
+            x0: 0.0,
+            width: 1000.0,
+        };
+        let labels: Vec<String> = ticks(&seg, chrono_tz::UTC)
+            .into_iter()
+            .map(|t| t.1)
+            .collect();
+        assert!(labels.contains(&"01-02".to_string()), "{labels:?}");
+        assert!(labels.contains(&"12:00".to_string()), "{labels:?}");
     }
 }
