@@ -88,7 +88,7 @@ pub enum Error {
 /// # Errors
 /// [`Error::NothingReadable`] when no input holds a readable event.
 pub fn analyze(paths: &[PathBuf], rules: &RuleSet, options: &Options) -> Result<Analysis, Error> {
-    let found = input::discover(paths, &options.zip_limits);
+    let found = input::discover(paths, &options.zip_limits, &options.progress);
     let wanted: &dyn Wanted = if options.all {
         &Everything
     } else {

@@ -3,7 +3,7 @@
 //! inflating (counting the bytes that come out, since headers can lie).
 
 use super::discover::{sniff_bytes, Discovered, Skipped, Sniffed, SNIFF_BYTES};
-use super::source::Source;
+use super::source::{Progress, Source};
 use super::Input;
 use std::io::{self, Read, Seek, Write};
 use std::sync::Arc;
@@ -54,7 +54,7 @@ struct Budget {
 pub(super) fn walk_file(
     path: &std::path::Path,
     display: &str,
-    limits: &ZipLimits,
+    (limits, progress): (&ZipLimits, &Progress),
     memory_bytes: &mut u64,
     found: &mut Discovered,
 ) {
@@ -77,6 +77,7 @@ pub(super) fn walk_file(
     };
     let mut ctx = Walk {
         limits,
+        progress,
         budget: &mut budget,
         memory_bytes,
         found,
@@ -86,16 +87,11 @@ pub(super) fn walk_file(
 
 struct Walk<'a> {
     limits: &'a ZipLimits,
+    progress: &'a Progress,
     budget: &'a mut Budget,
     /// Bytes of entries kept in memory for the case so far.
     memory_bytes: &'a mut u64,
     found: &'a mut Discovered,
-}
-
-/// Why an entry was not read whole.
-enum Refusal {
-    /// Skipped: nothing of it is used.
-    Skip(String),
 }
 
 impl Walk<'_> {
@@ -164,7 +160,7 @@ impl Walk<'_> {
             );
             return;
         }
-        if let Err(Refusal::Skip(why)) = self.check_header(size, compressed) {
+        if let Err(why) = self.check_header(size, compressed) {
             skip(self.found, display, why);
             return;
         }
@@ -208,21 +204,21 @@ impl Walk<'_> {
         self.use_entry(inflated, sniffed, display, depth);
     }
 
-    /// The limits the entry's headers already break.
-    fn check_header(&self, size: u64, compressed: u64) -> Result<(), Refusal> {
+    /// The limits the entry's headers already break, as the sentence that says so.
+    fn check_header(&self, size: u64, compressed: u64) -> Result<(), String> {
         let l = self.limits;
         if size > l.max_entry_bytes {
-            return Err(Refusal::Skip(format!(
+            return Err(format!(
                 "zip entry is {size} bytes uncompressed, over the limit of {} bytes: skipped; extract it and pass the file",
                 l.max_entry_bytes
-            )));
+            ));
         }
         if size > l.ratio_floor_bytes && size / compressed.max(1) > l.max_ratio {
-            return Err(Refusal::Skip(format!(
+            return Err(format!(
                 "zip entry would inflate {} times ({compressed} to {size} bytes), over the limit of {}: refused as a possible zip bomb",
                 size / compressed.max(1),
                 l.max_ratio
-            )));
+            ));
         }
         Ok(())
     }
@@ -286,6 +282,7 @@ impl Walk<'_> {
                 self.budget.tree_bytes = self.budget.tree_bytes.saturating_sub(sink.len());
                 return Inflated::Refused(cap.why.clone());
             }
+            self.progress.add(n as u64);
             if let Err(err) = sink.write(&buf[..n], memory_left) {
                 error = Some(err);
                 break;
@@ -457,8 +454,10 @@ mod tests {
         };
         let mut memory = 0;
         let mut found = Discovered::default();
+        let progress = Progress::new();
         let mut walk = Walk {
             limits: &limits,
+            progress: &progress,
             budget: &mut budget,
             memory_bytes: &mut memory,
             found: &mut found,

@@ -2,7 +2,7 @@
 //! followed, every file recognized by its content (SPEC §2).
 
 use super::archive::{self, ZipLimits};
-use super::source::Source;
+use super::source::{Progress, Source};
 use super::{Format, Input};
 use std::fs::File;
 use std::io::Read;
@@ -30,10 +30,12 @@ pub struct Discovered {
     pub skipped: Vec<Skipped>,
 }
 
-/// Walks every path (zips included) and sorts what it finds into inputs and skipped files.
-pub fn discover(paths: &[PathBuf], limits: &ZipLimits) -> Discovered {
+/// Walks every path (zips included) and sorts what it finds into inputs and skipped files;
+/// the bytes inflated from zips are added to `progress`.
+pub fn discover(paths: &[PathBuf], limits: &ZipLimits, progress: &Progress) -> Discovered {
     let mut walk = Walker {
         limits,
+        progress,
         memory_bytes: 0,
         found: Discovered::default(),
     };
@@ -46,6 +48,7 @@ pub fn discover(paths: &[PathBuf], limits: &ZipLimits) -> Discovered {
 /// The state of one discovery: the zip limits and how much memory zip entries hold so far.
 struct Walker<'a> {
     limits: &'a ZipLimits,
+    progress: &'a Progress,
     memory_bytes: u64,
     found: Discovered,
 }
@@ -116,9 +119,13 @@ impl Walker<'_> {
                 format,
                 notes: Vec::new(),
             }),
-            Ok(Sniffed::Zip) => {
-                archive::walk_file(path, &display, self.limits, &mut self.memory_bytes, found)
-            }
+            Ok(Sniffed::Zip) => archive::walk_file(
+                path,
+                &display,
+                (self.limits, self.progress),
+                &mut self.memory_bytes,
+                found,
+            ),
             Ok(Sniffed::Other(reason)) => found.skipped.push(Skipped {
                 path: display,
                 reason,
