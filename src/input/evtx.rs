@@ -88,7 +88,7 @@ fn merge(report: &mut InputReport, reads: Vec<ChunkRead>) -> Vec<RawEvent> {
         if chunk.zeroed && last_used.is_some_and(|last| number < last) {
             report.chunks_skipped += 1;
             report.warn(format!(
-                "chunk {number} is all zeroes although later chunks hold records: its records, if it had any, are lost"
+                "chunk {number} is all zeroes although later chunks hold records: it was wiped or never written, and any records it held are lost"
             ));
         }
         report.records += chunk.records;
