@@ -166,3 +166,21 @@ fn every_kind_of_real_damage_is_reported_per_file_and_chunk() {
         "{w:?}"
     );
 }
+
+#[test]
+fn recovered_records_that_become_events_are_marked_in_the_warnings() {
+    let path = common::samples().join("williballenthin__tests__data__issue_43.evtx");
+    let options = hvtriage::Options {
+        all: true,
+        ..hvtriage::Options::default()
+    };
+    let rules = hvtriage::rules::RuleSet::builtin().unwrap();
+    let a = hvtriage::analyze(&[path], &rules, &options).unwrap();
+    let marked = a
+        .warnings
+        .iter()
+        .find(|w| w.contains("recovered records are events of the timeline"))
+        .unwrap_or_else(|| panic!("{:#?}", a.warnings));
+    assert!(marked.contains("40 recovered records"), "{marked}");
+    assert!(marked.contains("and 30 more"), "{marked}");
+}

@@ -33,6 +33,8 @@ struct ChunkRead {
     lost: u64,
     /// Records carved from the chunk's unallocated space (`recover_records`).
     recovered: u64,
+    /// Record ids of the recovered records kept as events: they are marked in the warnings.
+    recovered_events: Vec<u64>,
     computers: BTreeSet<String>,
     warnings: Vec<String>,
 }
@@ -82,6 +84,7 @@ fn merge(report: &mut InputReport, reads: Vec<ChunkRead>) -> Vec<RawEvent> {
     let last_used = reads.iter().rposition(|c| c.records > 0);
     let mut events = Vec::new();
     let mut recovered_in = Vec::new();
+    let mut recovered_events = Vec::new();
     for (number, chunk) in reads.into_iter().enumerate() {
         // Zeroes before the last chunk that holds records are a hole in the log, not
         // space it never used.
@@ -99,6 +102,7 @@ fn merge(report: &mut InputReport, reads: Vec<ChunkRead>) -> Vec<RawEvent> {
         if chunk.recovered > 0 {
             report.recovered += chunk.recovered;
             recovered_in.push(number.to_string());
+            recovered_events.extend(chunk.recovered_events);
         }
         for w in chunk.warnings {
             report.warn(w);
@@ -112,6 +116,9 @@ fn merge(report: &mut InputReport, reads: Vec<ChunkRead>) -> Vec<RawEvent> {
             report.recovered,
             recovered_in.join(", ")
         ));
+    }
+    if !recovered_events.is_empty() {
+        report.warn(recovered_used(&recovered_events));
     }
     report.events_used = events.len() as u64;
     events
@@ -337,6 +344,7 @@ fn slack_holds_records(data: &[u8]) -> bool {
 /// A record carved from unallocated space: used like a live one when it parses, but counted
 /// apart (it is not one of the log's live records).
 fn read_recovered(index: usize, record: EvtxRecord, wanted: &dyn Wanted, out: &mut ChunkRead) {
+    let record_id = record.event_record_id;
     let mut carved = ChunkRead {
         computers: out.computers.clone(),
         ..Default::default()
@@ -345,6 +353,33 @@ fn read_recovered(index: usize, record: EvtxRecord, wanted: &dyn Wanted, out: &m
     // Noise that looked like a record is not a loss: only what parsed is kept.
     if carved.lost == 0 {
         out.recovered += 1;
+        if !carved.events.is_empty() {
+            out.recovered_events.push(record_id);
+        }
         out.events.extend(carved.events);
     }
+}
+
+/// How many record ids of recovered events a warning names; the rest are counted.
+const RECOVERED_IDS_SHOWN: usize = 10;
+
+/// The warning that marks the recovered records which became events: a reader of the timeline
+/// must know that evidence came from unallocated space.
+fn recovered_used(ids: &[u64]) -> String {
+    let shown: Vec<String> = ids
+        .iter()
+        .take(RECOVERED_IDS_SHOWN)
+        .map(u64::to_string)
+        .collect();
+    let more = ids.len().saturating_sub(RECOVERED_IDS_SHOWN);
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    format!(
+        "{} recovered records are events of the timeline (record ids {}{more}): weigh them as possibly stale",
+        ids.len(),
+        shown.join(", ")
+    )
 }
