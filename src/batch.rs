@@ -19,6 +19,9 @@ use std::path::{Path, PathBuf};
 pub const CASE_JSON: &str = "report.json";
 pub const CASE_CSV: &str = "report.csv";
 
+/// The files a batch writes at the top of its output, which no case folder may be named.
+const RESERVED: [&str; 3] = ["index.html", "summary.json", "summary.csv"];
+
 /// How to run a batch.
 #[derive(Debug, Clone)]
 pub struct BatchOptions {
@@ -99,6 +102,10 @@ pub fn cases(dir: &Path) -> Result<Vec<Case>, BatchError> {
     for path in paths {
         let mut name = case_name(&path);
         // `x/` and `x.zip` side by side: the zip keeps its extension, so folders never clash.
+        // A case may not take the name of a file the batch writes beside the case folders.
+        if RESERVED.contains(&name.as_str()) {
+            name.push_str("-case");
+        }
         if cases.iter().any(|c| c.name == name) {
             name = path
                 .file_name()
@@ -357,4 +364,25 @@ fn csv_line(cells: impl IntoIterator<Item = String>) -> String {
 /// Whether any case has a finding at `limit` or worse (`--fail-on`).
 pub fn any_at_or_above(rows: &[Row], limit: Severity) -> bool {
     rows.iter().any(|r| r.worst().is_some_and(|s| s <= limit))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cases_are_sorted_and_never_clash_with_each_other_or_the_summaries() {
+        let tmp = tempfile::tempdir().unwrap();
+        for dir in ["b", "a", "index.html"] {
+            std::fs::create_dir(tmp.path().join(dir)).unwrap();
+        }
+        std::fs::write(tmp.path().join("a.zip"), b"").unwrap();
+        std::fs::write(tmp.path().join("notes.txt"), b"").unwrap();
+        let names: Vec<String> = cases(tmp.path())
+            .unwrap()
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(names, ["a", "a.zip", "b", "index.html-case"]);
+    }
 }

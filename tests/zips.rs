@@ -264,3 +264,30 @@ fn a_damaged_zip_beside_good_logs_is_a_warning() {
     assert!(w.contains("zip archive cannot be read"), "{w}");
     drop(tmp);
 }
+
+#[test]
+fn entries_past_the_memory_budget_are_read_from_anonymous_temporary_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let zip = write(
+        tmp.path(),
+        "case.zip",
+        &zip_of(&case_entries("seed-001", ""), CompressionMethod::Deflated),
+    );
+    let limits = ZipLimits {
+        memory_budget_bytes: 0,
+        ..ZipLimits::default()
+    };
+    let found = hvtriage::input::discover(
+        std::slice::from_ref(&zip),
+        &limits,
+        &hvtriage::input::Progress::new(),
+    );
+    assert!(found
+        .inputs
+        .iter()
+        .all(|i| matches!(i.source, hvtriage::input::Source::Temp(_))));
+    // Nothing named after an entry was created beside the zip.
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
+    let a = analyze_with(&zip, limits);
+    assert!(has_finding(&a));
+}

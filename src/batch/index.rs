@@ -12,7 +12,7 @@ const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:
 table{border-collapse:collapse;width:100%}\
 th,td{border-bottom:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}\
 th{background:#f3f3f3;cursor:pointer;user-select:none}\
-td.n{text-align:right}\
+td.n{text-align:right}td:first-child,td.t{white-space:nowrap}\
 .critical{color:#fff;background:#b00020}.error{color:#fff;background:#d35400}\
 .warning{background:#f1c40f}.info{background:#d6eaf8}\
 .sev{padding:0 .4em;border-radius:3px}.failed{color:#b00020}\
@@ -74,16 +74,20 @@ pub(super) fn html(rows: &[Row]) -> String {
 
 fn table_row(r: &Row) -> String {
     let span = match (r.first, r.last) {
-        (Some(a), Some(b)) => format!("{} → {}", report::utc(a), report::utc(b)),
+        (Some(a), Some(b)) => format!(
+            "{} →<br>{}",
+            text(&report::short(a, chrono_tz::UTC)),
+            text(&report::short(b, chrono_tz::UTC))
+        ),
         _ => String::new(),
     };
     let span_key = r.first.map(report::utc).unwrap_or_default();
     format!(
-        "<tr><td>{}</td><td>{}</td><td data-sort=\"{}\">{}</td>{}<td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>\n",
+        "<tr><td>{}</td><td>{}</td><td class=\"t\" data-sort=\"{}\">{}</td>{}<td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>\n",
         text(&r.case),
         text(&r.hosts.join(", ")),
         attr(&span_key),
-        text(&span),
+        span,
         top_cell(r),
         r.findings,
         r.warnings,

@@ -34,6 +34,8 @@ struct ChunkRead {
     lost: u64,
     /// Records carved from the chunk's unallocated space (`recover_records`).
     recovered: u64,
+    /// Record ids of the recovered records kept as events: they are marked in the warnings.
+    recovered_events: Vec<u64>,
     warnings: Vec<String>,
 }
 
@@ -91,13 +93,14 @@ fn merge(report: &mut InputReport, reads: Vec<ChunkRead>) -> Vec<RawEvent> {
     // The log the file holds: that of its first rendered record (chunks are in file order).
     let primary = reads.iter().find_map(|c| c.seen.keys().next().cloned());
     let mut recovered_in = Vec::new();
+    let mut recovered_events = Vec::new();
     for (number, chunk) in reads.into_iter().enumerate() {
         // Zeroes before the last chunk that holds records are a hole in the log, not
         // space it never used.
         if chunk.zeroed && last_used.is_some_and(|last| number < last) {
             report.chunks_skipped += 1;
             report.warn(format!(
-                "chunk {number} is all zeroes although later chunks hold records: its records, if it had any, are lost"
+                "chunk {number} is all zeroes although later chunks hold records: it was wiped or never written, and any records it held are lost"
             ));
         }
         for (key, span) in &chunk.seen {
@@ -109,6 +112,7 @@ fn merge(report: &mut InputReport, reads: Vec<ChunkRead>) -> Vec<RawEvent> {
         if chunk.recovered > 0 {
             report.recovered += chunk.recovered;
             recovered_in.push(number.to_string());
+            recovered_events.extend(chunk.recovered_events);
         }
         for w in chunk.warnings {
             report.warn(w);
@@ -131,6 +135,9 @@ fn merge(report: &mut InputReport, reads: Vec<ChunkRead>) -> Vec<RawEvent> {
             report.recovered,
             recovered_in.join(", ")
         ));
+    }
+    if !recovered_events.is_empty() {
+        report.warn(recovered_used(&recovered_events));
     }
     report.events_used = events.len() as u64;
     events
@@ -344,6 +351,7 @@ fn slack_holds_records(data: &[u8]) -> bool {
 /// A record carved from unallocated space: used like a live one when it parses, but counted
 /// apart (it is not one of the log's live records).
 fn read_recovered(index: usize, record: EvtxRecord, wanted: &dyn Wanted, out: &mut ChunkRead) {
+    let record_id = record.event_record_id;
     let mut carved = ChunkRead {
         seen: out.seen.clone(),
         ..Default::default()
@@ -352,6 +360,33 @@ fn read_recovered(index: usize, record: EvtxRecord, wanted: &dyn Wanted, out: &m
     // Noise that looked like a record is not a loss: only what parsed is kept.
     if carved.lost == 0 {
         out.recovered += 1;
+        if !carved.events.is_empty() {
+            out.recovered_events.push(record_id);
+        }
         out.events.extend(carved.events);
     }
+}
+
+/// How many record ids of recovered events a warning names; the rest are counted.
+const RECOVERED_IDS_SHOWN: usize = 10;
+
+/// The warning that marks the recovered records which became events: a reader of the timeline
+/// must know that evidence came from unallocated space.
+fn recovered_used(ids: &[u64]) -> String {
+    let shown: Vec<String> = ids
+        .iter()
+        .take(RECOVERED_IDS_SHOWN)
+        .map(u64::to_string)
+        .collect();
+    let more = ids.len().saturating_sub(RECOVERED_IDS_SHOWN);
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    format!(
+        "{} recovered records are events of the timeline (record ids {}{more}): weigh them as possibly stale",
+        ids.len(),
+        shown.join(", ")
+    )
 }
