@@ -17,7 +17,7 @@ use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-/// Signals of one host and kind closer than this fold into one entry with a count.
+/// Signals of one host, kind and text closer than this fold into one entry with a count.
 pub const FOLD_WINDOW_MS: i64 = 60_000;
 /// At most this many entries in the table (evidence is always kept): a page of 20,000
 /// signals must still open in seconds. The CSV and `hvtriage timeline` hold everything.
