@@ -635,7 +635,8 @@ tr{break-inside:avoid}
 }
 "#;
 
-/// The filters. It reads only data attributes, never log text, and is written without `<`
+/// The filters. It reads only data attributes and the URL's query (into `select.value`,
+/// which accepts only the options the page has), never log text, and is written without `<`
 /// or `&` so the page stays well-formed XML.
 const SCRIPT: &str = r#"<script>
 (function () {
@@ -660,6 +661,11 @@ const SCRIPT: &str = r#"<script>
   }
   host.addEventListener("change", apply);
   signal.addEventListener("change", apply);
+  // A link may carry filters (report.html?host=HV01): values only select existing options.
+  var params = new URLSearchParams(location.search);
+  if (params.has("host")) { host.value = params.get("host"); }
+  if (params.has("signal")) { signal.value = params.get("signal"); }
+  apply();
 })();
 </script>
 "#;
