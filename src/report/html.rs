@@ -81,15 +81,20 @@ fn header(out: &mut String, a: &Analysis, w: &Words) {
         w.case,
         text(&a.case),
     );
-    facts(
-        out,
-        &[
-            (w.hosts, text(&hosts.join(", ")).into_owned()),
-            (w.span, text(&span).into_owned()),
-            (w.time_zone, text(tz.name()).into_owned()),
-            (w.version, env!("CARGO_PKG_VERSION").to_string()),
-        ],
-    );
+    let mut pairs = vec![
+        (w.hosts, text(&hosts.join(", ")).into_owned()),
+        (w.span, text(&span).into_owned()),
+        (w.time_zone, text(tz.name()).into_owned()),
+        (w.version, env!("CARGO_PKG_VERSION").to_string()),
+    ];
+    // Warnings change what can be concluded: say at once that there are some.
+    if !a.warnings.is_empty() {
+        pairs.push((
+            w.warnings,
+            format!("<a href=\"#warnings\">{}</a>", a.warnings.len()),
+        ));
+    }
+    facts(out, &pairs);
     out.push_str("</header>\n");
 }
 
@@ -403,7 +408,7 @@ fn case(out: &mut String, a: &Analysis, w: &Words) {
     if !a.warnings.is_empty() {
         let _ = write!(
             out,
-            "<h3>{} ({})</h3><ul class=\"warnings\">",
+            "<h3 id=\"warnings\">{} ({})</h3><ul class=\"warnings\">",
             w.warnings,
             a.warnings.len()
         );
@@ -555,6 +560,7 @@ header.top h1{margin:0 0 6px;font-size:24px;font-weight:600}
 header.top .case{color:#ffd43b}
 header.top .tool{margin:0;color:#aab3c0;font-size:13px;letter-spacing:.04em;text-transform:uppercase}
 header.top .facts dt{color:#aab3c0}
+header.top a{color:#ffd43b}
 main{padding:8px 32px 32px;max-width:1500px}
 h2{font-size:20px;margin:26px 0 10px;border-bottom:2px solid var(--line);padding-bottom:4px}
 h2 .count{color:var(--muted);font-weight:400;font-size:15px}
