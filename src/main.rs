@@ -12,7 +12,7 @@ use std::process::ExitCode;
     name = "hvtriage",
     version,
     about = "Root-cause triage of Hyper-V failover cluster event logs",
-    after_help = "Example:\n  hvtriage analyze fixtures/seed-001 --json report.json\n  hvtriage fixtures/seed-001            (same as analyze)"
+    after_help = "Example:\n  hvtriage analyze fixtures/seed-001 -o report.html --json report.json\n  hvtriage fixtures/seed-001            (same as analyze; writes ./hvtriage-report.html)"
 )]
 struct Cli {
     #[command(subcommand)]

@@ -35,6 +35,11 @@ fn chromium() -> PathBuf {
 
 /// Runs Chromium headless on a local file with a fresh profile and no background traffic.
 fn browse(page: &Path, extra: &[String]) -> (String, Duration) {
+    browse_url(page, "", extra)
+}
+
+/// The same, with a query string after the file's URL.
+fn browse_url(page: &Path, query: &str, extra: &[String]) -> (String, Duration) {
     let profile = common::temp_dir(&format!(
         "chromium-{}",
         page.file_stem().unwrap_or_default().to_string_lossy()
@@ -53,7 +58,7 @@ fn browse(page: &Path, extra: &[String]) -> (String, Duration) {
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(extra)
-        .arg(format!("file://{}", page.display()))
+        .arg(format!("file://{}{query}", page.display()))
         .output()
         .expect("Chromium runs");
     let took = started.elapsed();
@@ -123,6 +128,25 @@ fn english_report_renders_in_chromium() {
         "the filter script did not run"
     );
     screenshot(&page, &common::root().join("docs/screenshot-en.png"));
+}
+
+#[test]
+fn the_filter_script_hides_other_hosts_rows_and_dims_their_markers() {
+    let page = report("seed-001", "filter", &[]);
+    let (dom, _) = browse_url(&page, "?host=HV02", &["--dump-dom".to_string()]);
+    let hidden = dom
+        .lines()
+        .filter(|l| l.starts_with("<tr id=\"ev-") && l.contains(" hidden=\"\""))
+        .count();
+    assert_eq!(hidden, 15, "HV01's 15 rows hidden, HV02's one shown");
+    assert!(dom.contains("data-host=\"HV02\" data-signal=\"migration_started\"><td"));
+    assert!(
+        count(&dom, "class=\"marker dim\"") >= 5,
+        "HV01's markers dimmed"
+    );
+    // A value that is no option selects nothing: every row stays.
+    let (dom, _) = browse_url(&page, "?host=%3Cscript%3E", &["--dump-dom".to_string()]);
+    assert_eq!(count(&dom, " hidden=\"\""), 0);
 }
 
 #[test]

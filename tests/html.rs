@@ -81,7 +81,7 @@ fn hostile_strings_are_text_never_markup() {
             assert!(!name.starts_with("on"), "event handler attribute {name}");
             if matches!(name.as_str(), "href" | "src" | "action" | "formaction") {
                 assert!(
-                    a.value().starts_with("#ev-") || a.value().starts_with("#finding-"),
+                    a.value().starts_with("#ev-") || a.value() == "#warnings",
                     "a URL from the logs: {name}={:?}",
                     a.value()
                 );
@@ -312,6 +312,19 @@ fn coverage_is_shown_when_the_analysis_has_it() {
     assert!(page.contains("class=\"coverage\""));
     assert!(page.contains("<td>Microsoft-Windows-FailoverClustering/Operational</td>"));
     assert!(page.contains("<td class=\"num\">3</td><td></td><td>yes</td>"));
+}
+
+#[test]
+fn warnings_are_counted_at_the_top_and_listed_in_the_case() {
+    let mut analysis = common::big_analysis(10);
+    assert!(!html::render(&analysis).contains("href=\"#warnings\""));
+    analysis.warnings.push(
+        "HV02/System.evtx: chunk 3 of 9 skipped (bad checksum): up to 101 records lost".into(),
+    );
+    let page = html::render(&analysis);
+    assert!(page.contains("<a href=\"#warnings\">1</a>"));
+    assert!(page.contains("<h3 id=\"warnings\">Warnings (1)</h3>"));
+    assert!(page.contains("<li>HV02/System.evtx: chunk 3 of 9 skipped"));
 }
 
 #[test]

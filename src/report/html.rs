@@ -17,7 +17,7 @@ use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-/// Signals of one host and kind closer than this fold into one entry with a count.
+/// Signals of one host, kind and text closer than this fold into one entry with a count.
 pub const FOLD_WINDOW_MS: i64 = 60_000;
 /// At most this many entries in the table (evidence is always kept): a page of 20,000
 /// signals must still open in seconds. The CSV and `hvtriage timeline` hold everything.
@@ -81,15 +81,20 @@ fn header(out: &mut String, a: &Analysis, w: &Words) {
         w.case,
         text(&a.case),
     );
-    facts(
-        out,
-        &[
-            (w.hosts, text(&hosts.join(", ")).into_owned()),
-            (w.span, text(&span).into_owned()),
-            (w.time_zone, text(tz.name()).into_owned()),
-            (w.version, env!("CARGO_PKG_VERSION").to_string()),
-        ],
-    );
+    let mut pairs = vec![
+        (w.hosts, text(&hosts.join(", ")).into_owned()),
+        (w.span, text(&span).into_owned()),
+        (w.time_zone, text(tz.name()).into_owned()),
+        (w.version, env!("CARGO_PKG_VERSION").to_string()),
+    ];
+    // Warnings change what can be concluded: say at once that there are some.
+    if !a.warnings.is_empty() {
+        pairs.push((
+            w.warnings,
+            format!("<a href=\"#warnings\">{}</a>", a.warnings.len()),
+        ));
+    }
+    facts(out, &pairs);
     out.push_str("</header>\n");
 }
 
@@ -403,7 +408,7 @@ fn case(out: &mut String, a: &Analysis, w: &Words) {
     if !a.warnings.is_empty() {
         let _ = write!(
             out,
-            "<h3>{} ({})</h3><ul class=\"warnings\">",
+            "<h3 id=\"warnings\">{} ({})</h3><ul class=\"warnings\">",
             w.warnings,
             a.warnings.len()
         );
@@ -555,6 +560,7 @@ header.top h1{margin:0 0 6px;font-size:24px;font-weight:600}
 header.top .case{color:#ffd43b}
 header.top .tool{margin:0;color:#aab3c0;font-size:13px;letter-spacing:.04em;text-transform:uppercase}
 header.top .facts dt{color:#aab3c0}
+header.top a{color:#ffd43b}
 main{padding:8px 32px 32px;max-width:1500px}
 h2{font-size:20px;margin:26px 0 10px;border-bottom:2px solid var(--line);padding-bottom:4px}
 h2 .count{color:var(--muted);font-weight:400;font-size:15px}
@@ -635,7 +641,8 @@ tr{break-inside:avoid}
 }
 "#;
 
-/// The filters. It reads only data attributes, never log text, and is written without `<`
+/// The filters. It reads only data attributes and the URL's query (into `select.value`,
+/// which accepts only the options the page has), never log text, and is written without `<`
 /// or `&` so the page stays well-formed XML.
 const SCRIPT: &str = r#"<script>
 (function () {
@@ -660,6 +667,11 @@ const SCRIPT: &str = r#"<script>
   }
   host.addEventListener("change", apply);
   signal.addEventListener("change", apply);
+  // A link may carry filters (report.html?host=HV01): values only select existing options.
+  var params = new URLSearchParams(location.search);
+  if (params.has("host")) { host.value = params.get("host"); }
+  if (params.has("signal")) { signal.value = params.get("signal"); }
+  apply();
 })();
 </script>
 "#;

@@ -248,6 +248,8 @@ struct Marker<'a> {
     label_left: bool,
     /// Whether `×count` fits beside the marker; else only its tooltip says it.
     show_count: bool,
+    /// The time its tooltip shows: the report's zone, and UTC.
+    when: String,
 }
 
 /// The picture.
@@ -321,6 +323,7 @@ fn lanes<'a>(
             label_row: 0,
             label_left: false,
             show_count: false,
+            when: tooltip_time(s.time, a.time_zone),
         };
         push_or_merge(markers, marker);
     }
@@ -328,6 +331,15 @@ fn lanes<'a>(
         place(markers, w);
     }
     lanes
+}
+
+/// A moment for a tooltip: in the report's zone, with UTC beside it when that is another.
+fn tooltip_time(t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+    if tz == chrono_tz::UTC {
+        super::utc(t)
+    } else {
+        format!("{} ({})", super::local(t, tz), super::utc(t))
+    }
 }
 
 /// Adds a marker, or folds it into the previous one of its family at the same spot, so a
@@ -488,7 +500,7 @@ fn marker(out: &mut String, m: &Marker<'_>, my: f64, label_top: f64, w: &Words) 
         r##"<a href="#ev-{}" class="{class}" data-signal="{}"><title>{} {} · {}{}</title>"##,
         s.id,
         attr(&s.name),
-        text(&super::utc(s.time)),
+        text(&m.when),
         text(&s.host),
         text(&s.text),
         if m.count > 1 {
