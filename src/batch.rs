@@ -16,6 +16,7 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 /// The files written for each case, relative to its folder in the output.
+pub const CASE_HTML: &str = "report.html";
 pub const CASE_JSON: &str = "report.json";
 pub const CASE_CSV: &str = "report.csv";
 
@@ -224,9 +225,8 @@ fn write_case(analysis: &Analysis, dir: &Path) -> Result<Vec<String>, BatchError
     let name = dir
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    // report.html joins this list when the HTML renderer (report::html) is merged:
-    // `(CASE_HTML, report::html::render(analysis))`, written the same way.
     let files = [
+        (CASE_HTML, report::html::render(analysis)),
         (CASE_JSON, report::json::render(analysis)),
         (CASE_CSV, report::csv::render(analysis)),
     ];

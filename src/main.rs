@@ -28,7 +28,7 @@ enum Command {
     Analyze(AnalyzeArgs),
     /// Analyze a queue of cases: every sub-folder and .zip of DIR, in parallel
     #[command(
-        after_help = "Example:\n  hvtriage batch incoming/ -o reports/ --jobs 2 --fail-on critical\n\nWrites reports/<case>/report.json and report.csv for each case, and\nreports/index.html, summary.json and summary.csv with one row per case."
+        after_help = "Example:\n  hvtriage batch incoming/ -o reports/ --jobs 2 --fail-on critical\n\nWrites reports/<case>/report.html, report.json and report.csv for each case, and\nreports/index.html, summary.json and summary.csv with one row per case."
     )]
     Batch(BatchArgs),
     /// Print the merged, normalized timeline of a case

@@ -61,7 +61,19 @@ fn every_case_gets_a_row_and_its_reports_and_a_bad_case_stops_none() {
     for case in ["seed-001", "dc-outage", "second-path"] {
         assert!(out.join(case).join("report.json").is_file(), "{case}");
         assert!(out.join(case).join("report.csv").is_file(), "{case}");
+        let page = std::fs::read_to_string(out.join(case).join("report.html")).unwrap();
+        assert!(page.contains("Content-Security-Policy"), "{case}");
+        assert!(page.contains("<svg"), "{case}: the timeline picture");
     }
+    // A case's page is its own report: seed-001's has its critical finding, second-path's none.
+    let seed = std::fs::read_to_string(out.join("seed-001/report.html")).unwrap();
+    assert!(seed.contains("<article class=\"finding critical\" id=\"finding-1\">"));
+    let second = std::fs::read_to_string(out.join("second-path/report.html")).unwrap();
+    assert!(!second.contains("<article class=\"finding critical\""));
+    assert!(
+        !out.join("broken").exists(),
+        "a case that could not be read writes no report"
+    );
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     let rows = summary["cases"].as_array().unwrap();
@@ -109,6 +121,14 @@ fn the_index_is_self_contained_escaped_and_links_each_report() {
     assert!(html.contains("&lt;empty&gt;"), "case names are escaped");
     assert!(!html.contains("<empty>"));
     assert!(html.contains("href=\"seed-001/report.json\""));
+    assert!(
+        html.contains("<td><a href=\"seed-001/report.html\">seed-001</a></td>"),
+        "the case name links to its page"
+    );
+    assert!(
+        html.contains("<td>&lt;empty&gt;</td>"),
+        "a failed case has no link"
+    );
     assert!(html.contains("shared-nic-only-dc-path"));
     for external in ["http://", "https://", "src=", "<link"] {
         assert!(!html.contains(external), "external resource: {external}");

@@ -84,7 +84,7 @@ fn table_row(r: &Row) -> String {
     let span_key = r.first.map(report::utc).unwrap_or_default();
     format!(
         "<tr><td>{}</td><td>{}</td><td class=\"t\" data-sort=\"{}\">{}</td>{}<td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>\n",
-        text(&r.case),
+        case_cell(r),
         text(&r.hosts.join(", ")),
         attr(&span_key),
         span,
@@ -93,6 +93,14 @@ fn table_row(r: &Row) -> String {
         r.warnings,
         links(r),
     )
+}
+
+/// The case's name, linked to its HTML report when it has one.
+fn case_cell(r: &Row) -> String {
+    match r.reports.iter().find(|p| p.ends_with(".html")) {
+        Some(page) => format!("<a href=\"{}\">{}</a>", attr(&href(page)), text(&r.case)),
+        None => text(&r.case).into_owned(),
+    }
 }
 
 /// The top finding (severity, rule, host), or why the case was not analyzed.
