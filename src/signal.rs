@@ -25,6 +25,8 @@ pub struct Signal {
     pub fields: BTreeMap<String, String>,
     /// One line of text in hvtriage's own words.
     pub text: String,
+    /// The same line in Japanese, when the catalogue has it.
+    pub text_ja: Option<String>,
     /// The event it came from, with every data item.
     pub event: RawEvent,
 }
@@ -52,6 +54,7 @@ pub struct SignalDef {
     /// The log (channel) that holds this signal's events, for "what to collect next".
     pub log: Option<String>,
     text: String,
+    text_ja: Option<String>,
     sources: Vec<Source>,
 }
 
@@ -107,6 +110,7 @@ struct SignalFile {
     name: String,
     label: String,
     text: String,
+    text_ja: Option<String>,
     #[serde(default)]
     shared: Vec<String>,
     log: Option<String>,
@@ -186,6 +190,18 @@ impl Catalogue {
                     "give each signal a name of its own",
                 ));
             }
+            if let Some(ja) = &def.text_ja {
+                if !placeholders(ja).is_subset(&placeholders(&def.text)) {
+                    return Err(error(
+                        &def.name,
+                        format!(
+                            "signal `{}`: text_ja has {{placeholders}} that text lacks",
+                            def.name
+                        ),
+                        "use in text_ja only the {field} placeholders of text",
+                    ));
+                }
+            }
             let mut sources = Vec::new();
             for source in def.source {
                 for provider in &source.provider {
@@ -208,6 +224,7 @@ impl Catalogue {
                 shared: def.shared,
                 log: def.log,
                 text: def.text,
+                text_ja: def.text_ja,
                 sources,
             });
         }
@@ -253,6 +270,7 @@ impl Catalogue {
                     at: event.time,
                     host: host_key(&event.computer),
                     text: render(&def.text, &fields),
+                    text_ja: def.text_ja.as_deref().map(|t| render(t, &fields)),
                     fields,
                     event: event.clone(),
                 });
@@ -461,7 +479,23 @@ pub fn render(template: &str, fields: &BTreeMap<String, String>) -> String {
     out
 }
 
+/// The `{field}` names a text uses, sorted.
+fn placeholders(text: &str) -> std::collections::BTreeSet<&str> {
+    text.split('{')
+        .skip(1)
+        .filter_map(|part| part.split_once('}').map(|(name, _)| name))
+        .collect()
+}
+
 impl Signal {
+    /// The signal's line in the report's language (`en` when the catalogue lacks that one).
+    pub fn text_in(&self, lang: &str) -> &str {
+        match (lang, &self.text_ja) {
+            ("ja", Some(ja)) => ja,
+            _ => &self.text,
+        }
+    }
+
     /// Any record as a timeline entry (`timeline --all`): named by its provider and id.
     pub fn raw(event: RawEvent) -> Signal {
         let summary: Vec<&str> = event.data.iter().map(|(_, v)| v.as_str()).take(4).collect();
@@ -478,6 +512,7 @@ impl Signal {
                 event.event_id,
                 summary.join(" | ")
             ),
+            text_ja: None,
             event,
         }
     }

@@ -182,10 +182,20 @@ fn japanese_report_speaks_japanese_and_shows_tokyo_time() {
         "09:41:17",
         "JST",
         "会計サーバー",
+        // The signals' own lines, in the table and the evidence list.
+        "NETLOGON",
+        "のライブ マイグレーションがホスト NODE02 で失敗しました",
+        "NIC のリンクが切断されました",
     ] {
         assert!(page.contains(words), "the page lacks {words:?}");
     }
-    for english in ["Verdict", "What happened", "Skipped files"] {
+    for english in [
+        "Verdict",
+        "What happened",
+        "Skipped files",
+        "Live migration of",
+        "NIC link down:",
+    ] {
         assert!(!page.contains(english), "English left: {english:?}");
     }
 }

@@ -25,6 +25,7 @@ fn signal(name: &str, seconds: i64, host: &str, fields: &[(&str, &str)]) -> Sign
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect::<BTreeMap<_, _>>(),
         text: name.into(),
+        text_ja: None,
         event: RawEvent {
             input: 0,
             record_id: seconds as u64,

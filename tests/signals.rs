@@ -181,3 +181,31 @@ fn vmms_user_data_parameters_are_read_by_name() {
     assert_eq!(field(&s, "blackout_s"), Some("1"));
     assert_eq!(s.host, "HV01");
 }
+
+#[test]
+fn every_signal_has_a_japanese_line_using_its_fields() {
+    let s = one(ha_21502(EN));
+    assert_eq!(s.text_in("en"), s.text);
+    let ja = s.text_in("ja");
+    assert!(ja.contains("VM01") && ja.contains("0x80090311"), "{ja}");
+    assert_ne!(ja, s.text);
+    let toml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/rules/signals.toml"))
+        .unwrap();
+    assert_eq!(
+        toml.matches("\ntext = ").count(),
+        toml.matches("\ntext_ja = ").count(),
+        "a signal without text_ja"
+    );
+    let broken = toml.replacen(
+        "text_ja = \"NIC のリンクが切断されました: {adapter}\"",
+        "text_ja = \"NIC: {adaptor}\"",
+        1,
+    );
+    let err = Catalogue::parse("signals.toml", &broken)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("text_ja has {placeholders} that text lacks"),
+        "{err}"
+    );
+}

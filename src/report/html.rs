@@ -192,7 +192,7 @@ fn finding(out: &mut String, a: &Analysis, f: &Finding, index: usize, w: &Words)
             s.id,
             text(&short_time(s.time, tz)),
             text(&s.host),
-            text(&s.text)
+            text(s.text_in(&a.lang))
         );
     }
     out.push_str("</ul>");
@@ -344,7 +344,7 @@ fn row(out: &mut String, a: &Analysis, run: &Run, local_zone: bool, w: &Words) {
         text(&s.host),
         svg::legend_icon(svg::family(&s.name)),
         text(&s.name),
-        text(&s.text)
+        text(s.text_in(&a.lang))
     );
     if run.count > 1 {
         let until = a

@@ -502,7 +502,7 @@ fn marker(out: &mut String, m: &Marker<'_>, my: f64, label_top: f64, w: &Words) 
         attr(&s.name),
         text(&m.when),
         text(&s.host),
-        text(&s.text),
+        text(s.text_in(w.lang)),
         if m.count > 1 {
             format!(" (×{})", m.count)
         } else {

@@ -108,6 +108,7 @@ pub fn big_analysis(n: usize) -> hvtriage::analysis::Analysis {
                 host: host.to_string(),
                 fields: [("vm".to_string(), format!("VM{i:05}"))].into(),
                 text,
+                text_ja: None,
                 event: RawEvent {
                     input: i % 4,
                     record_id: 1000 + i as u64,
