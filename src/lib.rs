@@ -81,12 +81,15 @@ impl Default for Options {
 pub enum Error {
     #[error("no readable event in {paths}: {why}; pass the folder or files of exported event logs (.evtx or Event XML)")]
     NothingReadable { paths: String, why: String },
+    #[error("{paths}: no such file or folder; check the path (a folder of exported event logs, .evtx or Event XML files, or a zip)")]
+    NotFound { paths: String },
 }
 
 /// Analyzes one case: reads every path, builds the timeline, runs the rules.
 ///
 /// # Errors
-/// [`Error::NothingReadable`] when no input holds a readable event.
+/// [`Error::NotFound`] when no path exists, [`Error::NothingReadable`] when no input holds a
+/// readable event.
 pub fn analyze(paths: &[PathBuf], rules: &RuleSet, options: &Options) -> Result<Analysis, Error> {
     let found = input::discover(paths, &options.zip_limits, &options.progress);
     let wanted: &dyn Wanted = if options.all {
@@ -179,15 +182,18 @@ pub fn analyze(paths: &[PathBuf], rules: &RuleSet, options: &Options) -> Result<
 }
 
 fn nothing_readable(
-    paths: &[PathBuf],
+    paths_given: &[PathBuf],
     skipped: &[input::Skipped],
     inputs: &[InputReport],
 ) -> Error {
-    let paths = paths
+    let paths = paths_given
         .iter()
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
         .join(", ");
+    if inputs.is_empty() && paths_given.iter().all(|p| !p.exists()) {
+        return Error::NotFound { paths };
+    }
     let why = if let Some(w) = inputs.iter().flat_map(|i| i.warnings.first()).next() {
         w.clone()
     } else if inputs.is_empty() && skipped.is_empty() {
@@ -195,7 +201,7 @@ fn nothing_readable(
     } else if inputs.is_empty() {
         let first = &skipped[0];
         format!(
-            "{} file(s) skipped, none is an event log (first: {}: {})",
+            "{} file(s) skipped (first: {}: {})",
             skipped.len(),
             first.path,
             first.reason

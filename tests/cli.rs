@@ -201,6 +201,21 @@ fn nothing_readable_exits_2_with_one_sentence() {
 }
 
 #[test]
+fn a_path_that_does_not_exist_is_named_with_what_to_pass() {
+    let out = common::hvtriage()
+        .args(["analyze", "no/such/case-12345"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("no/such/case-12345: no such file or folder; check the path"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_foreign_file_named_explicitly_is_a_warning() {
     let dir = std::env::temp_dir().join(format!("hvtriage-foreign-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
