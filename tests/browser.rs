@@ -1,6 +1,8 @@
 //! The HTML report in a real browser: headless Chromium opens the written files from
 //! `file://`, runs the page's script under its Content-Security-Policy, and the rendered DOM
-//! is checked. The screenshots in `docs/` are taken here.
+//! is checked. The screenshots in `docs/` are taken here: every run writes them into a scratch
+//! folder, and `HVTRIAGE_UPDATE_SCREENSHOTS=1` writes them over `docs/` (so a test run leaves
+//! the working tree as it was).
 //!
 //! Chromium is required: without it these tests fail and say how to install it.
 
@@ -75,6 +77,15 @@ fn dump_dom(page: &Path) -> (String, Duration) {
     browse(page, &["--dump-dom".to_string()])
 }
 
+/// Where a screenshot named `name` goes: `docs/` when asked for, a scratch folder otherwise.
+fn shot_path(name: &str) -> PathBuf {
+    if std::env::var_os("HVTRIAGE_UPDATE_SCREENSHOTS").is_some_and(|v| v == "1") {
+        common::root().join("docs").join(name)
+    } else {
+        common::temp_dir(&format!("shot-{name}")).join(name)
+    }
+}
+
 fn screenshot(page: &Path, png: &Path) {
     browse(
         page,
@@ -127,7 +138,7 @@ fn english_report_renders_in_chromium() {
         dom.contains("<form class=\"filters\" id=\"filters\">"),
         "the filter script did not run"
     );
-    screenshot(&page, &common::root().join("docs/screenshot-en.png"));
+    screenshot(&page, &shot_path("screenshot-en.png"));
 }
 
 #[test]
@@ -160,7 +171,7 @@ fn japanese_report_renders_in_chromium() {
     assert!(dom.contains("Asia/Tokyo"));
     assert_eq!(count(&dom, "<g class=\"lane\""), 3, "lanes NODE01–03");
     assert!(count(&dom, "<tr id=\"ev-") >= 9);
-    screenshot(&page, &common::root().join("docs/screenshot-ja.png"));
+    screenshot(&page, &shot_path("screenshot-ja.png"));
 }
 
 #[test]
