@@ -37,7 +37,9 @@ pub struct Catalogue {
     pub signals: Vec<SignalDef>,
     /// The logs every host should have (coverage reports those a case lacks).
     pub logs: Vec<String>,
-    ids: HashSet<u32>,
+    /// The wanted event ids as a bitmap over 0..=65535 (EVTX ids are 16-bit): the test every
+    /// record of a case goes through, so it must cost no hashing.
+    ids: Vec<u64>,
     /// Event id → the providers that make it wanted, lower-case UTF-16LE.
     providers_utf16: HashMap<u32, Vec<Vec<u8>>>,
     /// (lower-case provider, event id) → the sources that read it.
@@ -180,7 +182,7 @@ impl Catalogue {
         };
         let mut signals = Vec::new();
         let mut seen = HashSet::new();
-        let mut ids = HashSet::new();
+        let mut ids = vec![0u64; 1024];
         let mut by_event: HashMap<(String, u32), Vec<(usize, usize)>> = HashMap::new();
         for def in parsed.signal {
             if !seen.insert(def.name.clone()) {
@@ -204,9 +206,18 @@ impl Catalogue {
             }
             let mut sources = Vec::new();
             for source in def.source {
+                if let Some(id) = source.event_id.iter().find(|id| **id > 65535) {
+                    return Err(error(
+                        &def.name,
+                        format!("signal `{}`: event id {id} is out of range", def.name),
+                        "event ids are 0 to 65535",
+                    ));
+                }
                 for provider in &source.provider {
                     for id in &source.event_id {
-                        ids.insert(*id);
+                        if let Some(word) = ids.get_mut(*id as usize / 64) {
+                            *word |= 1 << (id % 64);
+                        }
                         by_event
                             .entry((provider.to_lowercase(), *id))
                             .or_default()
@@ -282,7 +293,9 @@ impl Catalogue {
 
 impl Wanted for Catalogue {
     fn id(&self, event_id: u32) -> bool {
-        self.ids.contains(&event_id)
+        self.ids
+            .get(event_id as usize / 64)
+            .is_some_and(|word| word & (1 << (event_id % 64)) != 0)
     }
     fn event(&self, provider: &str, event_id: u32) -> bool {
         self.by_event
