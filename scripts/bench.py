@@ -6,6 +6,9 @@ anything), with 1 thread and with all threads, several runs each.
 Usage: python3 scripts/bench.py HVTRIAGE EVTX_DUMP CASE_DIR [--runs N] [--label NAME]
 Prints a Markdown table: min/median seconds, MB/s, records/s, the ratio of evtx_dump's time to
 hvtriage's (above 1: hvtriage is faster), and each tool's peak RSS.
+
+With --batch, CASE_DIR is a queue of cases and `hvtriage batch` is timed with --jobs 1 up to
+the number of cores (EVTX_DUMP is not used).
 """
 import argparse
 import json
@@ -37,6 +40,28 @@ def run(cmd, env):
     return elapsed, usage.ru_maxrss / 1024
 
 
+def batch(a, env):
+    """`hvtriage batch` on a queue with 1 .. all cores' jobs: the speed-up over --jobs 1."""
+    import tempfile
+    files = evtx_files(a.case)
+    size_mb = sum(os.path.getsize(f) for f in files) / 1e6
+    cases = sorted(d for d in os.listdir(a.case) if os.path.isdir(os.path.join(a.case, d)))
+    print(f"\n### {a.label or a.case}: {len(cases)} cases, {len(files)} EVTX files, {size_mb:.0f} MB\n")
+    print("| --jobs | min s | median s | MB/s | speed-up over --jobs 1 | peak RSS MiB |")
+    print("|---|---|---|---|---|---|")
+    base = None
+    for jobs in range(1, (os.cpu_count() or 1) + 1):
+        times, rss = [], 0.0
+        for _ in range(a.runs):
+            with tempfile.TemporaryDirectory() as out:
+                t, m = run([a.hvtriage, "batch", a.case, "-o", out, "--jobs", str(jobs)], env)
+            times.append(t)
+            rss = max(rss, m)
+        med = statistics.median(times)
+        base = base or med
+        print(f"| {jobs} | {min(times):.3f} | {med:.3f} | {size_mb / med:.0f} | {base / med:.2f} | {rss:.0f} |")
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("hvtriage")
@@ -44,7 +69,10 @@ def main():
     p.add_argument("case")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--label", default=None)
+    p.add_argument("--batch", action="store_true")
     a = p.parse_args()
+    if a.batch:
+        return batch(a, dict(os.environ))
     files = evtx_files(a.case)
     size_mb = sum(os.path.getsize(f) for f in files) / 1e6
     report = subprocess.run([a.hvtriage, "analyze", *files, "--json", "-"], capture_output=True, check=True)

@@ -2,6 +2,8 @@
 # The benchmark: hvtriage against evtx_dump (the evtx crate's own CLI) on the same files in the
 # same run. Generates a large case once (target/bench-case, reused when present), installs
 # evtx_dump 0.15.1 into target/tools when missing (never python-evtx's script of the same name).
+# Then times `hvtriage batch` on a queue of 8 copies of a 100 MB case (target/bench-queue)
+# with --jobs 1 up to the number of cores.
 # Usage: bash scripts/bench.sh [TOTAL_MB (default 1200)] [RUNS (default 3)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,3 +26,11 @@ python3 scripts/bench.py ./target/release/hvtriage "$evtx_dump" "$case_dir" --ru
 samples=../shared/evtx-samples
 [ -d "$samples" ] || samples=/work/shared/evtx-samples
 python3 scripts/bench.py ./target/release/hvtriage "$evtx_dump" "$samples" --runs "$runs" --label "../shared/evtx-samples"
+queue=target/bench-queue
+if [ ! -d "$queue" ]; then
+  echo "generating $queue (8 copies of a 100 MB case)…" >&2
+  ./target/release/examples/bigcase "$queue.tmp/case-1" 100 2
+  for n in 2 3 4 5 6 7 8; do cp -r "$queue.tmp/case-1" "$queue.tmp/case-$n"; done
+  mv "$queue.tmp" "$queue"
+fi
+python3 scripts/bench.py ./target/release/hvtriage "$evtx_dump" "$queue" --runs "$runs" --batch --label "batch: 8 copies of a 100 MB case"
