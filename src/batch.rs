@@ -182,7 +182,7 @@ pub fn run(
         })
     });
     sort_rows(&mut rows);
-    write_summaries(out, &rows)?;
+    write_summaries(out, &rows, &options.lang)?;
     Ok(rows)
 }
 
@@ -281,9 +281,9 @@ fn output_error(path: &Path, err: std::io::Error) -> BatchError {
 }
 
 /// `index.html`, `summary.json` and `summary.csv`.
-fn write_summaries(out: &Path, rows: &[Row]) -> Result<(), BatchError> {
+fn write_summaries(out: &Path, rows: &[Row], lang: &str) -> Result<(), BatchError> {
     let files = [
-        ("index.html", index::html(rows)),
+        ("index.html", index::html(rows, lang)),
         ("summary.json", summary_json(rows)),
         ("summary.csv", summary_csv(rows)),
     ];

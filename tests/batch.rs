@@ -137,6 +137,37 @@ fn the_index_is_self_contained_escaped_and_links_each_report() {
 }
 
 #[test]
+fn lang_ja_gives_a_japanese_index_and_japanese_case_reports() {
+    let tmp = queue();
+    let out = tmp.path().join("out");
+    common::hvtriage()
+        .arg("batch")
+        .arg(tmp.path().join("queue"))
+        .arg("-o")
+        .arg(&out)
+        .args(["--lang", "ja"])
+        .assert()
+        .success();
+    let index = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(index.contains("<html lang=\"ja\">"));
+    for words in ["ケース", "最重要の診断結果", "重大", "解析できませんでした"]
+    {
+        assert!(index.contains(words), "the index lacks {words:?}");
+    }
+    for english in [
+        "Top finding",
+        "not analyzed",
+        "no finding",
+        "Click a column",
+    ] {
+        assert!(!index.contains(english), "English left: {english:?}");
+    }
+    let page = std::fs::read_to_string(out.join("seed-001/report.html")).unwrap();
+    assert!(page.contains("<html lang=\"ja\">"));
+    assert!(page.contains("診断結果"));
+}
+
+#[test]
 fn fail_on_applies_to_any_case_and_2_means_the_batch_could_not_run() {
     let tmp = queue();
     let queue = tmp.path().join("queue");

@@ -30,38 +30,91 @@ y=b.cells[i].dataset.sort||b.cells[i].textContent,\
 c=(isNaN(x)||isNaN(y))?x.localeCompare(y):x-y;return up?c:-c});\
 rows.forEach(function(r){tb.appendChild(r)})})});";
 
-const COLUMNS: [&str; 7] = [
-    "Case",
-    "Hosts",
-    "Time span (UTC)",
-    "Top finding",
-    "Findings",
-    "Warnings",
-    "Reports",
-];
+/// The page's own words, in English or Japanese (`--lang`).
+struct Words {
+    lang: &'static str,
+    title: &'static str,
+    columns: [&'static str; 7],
+    /// `{cases}`, `{found}`, `{failed}`.
+    summary: &'static str,
+    not_analyzed: &'static str,
+    on: &'static str,
+    no_finding: &'static str,
+}
 
-/// The whole page.
-pub(super) fn html(rows: &[Row]) -> String {
+const EN: Words = Words {
+    lang: "en",
+    title: "hvtriage batch",
+    columns: [
+        "Case",
+        "Hosts",
+        "Time span (UTC)",
+        "Top finding",
+        "Findings",
+        "Warnings",
+        "Reports",
+    ],
+    summary: "{cases} cases, {found} with findings, {failed} not analyzed. Click a column heading to sort.",
+    not_analyzed: "not analyzed: ",
+    on: "on",
+    no_finding: "no finding",
+};
+
+const JA: Words = Words {
+    lang: "ja",
+    title: "hvtriage 一括診断",
+    columns: [
+        "ケース",
+        "ホスト",
+        "ログの期間 (UTC)",
+        "最重要の診断結果",
+        "診断結果",
+        "警告",
+        "レポート",
+    ],
+    summary: "ケース {cases} 件 (診断結果あり {found} 件、解析できなかったもの {failed} 件)。列見出しをクリックすると並べ替えます。",
+    not_analyzed: "解析できませんでした: ",
+    on: "ホスト",
+    no_finding: "診断結果なし",
+};
+
+fn words(lang: &str) -> &'static Words {
+    match lang {
+        "ja" => &JA,
+        _ => &EN,
+    }
+}
+
+/// The whole page, in `lang` (`en` or `ja`).
+pub(super) fn html(rows: &[Row], lang: &str) -> String {
+    let w = words(lang);
     let mut out = String::new();
-    out.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n");
-    out.push_str("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'\">\n");
-    out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
-    let _ = writeln!(out, "<title>hvtriage batch: {} cases</title>", rows.len());
-    let _ = writeln!(out, "<style>{STYLE}</style></head><body>");
-    let failed = rows.iter().filter(|r| r.error.is_some()).count();
     let _ = writeln!(
         out,
-        "<h1>hvtriage batch</h1>\n<p>{} cases, {} with findings, {failed} not analyzed. Click a column heading to sort.</p>",
-        rows.len(),
-        rows.iter().filter(|r| r.findings > 0).count()
+        "<!DOCTYPE html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\">",
+        w.lang
     );
+    out.push_str("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'\">\n");
+    out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+    let _ = writeln!(out, "<title>{}: {}</title>", w.title, rows.len());
+    let _ = writeln!(out, "<style>{STYLE}</style></head><body>");
+    let failed = rows.iter().filter(|r| r.error.is_some()).count();
+    let summary = w
+        .summary
+        .replace("{cases}", &rows.len().to_string())
+        .replace(
+            "{found}",
+            &rows.iter().filter(|r| r.findings > 0).count().to_string(),
+        )
+        .replace("{failed}", &failed.to_string());
+    let _ = writeln!(out, "<h1>{}</h1>\n<p>{summary}</p>", w.title);
     out.push_str("<table><thead><tr>");
-    for c in COLUMNS {
+    for c in w.columns {
         let _ = write!(out, "<th scope=\"col\">{c}</th>");
     }
     out.push_str("</tr></thead>\n<tbody>\n");
     for row in rows {
-        out.push_str(&table_row(row));
+        out.push_str(&table_row(row, w));
     }
     out.push_str("</tbody></table>\n");
     let _ = writeln!(
@@ -72,7 +125,7 @@ pub(super) fn html(rows: &[Row]) -> String {
     out
 }
 
-fn table_row(r: &Row) -> String {
+fn table_row(r: &Row, w: &Words) -> String {
     let span = match (r.first, r.last) {
         (Some(a), Some(b)) => format!(
             "{} →<br>{}",
@@ -88,7 +141,7 @@ fn table_row(r: &Row) -> String {
         text(&r.hosts.join(", ")),
         attr(&span_key),
         span,
-        top_cell(r),
+        top_cell(r, w),
         r.findings,
         r.warnings,
         links(r),
@@ -104,22 +157,25 @@ fn case_cell(r: &Row) -> String {
 }
 
 /// The top finding (severity, rule, host), or why the case was not analyzed.
-fn top_cell(r: &Row) -> String {
+fn top_cell(r: &Row, w: &Words) -> String {
     if let Some(error) = &r.error {
         return format!(
-            "<td data-sort=\"9\" class=\"failed\">not analyzed: {}</td>",
+            "<td data-sort=\"9\" class=\"failed\">{}{}</td>",
+            w.not_analyzed,
             text(error)
         );
     }
     match &r.top_finding {
         Some(t) => format!(
-            "<td data-sort=\"{}\"><span class=\"sev {sev}\">{sev}</span> {} on {}</td>",
+            "<td data-sort=\"{}\"><span class=\"sev {}\">{}</span> {} {} {}</td>",
             t.severity as u8,
+            t.severity.as_str(),
+            report::i18n::words(w.lang).severity_name(t.severity),
             text(&t.rule),
+            w.on,
             text(&t.host),
-            sev = t.severity.as_str(),
         ),
-        None => "<td data-sort=\"8\">no finding</td>".into(),
+        None => format!("<td data-sort=\"8\">{}</td>", w.no_finding),
     }
 }
 
