@@ -317,3 +317,34 @@ signal = "migration_failed"
         Confidence::Medium
     );
 }
+
+#[test]
+fn a_condition_applies_only_to_the_signals_of_the_step_that_have_the_field() {
+    let set = rules(
+        r#"
+[[step]]
+name = "failure"
+signal = ["migration_failed", "destination_switch_missing"]
+where.hresult = { code = "0x8007000E" }
+"#,
+    );
+    let switch = timeline(vec![signal(
+        "destination_switch_missing",
+        0,
+        "HV01",
+        &[("vm", "VM1"), ("switch", "Corp"), ("host", "HV02")],
+    )]);
+    assert_eq!(correlate(&set, &switch, &[], "en").len(), 1);
+    let memory = timeline(vec![failed(0, "HV01", "VM1", "0x8007000E")]);
+    assert_eq!(correlate(&set, &memory, &[], "en").len(), 1);
+    let other_code = timeline(vec![failed(0, "HV01", "VM1", "0x8007274C")]);
+    assert!(correlate(&set, &other_code, &[], "en").is_empty());
+    // A signal that has the field but did not fill it does not pass the condition.
+    let no_code = timeline(vec![signal(
+        "migration_failed",
+        0,
+        "HV01",
+        &[("vm", "VM1")],
+    )]);
+    assert!(correlate(&set, &no_code, &[], "en").is_empty());
+}

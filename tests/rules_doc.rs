@@ -52,15 +52,15 @@ fn the_worked_example_passes_rules_test() {
         .args(["rules", "test", "my-rules"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("pass  wrong-principal"))
+        .stdout(predicate::str::contains("pass  account-mapping"))
         .stdout(predicate::str::contains("(high, HV01, VM7)"));
     common::hvtriage()
         .current_dir(&dir)
-        .args(["cases/wrong-principal", "--rules", "my-rules"])
+        .args(["cases/account-mapping", "--rules", "my-rules"])
         .assert()
         .success()
         .stdout(predicate::str::contains(
-            "reached the wrong host (0x80090322)",
+            "failed: account mapping (0x80070534)",
         ));
     std::fs::remove_dir_all(dir).ok();
 }

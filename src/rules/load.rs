@@ -389,7 +389,12 @@ impl Checker<'_> {
                     format!("use one of: {}", dedup(&known).join(", ")),
                 ));
             }
-            conditions.push((field, self.condition(&cond)?));
+            let applies = signals
+                .iter()
+                .filter(|s| self.catalogue.get(s).is_some_and(|d| d.has_field(&field)))
+                .cloned()
+                .collect();
+            conditions.push((field, self.condition(&cond)?, applies));
         }
         let host = match (&file.same_host, &file.different_host) {
             (Some(_), Some(d)) => {

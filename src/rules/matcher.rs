@@ -119,10 +119,10 @@ fn bind(form: &Form, anchor: usize, timeline: &[Signal]) -> Option<Vec<Vec<usize
 /// Name and field conditions: what a step asks of a signal on its own.
 fn accepts(step: &Step, signal: &Signal) -> bool {
     step.signals.contains(&signal.name)
-        && step
-            .conditions
-            .iter()
-            .all(|(field, cond)| signal.fields.get(field).is_some_and(|v| cond.holds(v)))
+        && step.conditions.iter().all(|(field, cond, applies)| {
+            !applies.contains(&signal.name)
+                || signal.fields.get(field).is_some_and(|v| cond.holds(v))
+        })
 }
 
 /// The representative of a bound step: its earliest signal.

@@ -130,7 +130,9 @@ pub struct Form {
 pub struct Step {
     pub name: String,
     pub signals: Vec<String>,
-    pub conditions: Vec<(String, Condition)>,
+    /// Field conditions, each with the step's signals it applies to: those whose definition
+    /// has the field (in a step of several signals, the others match on their name alone).
+    pub conditions: Vec<(String, Condition, Vec<String>)>,
     pub host: Option<HostRelation>,
     /// The migration's source is the host of that step.
     pub source_is_host_of: Option<usize>,
