@@ -294,6 +294,25 @@ fn matches_further_apart_than_the_window_are_separate_findings() {
 }
 
 #[test]
+fn a_finding_spans_one_window_from_its_first_match_however_the_matches_chain() {
+    let set = rules(DOWN_THEN_FAIL);
+    // A match every 6 minutes: each within the window of the previous one, but the third is
+    // more than the 10-minute window after the first.
+    let t = timeline(vec![
+        signal("nic_link_down", 0, "HV01", &[]),
+        failed(20, "HV01", "VM1", "0x1"),
+        signal("nic_link_down", 360, "HV01", &[]),
+        failed(380, "HV01", "VM2", "0x1"),
+        signal("nic_link_down", 720, "HV01", &[]),
+        failed(740, "HV01", "VM3", "0x1"),
+    ]);
+    let findings = correlate(&set, &t, &[], "en");
+    assert_eq!(findings.len(), 2, "{findings:?}");
+    assert_eq!(findings[0].vms, ["VM1", "VM2"]);
+    assert_eq!(findings[1].vms, ["VM3"]);
+}
+
+#[test]
 fn the_medium_form_only_where_the_full_form_did_not_hold() {
     let set = rules(
         &(DOWN_THEN_FAIL.to_string()

@@ -234,7 +234,8 @@ fn present(absence: &Absence, bound: &[Vec<usize>], timeline: &[Signal]) -> bool
         })
 }
 
-/// Matches of one host (or of the cluster) closer than the rule's window are one finding.
+/// Matches of one host (or of the cluster) within the rule's window of the finding's first
+/// match are one finding; a match more than a window later starts a new one (SPEC 4.3).
 fn group(rule: &Rule, mut matches: Vec<Match>) -> Vec<Vec<Match>> {
     matches.sort_by(|a, b| (a.host.as_str(), a.time_ms).cmp(&(b.host.as_str(), b.time_ms)));
     if rule.scope == Scope::Cluster {
@@ -242,9 +243,10 @@ fn group(rule: &Rule, mut matches: Vec<Match>) -> Vec<Vec<Match>> {
     }
     let mut groups: Vec<Vec<Match>> = Vec::new();
     for m in matches {
-        let joins = groups.last().and_then(|g| g.last()).is_some_and(|last| {
+        let joins = groups.last().is_some_and(|g| {
+            let (first, last) = (&g[0], &g[g.len() - 1]);
             same_group(rule, last, &m)
-                && m.time_ms - last.time_ms <= rule.window_ms
+                && m.time_ms - first.time_ms <= rule.window_ms
                 && last.confidence == m.confidence
         });
         if joins {
