@@ -37,7 +37,10 @@ enum Command {
     )]
     Timeline(TimelineArgs),
     /// Rule ids, checks and tests
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  hvtriage rules list\n  hvtriage rules check my-rules/\n  hvtriage rules test my-rules/"
+    )]
     Rules(RulesCommand),
     /// Explain a rule: its cause, fix, references and the events it needs
     #[command(after_help = "Example:\n  hvtriage explain shared-nic-only-dc-path")]
@@ -187,11 +190,19 @@ fn with_default_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsSt
     const COMMANDS: [&str; 7] = [
         "analyze", "timeline", "rules", "explain", "fixture", "help", "batch",
     ];
-    if let Some(first) = args.get(1) {
-        let first = first.to_string_lossy();
-        if !first.starts_with('-') && !COMMANDS.contains(&first.as_ref()) {
-            args.insert(1, "analyze".into());
-        }
+    const TOP_LEVEL: [&str; 4] = ["-h", "--help", "-V", "--version"];
+    let Some(first) = args.get(1).map(|a| a.to_string_lossy().into_owned()) else {
+        return args;
+    };
+    let is_command = |a: &std::ffi::OsString| COMMANDS.contains(&a.to_string_lossy().as_ref());
+    let implicit = if first.starts_with('-') {
+        // `hvtriage --lang ja CASE`: options of analyze before its paths.
+        !TOP_LEVEL.contains(&first.as_str()) && !args[1..].iter().any(is_command)
+    } else {
+        !COMMANDS.contains(&first.as_str())
+    };
+    if implicit {
+        args.insert(1, "analyze".into());
     }
     args
 }
@@ -216,7 +227,10 @@ fn run(cli: Cli) -> Result<ExitCode, Fatal> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Rules(RulesCommand::Check { dir }) => {
-            let set = rule_set(Some(dir.as_deref().unwrap_or(Path::new("rules"))))?;
+            // Without a folder: `rules/` of the source tree when here (edits are checked
+            // before a rebuild), else the rules built into the binary.
+            let dir = dir.or_else(|| Some(PathBuf::from("rules")).filter(|d| d.is_dir()));
+            let set = rule_set(dir.as_deref())?;
             print(&format!(
                 "{} rules and {} signals: no mistakes found\n",
                 set.rules.len(),
@@ -249,6 +263,20 @@ fn run(cli: Cli) -> Result<ExitCode, Fatal> {
 
 fn run_rules_test(dir: Option<&Path>) -> Result<ExitCode, Fatal> {
     let set = rule_set(dir)?;
+    if dir.is_none() {
+        // The built-in rules' fixtures live in the source tree, beside `rules/`.
+        if let Some(missing) = set
+            .rules
+            .iter()
+            .flat_map(|r| &r.fixtures)
+            .find(|f| !f.case.exists())
+        {
+            return Err(Fatal(format!(
+                "{}: fixture case not found; run `hvtriage rules test` in the hvtriage source folder (the built-in rules' fixtures are in its fixtures/), or pass a folder of your own rules",
+                missing.case.display()
+            )));
+        }
+    }
     // With a folder, its rules are tested; without, the built-in ones.
     let outcomes = hvtriage::rules::proof::run(&set, |rule| {
         dir.is_none_or(|dir| Path::new(&rule.file).starts_with(dir))
@@ -336,7 +364,13 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode, Fatal> {
         None => {}
     };
     if json_to_stdout {
-        // Standard output holds the JSON alone; the report's path goes to standard error.
+        // Standard output holds the JSON alone; the summary (findings, warnings) and the
+        // report's path go to standard error.
+        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        eprint!(
+            "{}",
+            report::terminal::render(&analysis, report::terminal::Style { color })
+        );
         eprintln!("HTML report written to {}", html_path.display());
     } else {
         let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();

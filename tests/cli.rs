@@ -19,6 +19,64 @@ fn a_path_alone_means_analyze() {
 }
 
 #[test]
+fn options_before_the_path_still_mean_analyze() {
+    let html = common::temp_dir("implicit").join("r.html");
+    common::hvtriage()
+        .args(["--lang", "ja", "-o"])
+        .arg(&html)
+        .arg(seed())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("shared-nic-only-dc-path"));
+    assert!(std::fs::read_to_string(&html)
+        .unwrap()
+        .contains("<html lang=\"ja\">"));
+}
+
+#[test]
+fn json_on_stdout_puts_the_summary_and_warnings_on_stderr() {
+    let out = common::hvtriage()
+        .arg(seed())
+        .args(["--json", "-", "-o"])
+        .arg(common::temp_dir("json-stderr").join("r.html"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let json: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("stdout is JSON alone");
+    assert_eq!(json["schema"], 1);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("CRITICAL") || err.contains("critical"),
+        "{err}"
+    );
+    assert!(err.contains("shared-nic-only-dc-path"), "{err}");
+    assert!(err.contains("HTML report written to"), "{err}");
+}
+
+#[test]
+fn rules_commands_outside_the_source_tree() {
+    let elsewhere = common::temp_dir("elsewhere");
+    // check: the built-in rules.
+    common::hvtriage()
+        .current_dir(&elsewhere)
+        .args(["rules", "check"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("no mistakes found"));
+    // test: the fixtures are not here; one sentence, exit 2.
+    let out = common::hvtriage()
+        .current_dir(&elsewhere)
+        .args(["rules", "test"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("fixture case not found"), "{err}");
+}
+
+#[test]
 fn fail_on_sets_exit_status_1() {
     common::hvtriage()
         .arg("analyze")
