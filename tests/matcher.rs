@@ -367,3 +367,35 @@ where.hresult = { code = "0x8007000E" }
     )]);
     assert!(correlate(&set, &no_code, &[], "en").is_empty());
 }
+
+#[test]
+fn every_host_signals_count_only_when_every_host_logged_one() {
+    let set = rules(
+        r#"
+[[step]]
+name = "critical"
+signal = "vm_critical_network"
+
+[[step]]
+name = "down"
+signal = ["cluster_network_down", "nic_link_down"]
+every_host = ["nic_link_down"]
+around = { step = "critical", within = "10m" }
+"#,
+    );
+    let critical = || signal("vm_critical_network", 40, "HV01", &[("vm", "VM1")]);
+    let link = |host: &str| signal("nic_link_down", 0, host, &[("adapter", "NIC2")]);
+    let idle = |host: &str| signal("nic_link_up", 500, host, &[("adapter", "NIC9")]);
+    let everywhere = timeline(vec![link("HV01"), link("HV02"), critical()]);
+    assert_eq!(correlate(&set, &everywhere, &[], "en").len(), 1);
+    // HV03 is in the case (it logged something) but kept its link.
+    let two_of_three = timeline(vec![link("HV01"), link("HV02"), critical(), idle("HV03")]);
+    assert!(correlate(&set, &two_of_three, &[], "en").is_empty());
+    // The cluster's own word is enough, from one node.
+    let cluster = timeline(vec![
+        signal("cluster_network_down", 5, "HV02", &[("network", "Corp")]),
+        critical(),
+        idle("HV03"),
+    ]);
+    assert_eq!(correlate(&set, &cluster, &[], "en").len(), 1);
+}

@@ -143,3 +143,20 @@ fn a_rule_from_a_folder_replaces_the_built_in_one() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn every_host_must_name_a_signal_of_a_later_step() {
+    let stray = GOOD.replace(
+        "source_is_host_of = \"down\"",
+        "source_is_host_of = \"down\"\nevery_host = [\"nic_link_up\"]",
+    );
+    let err = refused(&stray).to_string();
+    assert!(err.contains("my/rule.toml:"), "{err}");
+    assert!(err.contains("every_host names `nic_link_up`"), "{err}");
+    let first = GOOD.replace(
+        "signal = \"nic_link_down\"",
+        "signal = \"nic_link_down\"\nevery_host = [\"nic_link_down\"]",
+    );
+    let err = refused(&first).to_string();
+    assert!(err.contains("put every_host on a later step"), "{err}");
+}

@@ -188,6 +188,7 @@ struct StepFile {
     around: Option<WindowFile>,
     #[serde(default)]
     optional: bool,
+    every_host: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -438,9 +439,33 @@ impl Checker<'_> {
                 });
             }
         }
+        let every_host = match &file.every_host {
+            Some(names) if earlier.is_empty() => {
+                return Err(self.err(
+                    names,
+                    "every_host on the first step, which anchors the rule on one signal".into(),
+                    "put every_host on a later step",
+                ))
+            }
+            Some(names) => {
+                if let Some(stray) = names.get_ref().iter().find(|n| !signals.contains(n)) {
+                    return Err(self.err(
+                        names,
+                        format!(
+                            "every_host names `{stray}`, which is no signal of step `{}`",
+                            file.name.get_ref()
+                        ),
+                        format!("name signals of the step: {}", signals.join(", ")),
+                    ));
+                }
+                names.get_ref().clone()
+            }
+            None => Vec::new(),
+        };
         Ok(Step {
             name: file.name.into_inner(),
             signals,
+            every_host,
             conditions,
             host,
             source_is_host_of,

@@ -11,6 +11,8 @@ use std::collections::BTreeSet;
 struct Context<'a> {
     rules: &'a RuleSet,
     timeline: &'a [Signal],
+    /// Every host of the case: those with collected logs or signals.
+    hosts: BTreeSet<&'a str>,
     coverage: &'a [Coverage],
     lang: &'a str,
 }
@@ -31,9 +33,16 @@ pub fn correlate(
     coverage: &[Coverage],
     lang: &str,
 ) -> Vec<Finding> {
+    let hosts = coverage
+        .iter()
+        .filter(|c| !c.missing)
+        .map(|c| c.host.as_str())
+        .chain(timeline.iter().map(|s| s.host.as_str()))
+        .collect();
     let context = Context {
         rules,
         timeline,
+        hosts,
         coverage,
         lang,
     };
@@ -49,11 +58,10 @@ pub fn correlate(
 }
 
 fn findings_of(rule: &Rule, cx: &Context) -> Vec<Finding> {
-    let timeline = cx.timeline;
-    let mut matches = matches_of(rule, &rule.high, Confidence::High, timeline);
+    let mut matches = matches_of(rule, &rule.high, Confidence::High, cx);
     if let Some(medium) = &rule.medium {
         // A medium match is only a finding where the rule did not already hold in full.
-        let weaker: Vec<Match> = matches_of(rule, medium, Confidence::Medium, timeline)
+        let weaker: Vec<Match> = matches_of(rule, medium, Confidence::Medium, cx)
             .into_iter()
             .filter(|m| {
                 !matches.iter().any(|h| {
@@ -73,7 +81,8 @@ fn same_group(rule: &Rule, a: &Match, b: &Match) -> bool {
     rule.scope == Scope::Cluster || a.host == b.host
 }
 
-fn matches_of(rule: &Rule, form: &Form, confidence: Confidence, timeline: &[Signal]) -> Vec<Match> {
+fn matches_of(rule: &Rule, form: &Form, confidence: Confidence, cx: &Context) -> Vec<Match> {
+    let timeline = cx.timeline;
     let host_step = form
         .steps
         .iter()
@@ -84,7 +93,7 @@ fn matches_of(rule: &Rule, form: &Form, confidence: Confidence, timeline: &[Sign
         if !accepts(&form.steps[0], signal) {
             continue;
         }
-        let Some(bound) = bind(form, anchor, timeline) else {
+        let Some(bound) = bind(form, anchor, timeline, &cx.hosts) else {
             continue;
         };
         if form.absent.iter().any(|a| present(a, &bound, timeline)) {
@@ -104,10 +113,24 @@ fn matches_of(rule: &Rule, form: &Form, confidence: Confidence, timeline: &[Sign
 }
 
 /// Binds every step after the anchor, or `None` when a required step finds nothing.
-fn bind(form: &Form, anchor: usize, timeline: &[Signal]) -> Option<Vec<Vec<usize>>> {
+fn bind(
+    form: &Form,
+    anchor: usize,
+    timeline: &[Signal],
+    hosts: &BTreeSet<&str>,
+) -> Option<Vec<Vec<usize>>> {
     let mut bound = vec![vec![anchor]];
     for step in &form.steps[1..] {
-        let found = candidates(step, &bound, timeline);
+        let mut found = candidates(step, &bound, timeline);
+        let only_every_host = found
+            .iter()
+            .all(|&i| step.every_host.contains(&timeline[i].name));
+        if !step.every_host.is_empty() && only_every_host {
+            let seen: BTreeSet<&str> = found.iter().map(|&i| timeline[i].host.as_str()).collect();
+            if !hosts.iter().all(|h| seen.contains(h)) {
+                found.clear();
+            }
+        }
         if found.is_empty() && !step.optional {
             return None;
         }

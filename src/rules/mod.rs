@@ -130,6 +130,9 @@ pub struct Form {
 pub struct Step {
     pub name: String,
     pub signals: Vec<String>,
+    /// Signals of the step that count only together: when the step binds nothing but these,
+    /// they must come from every host of the case (a link down on every node).
+    pub every_host: Vec<String>,
     /// Field conditions, each with the step's signals it applies to: those whose definition
     /// has the field (in a step of several signals, the others match on their name alone).
     pub conditions: Vec<(String, Condition, Vec<String>)>,
