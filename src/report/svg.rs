@@ -46,7 +46,7 @@ pub fn family(signal: &str) -> usize {
         "nic_link_down" | "cluster_adapter_disconnected" => 0,
         "nic_link_up" | "cluster_adapter_connected" => 1,
         "dc_unreachable" => 2,
-        "cno_logon_token_failed" | "cluster_identity_failed" => 3,
+        "cno_logon_token_failed" | "cluster_identity_failed" | "cluster_name_update_failed" => 3,
         "migration_started" => 4,
         "migration_failed" | "migration_limit_reached" | "destination_switch_missing" => 5,
         "migration_succeeded" => 6,
