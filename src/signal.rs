@@ -4,6 +4,7 @@
 
 use crate::input::{RawEvent, Wanted};
 use crate::rules::load::{line_of, LoadError};
+use crate::rules::text::{fill, placeholders};
 use crate::timeline::{host_key, normalize_code, normalize_ntstatus_binary};
 use regex::Regex;
 use serde::Deserialize;
@@ -193,7 +194,8 @@ impl Catalogue {
                 ));
             }
             if let Some(ja) = &def.text_ja {
-                if !placeholders(ja).is_subset(&placeholders(&def.text)) {
+                let fields = |t: &str| -> HashSet<String> { placeholders(t).into_iter().collect() };
+                if !fields(ja).is_subset(&fields(&def.text)) {
                     return Err(error(
                         &def.name,
                         format!(
@@ -476,28 +478,7 @@ fn vm_name(text: &str) -> String {
 
 /// Fills `{field}` placeholders; a field the event did not give shows as `?`.
 pub fn render(template: &str, fields: &BTreeMap<String, String>) -> String {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let Some(close) = rest[open..].find('}') else {
-            out.push_str(&rest[open..]);
-            return out;
-        };
-        let name = &rest[open + 1..open + close];
-        out.push_str(fields.get(name).map_or("?", String::as_str));
-        rest = &rest[open + close + 1..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// The `{field}` names a text uses, sorted.
-fn placeholders(text: &str) -> std::collections::BTreeSet<&str> {
-    text.split('{')
-        .skip(1)
-        .filter_map(|part| part.split_once('}').map(|(name, _)| name))
-        .collect()
+    fill(template, |name| fields.get(name).cloned())
 }
 
 impl Signal {
