@@ -122,10 +122,11 @@ fn bind(
     let mut bound = vec![vec![anchor]];
     for step in &form.steps[1..] {
         let mut found = candidates(step, &bound, timeline);
-        let only_every_host = found
-            .iter()
-            .all(|&i| step.every_host.contains(&timeline[i].name));
-        if !step.every_host.is_empty() && only_every_host {
+        let only_every_host = !step.every_host.is_empty()
+            && found
+                .iter()
+                .all(|&i| step.every_host.contains(&timeline[i].name));
+        if only_every_host {
             let seen: BTreeSet<&str> = found.iter().map(|&i| timeline[i].host.as_str()).collect();
             if !hosts.iter().all(|h| seen.contains(h)) {
                 found.clear();
