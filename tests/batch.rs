@@ -44,8 +44,9 @@ fn queue() -> tempfile::TempDir {
     tmp
 }
 
-#[test]
-fn every_case_gets_a_row_and_its_reports_and_a_bad_case_stops_none() {
+/// Runs `hvtriage batch` on a fresh queue with `extra` arguments; it must succeed. Returns the
+/// queue's folder (kept while it lives), the output folder and standard output.
+fn batch(extra: &[&str]) -> (tempfile::TempDir, std::path::PathBuf, String) {
     let tmp = queue();
     let out = tmp.path().join("out");
     let assert = common::hvtriage()
@@ -53,10 +54,16 @@ fn every_case_gets_a_row_and_its_reports_and_a_bad_case_stops_none() {
         .arg(tmp.path().join("queue"))
         .arg("-o")
         .arg(&out)
-        .args(["--jobs", "2"])
+        .args(extra)
         .assert()
         .success();
     let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    (tmp, out, stdout)
+}
+
+#[test]
+fn every_case_gets_a_row_and_its_reports_and_a_bad_case_stops_none() {
+    let (_tmp, out, stdout) = batch(&["--jobs", "2"]);
     assert!(stdout.contains("5 cases"), "{stdout}");
     for case in ["seed-001", "dc-outage", "second-path"] {
         assert!(out.join(case).join("report.json").is_file(), "{case}");
@@ -107,15 +114,7 @@ fn every_case_gets_a_row_and_its_reports_and_a_bad_case_stops_none() {
 
 #[test]
 fn the_index_is_self_contained_escaped_and_links_each_report() {
-    let tmp = queue();
-    let out = tmp.path().join("out");
-    common::hvtriage()
-        .arg("batch")
-        .arg(tmp.path().join("queue"))
-        .arg("-o")
-        .arg(&out)
-        .assert()
-        .success();
+    let (_tmp, out, _) = batch(&[]);
     let html = std::fs::read_to_string(out.join("index.html")).unwrap();
     assert!(html.contains("Content-Security-Policy"));
     assert!(html.contains("&lt;empty&gt;"), "case names are escaped");
@@ -138,16 +137,7 @@ fn the_index_is_self_contained_escaped_and_links_each_report() {
 
 #[test]
 fn lang_ja_gives_a_japanese_index_and_japanese_case_reports() {
-    let tmp = queue();
-    let out = tmp.path().join("out");
-    common::hvtriage()
-        .arg("batch")
-        .arg(tmp.path().join("queue"))
-        .arg("-o")
-        .arg(&out)
-        .args(["--lang", "ja"])
-        .assert()
-        .success();
+    let (_tmp, out, _) = batch(&["--lang", "ja"]);
     let index = std::fs::read_to_string(out.join("index.html")).unwrap();
     assert!(index.contains("<html lang=\"ja\">"));
     for words in ["ケース", "最重要の診断結果", "重大", "解析できませんでした"]

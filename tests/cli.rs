@@ -8,6 +8,16 @@ fn seed() -> std::path::PathBuf {
     common::root().join("fixtures/seed-001")
 }
 
+/// Runs a command that cannot do its job: exit status 2 and one sentence on standard error,
+/// which is returned.
+fn fails_in_one_sentence(command: &mut assert_cmd::Command) -> String {
+    let out = command.output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    err
+}
+
 #[test]
 fn a_path_alone_means_analyze() {
     common::hvtriage()
@@ -65,14 +75,11 @@ fn rules_commands_outside_the_source_tree() {
         .success()
         .stdout(predicate::str::contains("no mistakes found"));
     // test: the fixtures are not here; one sentence, exit 2.
-    let out = common::hvtriage()
-        .current_dir(&elsewhere)
-        .args(["rules", "test"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = fails_in_one_sentence(
+        common::hvtriage()
+            .current_dir(&elsewhere)
+            .args(["rules", "test"]),
+    );
     assert!(err.contains("fixture case not found"), "{err}");
 }
 
@@ -247,10 +254,7 @@ fn nothing_readable_exits_2_with_one_sentence() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("notes.txt"), "not a log").unwrap();
     std::fs::write(dir.join("System.evtx"), "not a log either").unwrap();
-    let out = common::hvtriage().arg(&dir).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = fails_in_one_sentence(common::hvtriage().arg(&dir));
     assert!(
         err.contains("no readable event") && err.contains("System.evtx"),
         "{err}"
@@ -260,13 +264,7 @@ fn nothing_readable_exits_2_with_one_sentence() {
 
 #[test]
 fn a_path_that_does_not_exist_is_named_with_what_to_pass() {
-    let out = common::hvtriage()
-        .args(["analyze", "no/such/case-12345"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = fails_in_one_sentence(common::hvtriage().args(["analyze", "no/such/case-12345"]));
     assert!(
         err.contains("no/such/case-12345: no such file or folder; check the path"),
         "{err}"
