@@ -53,6 +53,8 @@ pub struct Finding {
     pub severity: Severity,
     pub confidence: Confidence,
     pub host: String,
+    /// Every host whose signals are evidence (a cluster-wide finding has several).
+    pub hosts: Vec<String>,
     pub vms: Vec<String>,
     pub first: DateTime<Utc>,
     pub last: DateTime<Utc>,

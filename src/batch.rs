@@ -59,6 +59,8 @@ pub struct TopFinding {
     pub severity: Severity,
     pub rule: String,
     pub host: String,
+    /// Every host of its evidence (a cluster-wide finding has several).
+    pub hosts: Vec<String>,
 }
 
 /// One row of the index and the summaries.
@@ -251,6 +253,7 @@ fn row_of(name: &str, a: &Analysis, reports: Vec<String>) -> Row {
             severity: f.severity,
             rule: f.rule.clone(),
             host: f.host.clone(),
+            hosts: f.hosts.clone(),
         }),
         findings: a.findings.len(),
         warnings: a.warnings.len(),
@@ -315,7 +318,7 @@ pub fn summary_json(rows: &[Row]) -> String {
     text
 }
 
-const CSV_HEADER: [&str; 11] = [
+const CSV_HEADER: [&str; 12] = [
     "case",
     "hosts",
     "first_utc",
@@ -327,6 +330,7 @@ const CSV_HEADER: [&str; 11] = [
     "warnings",
     "error",
     "reports",
+    "top_hosts",
 ];
 
 /// The rows as CSV (RFC 4180, CRLF), the same columns as the index.
@@ -346,6 +350,7 @@ pub fn summary_csv(rows: &[Row]) -> String {
             r.warnings.to_string(),
             r.error.clone().unwrap_or_default(),
             r.reports.join(" "),
+            top.map_or_else(String::new, |t| t.hosts.join(" ")),
         ]));
     }
     out

@@ -27,6 +27,7 @@ pub mod clock;
 pub mod coverage;
 pub mod evtx_write;
 pub mod input;
+pub mod migration;
 pub mod report;
 pub mod rules;
 pub mod signal;
@@ -138,6 +139,9 @@ pub fn analyze(paths: &[PathBuf], rules: &RuleSet, options: &Options) -> Result<
             warnings: vec![line],
             ..Default::default()
         });
+    }
+    if !options.all {
+        migration::join(&mut signals, &rules.catalogue);
     }
     let clocks = clock::estimate(&signals, &rules.catalogue);
     if options.correct_clocks {

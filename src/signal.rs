@@ -5,7 +5,7 @@
 use crate::input::{RawEvent, Wanted};
 use crate::rules::load::{line_of, LoadError};
 use crate::rules::text::{fill, placeholders};
-use crate::timeline::{host_key, normalize_code, normalize_ntstatus_binary};
+use crate::timeline::{all_codes, host_key, normalize_code, normalize_ntstatus_binary};
 use regex::Regex;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -75,6 +75,9 @@ struct FieldSpec {
     map: Vec<(String, String)>,
     normalize: Normalize,
     value: Option<String>,
+    /// The item read when neither the field's own items nor the other events of the same
+    /// migration give a value (src/migration.rs).
+    fallback: Option<Item>,
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +94,8 @@ enum Normalize {
     #[default]
     Text,
     Code,
+    /// Every code the text carries (a wrapper and its cause), space-separated, in order.
+    Codes,
     NtstatusBinary,
     Host,
     Vm,
@@ -159,6 +164,7 @@ struct FieldTable {
     #[serde(default)]
     normalize: Normalize,
     value: Option<String>,
+    fallback: Option<String>,
 }
 
 impl Catalogue {
@@ -293,6 +299,44 @@ impl Catalogue {
     }
 }
 
+impl Catalogue {
+    /// Values of `signal`'s fields that only a fallback gives (`fallback = "@computer"`), for
+    /// fields it still lacks once the migration's other events were asked.
+    pub fn fallbacks(&self, signal: &Signal) -> Vec<(String, String)> {
+        let Some(source) = self.source_of(signal) else {
+            return Vec::new();
+        };
+        source
+            .fields
+            .iter()
+            .filter(|(name, _)| !signal.fields.contains_key(name))
+            .filter_map(|(name, spec)| {
+                let raw = spec.fallback.as_ref()?.get(&signal.event)?;
+                Some((name.clone(), spec.normalized(raw.to_string())?))
+            })
+            .collect()
+    }
+
+    /// Renders the signal's lines again from its fields (after they were completed).
+    pub fn retext(&self, signal: &mut Signal) {
+        if let Some(def) = self.get(&signal.name) {
+            signal.text = render(&def.text, &signal.fields);
+            signal.text_ja = def.text_ja.as_deref().map(|t| render(t, &signal.fields));
+        }
+    }
+
+    fn source_of(&self, signal: &Signal) -> Option<&Source> {
+        let key = (signal.event.provider.to_lowercase(), signal.event.event_id);
+        self.by_event
+            .get(&key)?
+            .iter()
+            .map(|&(s, k)| (&self.signals[s], k))
+            .filter(|(def, _)| def.name == signal.name)
+            .map(|(def, k)| &def.sources[k])
+            .find(|source| source.applies(&signal.event))
+    }
+}
+
 impl Wanted for Catalogue {
     fn id(&self, event_id: u32) -> bool {
         self.ids
@@ -347,20 +391,24 @@ impl Source {
         })
     }
 
-    /// The fields of a matching event, or `None` when this source does not apply to it.
-    fn read(&self, event: &RawEvent) -> Option<BTreeMap<String, String>> {
-        if !self.channels.is_empty()
-            && !self
+    /// Whether the source reads this event: its channel and `when` conditions.
+    fn applies(&self, event: &RawEvent) -> bool {
+        let channel_ok = self.channels.is_empty()
+            || self
                 .channels
                 .iter()
-                .any(|c| c.eq_ignore_ascii_case(&event.channel))
-        {
+                .any(|c| c.eq_ignore_ascii_case(&event.channel));
+        channel_ok
+            && self
+                .when
+                .iter()
+                .all(|(spec, re)| spec.raw(event).is_some_and(|v| re.is_match(v)))
+    }
+
+    /// The fields of a matching event, or `None` when this source does not apply to it.
+    fn read(&self, event: &RawEvent) -> Option<BTreeMap<String, String>> {
+        if !self.applies(event) {
             return None;
-        }
-        for (spec, re) in &self.when {
-            if !spec.raw(event).is_some_and(|v| re.is_match(v)) {
-                return None;
-            }
         }
         Some(
             self.fields
@@ -379,6 +427,7 @@ impl FieldSpec {
             map: Vec::new(),
             normalize: Normalize::Text,
             value: None,
+            fallback: None,
         }
     }
 
@@ -396,6 +445,7 @@ impl FieldSpec {
         spec.map = table.map.into_iter().collect();
         spec.normalize = table.normalize;
         spec.value = table.value;
+        spec.fallback = table.fallback.as_deref().map(Item::parse);
         Ok(spec)
     }
 
@@ -404,11 +454,20 @@ impl FieldSpec {
         self.items.iter().find_map(|item| item.get(event))
     }
 
+    /// The value of the first present item that gives one: an item whose text no regex
+    /// matches passes the turn to the next (a GUID read from the message, else from its own
+    /// data item).
     fn read(&self, event: &RawEvent) -> Option<String> {
         if let Some(value) = &self.value {
             return Some(value.clone());
         }
-        let raw = self.raw(event)?;
+        self.items
+            .iter()
+            .filter_map(|item| item.get(event))
+            .find_map(|raw| self.read_from(raw))
+    }
+
+    fn read_from(&self, raw: &str) -> Option<String> {
         let picked = if self.regexes.is_empty() {
             raw.to_string()
         } else {
@@ -424,9 +483,14 @@ impl FieldSpec {
             .iter()
             .find(|(from, _)| *from == picked)
             .map_or(picked, |(_, to)| to.clone());
+        self.normalized(mapped)
+    }
+
+    fn normalized(&self, mapped: String) -> Option<String> {
         let value = match self.normalize {
             Normalize::Text => mapped.trim().to_string(),
             Normalize::Code => normalize_code(&mapped)?,
+            Normalize::Codes => all_codes(&mapped).join(" "),
             Normalize::NtstatusBinary => normalize_ntstatus_binary(&mapped)?,
             Normalize::Host => host_key(&mapped),
             Normalize::Vm => vm_name(&mapped),

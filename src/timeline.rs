@@ -35,6 +35,43 @@ pub fn normalize_code(text: &str) -> Option<String> {
     Some(format!("0x{n:08X}"))
 }
 
+/// Every code a text carries, each in the form of [`normalize_code`], in order, each once: a
+/// 21502 message often holds a wrapper and its cause (`… (0x8007274C). … (0x80090311).`).
+/// A text that is a code alone (`-1073741717`) gives that code.
+pub fn all_codes(text: &str) -> Vec<String> {
+    let text = text.trim();
+    if text.parse::<i64>().is_ok() {
+        return normalize_code(text).into_iter().collect();
+    }
+    let mut out: Vec<String> = Vec::new();
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while let Some(found) = text[at..].find(['0']) {
+        let start = at + found;
+        at = start + 1;
+        let prefixed = bytes
+            .get(start + 1)
+            .is_some_and(|b| *b == b'x' || *b == b'X');
+        let word_start = start == 0 || !bytes[start - 1].is_ascii_alphanumeric();
+        if !prefixed || !word_start {
+            continue;
+        }
+        let digits = text[start + 2..]
+            .bytes()
+            .take_while(u8::is_ascii_hexdigit)
+            .count();
+        if (1..=8).contains(&digits) {
+            if let Some(code) = normalize_code(&text[start..start + 2 + digits]) {
+                if !out.contains(&code) {
+                    out.push(code);
+                }
+            }
+        }
+        at = start + 2 + digits;
+    }
+    out
+}
+
 /// An NTSTATUS written as the little-endian bytes of a `<Binary>` item (`5E0000C0` →
 /// `0xC000005E`), as NETLOGON 5719 carries it.
 pub fn normalize_ntstatus_binary(hex: &str) -> Option<String> {
@@ -107,6 +144,15 @@ mod tests {
         assert_eq!(normalize_code("-1073741717").as_deref(), Some("0xC000006B"));
         assert_eq!(normalize_code("1326").as_deref(), Some("0x0000052E"));
         assert_eq!(normalize_code("no code here"), None);
+    }
+
+    #[test]
+    fn every_code_of_a_message_is_kept_in_order_once() {
+        let message = "Migration failed (0x8007274C). Connection with 'HV02' failed: \
+                       No authority (0x80090311). Again (0x8007274c). Not a code: 0x123456789, b0x1.";
+        assert_eq!(all_codes(message), ["0x8007274C", "0x80090311"]);
+        assert_eq!(all_codes("-1073741717"), ["0xC000006B"]);
+        assert!(all_codes("no code").is_empty());
     }
 
     #[test]

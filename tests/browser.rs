@@ -131,7 +131,11 @@ fn english_report_renders_in_chromium() {
     assert_eq!(count(&dom, "<svg class=\"timeline\""), 1);
     assert_eq!(count(&dom, "<g class=\"lane\""), 2, "lanes HV01 and HV02");
     assert!(count(&dom, "class=\"marker") >= 10, "markers drawn");
-    assert_eq!(count(&dom, "class=\"marker evidence\""), 7);
+    assert_eq!(
+        count(&dom, "class=\"marker evidence\""),
+        8,
+        "link, 1127, both 1255s, 5719, 1228, both 21502s"
+    );
     assert_eq!(count(&dom, "<tr id=\"ev-"), 16, "a row per signal");
     // The script ran under the page's CSP: it shows the filters it keeps hidden otherwise.
     assert!(

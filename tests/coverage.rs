@@ -39,8 +39,10 @@ fn rand_suffix() -> u128 {
 #[test]
 fn logs_are_covered_per_host_and_a_missing_one_is_listed() {
     let rules = RuleSet::builtin().unwrap();
+    // HV01's logs, and of HV02 only its System log.
+    let case = common::root().join("fixtures/seed-001");
     let a = analyze(
-        &[common::root().join("fixtures/seed-001")],
+        &[case.join("HV01"), case.join("HV02/System.evtx")],
         &rules,
         &Options::default(),
     )

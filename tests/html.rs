@@ -136,7 +136,7 @@ fn english_report_has_verdict_picture_table_and_case() {
     assert_eq!(with_class("lane"), 2, "one lane per host");
     assert_eq!(
         with_class("marker evidence"),
-        7,
+        8,
         "every evidence event ringed"
     );
     let rows = doc
@@ -204,7 +204,9 @@ fn japanese_report_speaks_japanese_and_shows_tokyo_time() {
 fn missing_evidence_is_asked_for() {
     let page = report("seed-001-no-link", &[]);
     assert!(page.contains("What to collect next"));
-    assert!(page.contains("HV01&#x27;s System log") || page.contains("HV01's System log"));
+    assert!(
+        page.contains("HV01&#x27;s whole System log") || page.contains("HV01's whole System log")
+    );
 }
 
 #[test]

@@ -91,6 +91,39 @@ fn a_failure_at_the_destination_has_the_peer_as_source() {
 }
 
 #[test]
+fn vm_names_with_apostrophes_and_quotes_are_read_whole() {
+    for name in ["O'Brien-SQL", "Bob's \"test\" VM"] {
+        for message in [EN, JA] {
+            let s = one(ha_21502(&message.replace("VM01", name)));
+            assert_eq!(field(&s, "vm"), Some(name), "{message}");
+        }
+    }
+}
+
+#[test]
+fn every_code_of_the_message_is_kept_beside_the_main_one() {
+    let wrapped = EN.replace(
+        "No authority",
+        "The connection failed (0x8007274C). No authority",
+    );
+    let s = one(ha_21502(&wrapped));
+    assert_eq!(field(&s, "hresult"), Some("0x8007274C"));
+    assert_eq!(field(&s, "codes"), Some("0x8007274C 0x80090311"));
+}
+
+#[test]
+fn the_vm_id_is_the_guid_of_the_message_in_any_language() {
+    let message =
+        format!("{DE} (ID des virtuellen Computers 8f233f6c-28e0-44b7-8a16-c57d0d72db61)");
+    let s = one(ha_21502(&message));
+    assert_eq!(
+        field(&s, "vm_id").map(str::to_ascii_uppercase).as_deref(),
+        Some("8F233F6C-28E0-44B7-8A16-C57D0D72DB61")
+    );
+    assert_eq!(field(&s, "resource"), Some("Virtual Machine VM01"));
+}
+
+#[test]
 fn any_other_language_still_yields_the_code() {
     let s = one(ha_21502(DE));
     assert_eq!(field(&s, "hresult"), Some("0x80090311"));

@@ -173,7 +173,11 @@ fn top_cell(r: &Row, w: &Words) -> String {
             report::i18n::words(w.lang).severity_name(t.severity),
             text(&t.rule),
             w.on,
-            text(&t.host),
+            text(&if t.hosts.is_empty() {
+                t.host.clone()
+            } else {
+                t.hosts.join(", ")
+            }),
         ),
         None => format!("<td data-sort=\"8\">{}</td>", w.no_finding),
     }

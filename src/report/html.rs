@@ -166,7 +166,7 @@ fn finding(out: &mut String, a: &Analysis, f: &Finding, index: usize, w: &Words)
     facts(
         out,
         &[
-            (w.host, text(&f.host).into_owned()),
+            (w.host, text(&finding_hosts(f)).into_owned()),
             (w.vms, text(&vms).into_owned()),
             (
                 w.when,
@@ -675,3 +675,12 @@ const SCRIPT: &str = r#"<script>
 })();
 </script>
 "#;
+
+/// A finding's host, or every host of a cluster-wide finding.
+fn finding_hosts(f: &crate::analysis::Finding) -> String {
+    if f.hosts.len() > 1 {
+        f.hosts.join(", ")
+    } else {
+        f.host.clone()
+    }
+}

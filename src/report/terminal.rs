@@ -124,7 +124,11 @@ fn finding(out: &mut String, a: &Analysis, f: &Finding, style: Style) {
     let _ = writeln!(
         out,
         "  Host {} · VMs {vms} · {} → {} {}",
-        f.host,
+        if f.hosts.len() > 1 {
+            f.hosts.join(", ")
+        } else {
+            f.host.clone()
+        },
         short(f.first, tz),
         short(f.last, tz),
         tz.name()

@@ -171,13 +171,18 @@ fn each(value: &OneOrMany) -> Vec<Spanned<String>> {
         .collect()
 }
 
+type Conditions = BTreeMap<String, Spanned<ConditionFile>>;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StepFile {
     name: Spanned<String>,
     signal: OneOrMany,
     #[serde(default, rename = "where")]
-    conditions: BTreeMap<String, Spanned<ConditionFile>>,
+    conditions: Conditions,
+    /// Groups of conditions, any one of which must hold as a whole.
+    #[serde(default)]
+    where_any: Vec<Conditions>,
     same_host: Option<Spanned<String>>,
     different_host: Option<Spanned<String>>,
     source_is_host_of: Option<Spanned<String>>,
@@ -241,6 +246,8 @@ enum OneOrManyPlain {
 #[serde(deny_unknown_fields)]
 struct AbsentFile {
     signal: OneOrMany,
+    #[serde(default, rename = "where")]
+    conditions: Conditions,
     host: Spanned<String>,
     of: Spanned<String>,
     within: Spanned<String>,
@@ -252,6 +259,7 @@ struct AbsentFile {
 #[serde(deny_unknown_fields)]
 struct TextFile {
     title: Spanned<String>,
+    title_medium: Option<Spanned<String>>,
     cause: Spanned<String>,
     cause_medium: Option<Spanned<String>>,
     fix: Vec<Spanned<String>>,
@@ -370,33 +378,12 @@ impl Checker<'_> {
             .iter()
             .map(|s| self.signal(s))
             .collect::<Result<_, _>>()?;
-        let mut conditions = Vec::new();
-        for (field, cond) in file.conditions {
-            if !signals
-                .iter()
-                .any(|s| self.catalogue.get(s).is_some_and(|d| d.has_field(&field)))
-            {
-                let known: Vec<&str> = signals
-                    .iter()
-                    .filter_map(|s| self.catalogue.get(s))
-                    .flat_map(|d| d.field_names())
-                    .collect();
-                return Err(self.err(
-                    &cond,
-                    format!(
-                        "no signal of step `{}` has a field `{field}`",
-                        file.name.get_ref()
-                    ),
-                    format!("use one of: {}", dedup(&known).join(", ")),
-                ));
-            }
-            let applies = signals
-                .iter()
-                .filter(|s| self.catalogue.get(s).is_some_and(|d| d.has_field(&field)))
-                .cloned()
-                .collect();
-            conditions.push((field, self.condition(&cond)?, applies));
-        }
+        let conditions = self.conditions(file.conditions, &signals, file.name.get_ref())?;
+        let any_of = file
+            .where_any
+            .into_iter()
+            .map(|group| self.conditions(group, &signals, file.name.get_ref()))
+            .collect::<Result<_, _>>()?;
         let host = match (&file.same_host, &file.different_host) {
             (Some(_), Some(d)) => {
                 return Err(self.err(d, "both same_host and different_host".into(), "keep one"))
@@ -467,6 +454,7 @@ impl Checker<'_> {
             signals,
             every_host,
             conditions,
+            any_of,
             host,
             source_is_host_of,
             same_vm,
@@ -525,6 +513,41 @@ impl Checker<'_> {
         }
     }
 
+    /// Field conditions of a step (or an absence) over `signals`, each with the signals it
+    /// applies to: those whose definition has the field.
+    fn conditions(
+        &self,
+        file: Conditions,
+        signals: &[String],
+        step: &str,
+    ) -> Result<Vec<FieldCondition>, LoadError> {
+        let mut conditions = Vec::new();
+        for (field, cond) in file {
+            if !signals
+                .iter()
+                .any(|s| self.catalogue.get(s).is_some_and(|d| d.has_field(&field)))
+            {
+                let known: Vec<&str> = signals
+                    .iter()
+                    .filter_map(|s| self.catalogue.get(s))
+                    .flat_map(|d| d.field_names())
+                    .collect();
+                return Err(self.err(
+                    &cond,
+                    format!("no signal of step `{step}` has a field `{field}`"),
+                    format!("use one of: {}", dedup(&known).join(", ")),
+                ));
+            }
+            let applies = signals
+                .iter()
+                .filter(|s| self.catalogue.get(s).is_some_and(|d| d.has_field(&field)))
+                .cloned()
+                .collect();
+            conditions.push((field, self.condition(&cond)?, applies));
+        }
+        Ok(conditions)
+    }
+
     fn condition(&self, cond: &Spanned<ConditionFile>) -> Result<Condition, LoadError> {
         let table = match cond.get_ref() {
             ConditionFile::Equals(v) => return Ok(Condition::Equals(v.clone())),
@@ -567,10 +590,11 @@ impl Checker<'_> {
     }
 
     fn absence(&self, file: AbsentFile, steps: &[Step]) -> Result<Absence, LoadError> {
-        let signals = each(&file.signal)
+        let signals: Vec<String> = each(&file.signal)
             .iter()
             .map(|s| self.signal(s))
             .collect::<Result<_, _>>()?;
+        let conditions = self.conditions(file.conditions, &signals, "absent")?;
         let host = match file.host.get_ref().as_str() {
             "same" => AbsentHost::Same,
             "other" => AbsentHost::Other,
@@ -594,6 +618,7 @@ impl Checker<'_> {
         }
         Ok(Absence {
             signals,
+            conditions,
             host,
             of,
             within_ms,
@@ -604,6 +629,7 @@ impl Checker<'_> {
     fn text(&self, lang: &str, file: TextFile, rule: &RuleShape) -> Result<Text, LoadError> {
         let mut strings: Vec<&Spanned<String>> = vec![&file.title, &file.cause];
         strings.extend(file.cause_medium.iter());
+        strings.extend(file.title_medium.iter());
         strings.extend(file.fix.iter());
         strings.extend(file.collect.values());
         for s in &strings {
@@ -631,6 +657,7 @@ impl Checker<'_> {
         }
         Ok(Text {
             title: file.title.into_inner(),
+            title_medium: file.title_medium.map(Spanned::into_inner),
             cause: file.cause.into_inner(),
             cause_medium: file.cause_medium.map(Spanned::into_inner),
             fix: file.fix.into_iter().map(Spanned::into_inner).collect(),

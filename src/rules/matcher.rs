@@ -13,6 +13,9 @@ struct Context<'a> {
     timeline: &'a [Signal],
     /// Every host of the case: those with collected logs or signals.
     hosts: BTreeSet<&'a str>,
+    /// Those and every host a signal names (a migration's peer, a cluster node): the hosts an
+    /// absence must have looked at.
+    known_hosts: BTreeSet<&'a str>,
     coverage: &'a [Coverage],
     lang: &'a str,
 }
@@ -24,7 +27,23 @@ struct Match {
     bound: Vec<Vec<usize>>,
     host: String,
     time_ms: i64,
+    /// Absences that could not be checked: hosts whose log for the absence's window is not in
+    /// the case.
+    unchecked: Vec<Unchecked>,
 }
+
+/// An absence not checked on some hosts: "no `label` on `hosts`" is unknown there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Unchecked {
+    hosts: Vec<String>,
+    log: String,
+    label: String,
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    to: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Fields whose values are host keys: hosts the case speaks of, collected or not.
+const HOST_FIELDS: [&str; 5] = ["node", "source", "destination", "peer", "host"];
 
 /// Every finding of every rule, ordered by severity, then time, then rule.
 pub fn correlate(
@@ -33,16 +52,24 @@ pub fn correlate(
     coverage: &[Coverage],
     lang: &str,
 ) -> Vec<Finding> {
-    let hosts = coverage
+    let hosts: BTreeSet<&str> = coverage
         .iter()
         .filter(|c| !c.missing)
         .map(|c| c.host.as_str())
         .chain(timeline.iter().map(|s| s.host.as_str()))
         .collect();
+    let known_hosts = timeline
+        .iter()
+        .flat_map(|s| HOST_FIELDS.iter().filter_map(|f| s.fields.get(*f)))
+        .map(String::as_str)
+        .filter(|h| !h.is_empty() && *h != "?")
+        .chain(hosts.iter().copied())
+        .collect();
     let context = Context {
         rules,
         timeline,
         hosts,
+        known_hosts,
         coverage,
         lang,
     };
@@ -102,11 +129,22 @@ fn matches_of(rule: &Rule, form: &Form, confidence: Confidence, cx: &Context) ->
         let host = bound[host_step]
             .first()
             .map_or_else(|| signal.host.clone(), |&i| timeline[i].host.clone());
+        let unchecked: Vec<Unchecked> = form
+            .absent
+            .iter()
+            .filter_map(|a| unchecked(a, &bound, cx))
+            .collect();
         out.push(Match {
-            confidence,
+            // An absence that could not be checked everywhere is not known (SPEC 4.1).
+            confidence: if unchecked.is_empty() {
+                confidence
+            } else {
+                Confidence::Medium
+            },
             bound,
             host,
             time_ms: signal.at.timestamp_millis(),
+            unchecked,
         });
     }
     out
@@ -143,10 +181,22 @@ fn bind(
 /// Name and field conditions: what a step asks of a signal on its own.
 fn accepts(step: &Step, signal: &Signal) -> bool {
     step.signals.contains(&signal.name)
-        && step.conditions.iter().all(|(field, cond, applies)| {
-            !applies.contains(&signal.name)
-                || signal.fields.get(field).is_some_and(|v| cond.holds(v))
-        })
+        && all_hold(&step.conditions, signal)
+        && (step.any_of.is_empty() || step.any_of.iter().any(|g| all_hold(g, signal)))
+}
+
+/// Every condition that applies to the signal holds.
+fn all_hold(conditions: &[FieldCondition], signal: &Signal) -> bool {
+    conditions
+        .iter()
+        .all(|(field, cond, applies)| !applies.contains(&signal.name) || holds(field, cond, signal))
+}
+
+/// A field condition on one signal. A `code` condition also holds for any code of the
+/// signal's `codes` (every code its message carries: a wrapper and its cause).
+pub(crate) fn holds(field: &str, cond: &Condition, signal: &Signal) -> bool {
+    let value = |name: &str| signal.fields.get(name).is_some_and(|v| cond.holds(v));
+    value(field) || (matches!(cond, Condition::Code(_)) && value("codes"))
 }
 
 /// The representative of a bound step: its earliest signal.
@@ -246,6 +296,7 @@ fn present(absence: &Absence, bound: &[Vec<usize>], timeline: &[Signal]) -> bool
         .take_while(|s| s.at.timestamp_millis() <= hi)
         .any(|s| {
             absence.signals.contains(&s.name)
+                && all_hold(&absence.conditions, s)
                 && (!absence.same_vm
                     || s.fields
                         .get("vm")
@@ -256,6 +307,67 @@ fn present(absence: &Absence, bound: &[Vec<usize>], timeline: &[Signal]) -> bool
                     AbsentHost::Any => true,
                 }
         })
+}
+
+/// The hosts an absence should have looked at whose log for its window is not in the case
+/// (not collected, or starting after the window or ending before it).
+fn unchecked(absence: &Absence, bound: &[Vec<usize>], cx: &Context) -> Option<Unchecked> {
+    let of = rep(bound, absence.of, cx.timeline)?;
+    let window = absence.within_ms.map(|w| {
+        (
+            of.at - chrono::Duration::milliseconds(w),
+            of.at + chrono::Duration::milliseconds(w),
+        )
+    });
+    let defs: Vec<_> = absence
+        .signals
+        .iter()
+        .filter_map(|name| cx.rules.catalogue.get(name))
+        .collect();
+    let log = defs.iter().find_map(|d| d.log.clone())?;
+    let hosts: Vec<String> = cx
+        .known_hosts
+        .iter()
+        .filter(|h| match absence.host {
+            AbsentHost::Same => **h == of.host,
+            AbsentHost::Other => **h != of.host,
+            AbsentHost::Any => true,
+        })
+        .filter(|h| !log_spans(cx.coverage, h, &log, window))
+        .map(|h| (*h).to_string())
+        .collect();
+    (!hosts.is_empty()).then(|| Unchecked {
+        hosts,
+        log,
+        label: defs.first().map(|d| d.label.clone()).unwrap_or_default(),
+        from: window.map(|w| w.0),
+        to: window.map(|w| w.1),
+    })
+}
+
+/// Whether `host`'s `log` is in the case over the whole window (or at all, without one). A
+/// log starts at its first record (before it, it may have wrapped or been cleared) and runs
+/// until the host's last record in any log: logs are exported together, and a quiet log such
+/// as Hyper-V-High-Availability-Admin has no record of its own at the end.
+fn log_spans(
+    coverage: &[Coverage],
+    host: &str,
+    log: &str,
+    window: Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
+) -> bool {
+    let host_last = coverage
+        .iter()
+        .filter(|c| c.host == host)
+        .filter_map(|c| c.last)
+        .max();
+    coverage.iter().any(|c| {
+        c.host == host
+            && !c.missing
+            && crate::coverage::same_log(&c.channel, log)
+            && window.is_none_or(|(from, to)| {
+                c.first.is_some_and(|f| f <= from) && host_last.is_some_and(|l| l >= to)
+            })
+    })
 }
 
 /// Matches of one host (or of the cluster) within the rule's window of the finding's first
@@ -325,6 +437,8 @@ fn finding(rule: &Rule, group: &[Match], cx: &Context) -> Finding {
         .get(lang)
         .or_else(|| rule.text.get("en"))
         .expect("every rule has [text.en]");
+    let mut unchecked: Vec<&Unchecked> = group.iter().flat_map(|m| &m.unchecked).collect();
+    unchecked.dedup_by(|a, b| a.hosts == b.hosts && a.log == b.log && a.label == b.label);
     let mut missing: Vec<String> = form
         .steps
         .iter()
@@ -337,26 +451,79 @@ fn finding(rule: &Rule, group: &[Match], cx: &Context) -> Finding {
         .chain(form.collect.iter().cloned())
         .filter_map(|key| text.collect.get(&key).map(|t| fill(t, lookup)))
         .collect();
+    missing.extend(unchecked.iter().map(|u| collect_line(u, lang)));
     missing.dedup();
+    let mut cause = fill(
+        match (confidence, &text.cause_medium) {
+            (Confidence::Medium, Some(medium)) => medium,
+            _ => &text.cause,
+        },
+        lookup,
+    );
+    for u in &unchecked {
+        cause.push(' ');
+        cause.push_str(&caveat(u, lang));
+    }
+    let title = match (confidence, &text.title_medium) {
+        (Confidence::Medium, Some(medium)) => medium,
+        _ => &text.title,
+    };
     Finding {
         rule: rule.id.clone(),
         severity: rule.severity,
         confidence,
         host: host.clone(),
+        hosts: hosts.iter().cloned().collect(),
         vms: vms.iter().cloned().collect(),
         first,
         last,
-        title: fill(&text.title, lookup),
-        cause: fill(
-            match (confidence, &text.cause_medium) {
-                (Confidence::Medium, Some(medium)) => medium,
-                _ => &text.cause,
-            },
-            lookup,
-        ),
+        title: fill(title, lookup),
+        cause,
         fix: text.fix.iter().map(|f| fill(f, lookup)).collect(),
         evidence: evidence.into_iter().collect(),
         missing,
+    }
+}
+
+/// "Collect next" for an absence that could not be checked.
+fn collect_line(u: &Unchecked, lang: &str) -> String {
+    let hosts = u.hosts.join(", ");
+    let span = match (u.from, u.to) {
+        (Some(from), Some(to)) => Some((crate::report::utc(from), crate::report::utc(to))),
+        _ => None,
+    };
+    match (lang, span) {
+        ("ja", Some((from, to))) => format!(
+            "{hosts} の {log} ログ ({from} から {to} まで) を採取してください。これがないと、その間に「{label}」が起きていないことを確認できないため、この結果の確度は中程度です。",
+            log = u.log, label = u.label
+        ),
+        ("ja", None) => format!(
+            "{hosts} の {log} ログを採取してください。これがないと、「{label}」が記録されていないことを確認できないため、この結果の確度は中程度です。",
+            log = u.log, label = u.label
+        ),
+        (_, Some((from, to))) => format!(
+            "Collect the {log} log of {hosts} covering {from} to {to}: without it hvtriage cannot check that \"{label}\" did not happen there, so this finding is at most medium.",
+            log = u.log, label = u.label
+        ),
+        (_, None) => format!(
+            "Collect the {log} log of {hosts}: without it hvtriage cannot check that \"{label}\" was not logged there, so this finding is at most medium.",
+            log = u.log, label = u.label
+        ),
+    }
+}
+
+/// What a finding's cause must add when an absence could not be checked.
+fn caveat(u: &Unchecked, lang: &str) -> String {
+    let hosts = u.hosts.join(", ");
+    match lang {
+        "ja" => format!(
+            "ただし、{hosts} の {log} ログがその時間帯について採取されていないため、{hosts} で「{label}」が起きていなかったかは確認できていません。",
+            log = u.log, label = u.label
+        ),
+        _ => format!(
+            "Not checked: whether {hosts} also logged \"{label}\" at that time, because the case holds no {log} log of {hosts} for it.",
+            log = u.log, label = u.label
+        ),
     }
 }
 

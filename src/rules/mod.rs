@@ -135,7 +135,9 @@ pub struct Step {
     pub every_host: Vec<String>,
     /// Field conditions, each with the step's signals it applies to: those whose definition
     /// has the field (in a step of several signals, the others match on their name alone).
-    pub conditions: Vec<(String, Condition, Vec<String>)>,
+    pub conditions: Vec<FieldCondition>,
+    /// Groups of conditions (`where_any`): when there are any, one group must hold whole.
+    pub any_of: Vec<Vec<FieldCondition>>,
     pub host: Option<HostRelation>,
     /// The migration's source is the host of that step.
     pub source_is_host_of: Option<usize>,
@@ -167,6 +169,9 @@ pub enum TimeKind {
     Around,
 }
 
+/// A condition on one field, with the signals it applies to (those that have the field).
+pub type FieldCondition = (String, Condition, Vec<String>);
+
 #[derive(Debug)]
 pub enum Condition {
     Equals(String),
@@ -179,6 +184,8 @@ pub enum Condition {
 #[derive(Debug)]
 pub struct Absence {
     pub signals: Vec<String>,
+    /// Field conditions a signal must meet to count (a 5719 with one status).
+    pub conditions: Vec<FieldCondition>,
     pub host: AbsentHost,
     pub of: usize,
     /// `None`: at any time in the collected logs.
@@ -200,7 +207,10 @@ impl Condition {
             Condition::Equals(v) => value.eq_ignore_ascii_case(v),
             Condition::OneOf(vs) => vs.iter().any(|v| value.eq_ignore_ascii_case(v)),
             Condition::Regex(re) => re.is_match(value),
-            Condition::Code(codes) => codes.iter().any(|c| c == value),
+            // A value may hold several codes (the `codes` of a message), space-separated.
+            Condition::Code(codes) => value
+                .split_whitespace()
+                .any(|v| codes.iter().any(|c| c == v)),
         }
     }
 }

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone)]
 pub struct Text {
     pub title: String,
+    /// The title at medium confidence: what was seen, not what it would mean.
+    pub title_medium: Option<String>,
     pub cause: String,
     /// The cause as said at medium confidence, when the rule has a medium form: it must not
     /// state as fact what the missing evidence would show.

@@ -162,6 +162,7 @@ pub fn big_analysis(n: usize) -> hvtriage::analysis::Analysis {
             severity: Severity::Error,
             confidence: Confidence::High,
             host: "HV01".into(),
+            hosts: vec!["HV01".into()],
             vms: vec!["VM1".into()],
             first: start,
             last,
