@@ -56,6 +56,10 @@ pub struct SignalDef {
     pub shared: Vec<String>,
     /// The log (channel) that holds this signal's events, for "what to collect next".
     pub log: Option<String>,
+    /// Which end of a live migration this signal is, for the clock-skew estimate: `start`
+    /// (logged by the source, `destination` names the other end) or `end` (logged by the
+    /// destination); both carry the VM id.
+    pub clock_pair: Option<String>,
     text: String,
     text_ja: Option<String>,
     sources: Vec<Source>,
@@ -122,6 +126,7 @@ struct SignalFile {
     #[serde(default)]
     shared: Vec<String>,
     log: Option<String>,
+    clock_pair: Option<String>,
     source: Vec<SourceFile>,
 }
 
@@ -237,11 +242,23 @@ impl Catalogue {
                         .map_err(|m| error(&def.name, m, "write a valid regular expression"))?,
                 );
             }
+            if let Some(pair) = def
+                .clock_pair
+                .as_deref()
+                .filter(|p| !["start", "end"].contains(p))
+            {
+                return Err(error(
+                    &def.name,
+                    format!("signal `{}`: clock_pair {pair:?} is neither start nor end", def.name),
+                    "write clock_pair = \"start\" (the source's event) or \"end\" (the destination's)",
+                ));
+            }
             signals.push(SignalDef {
                 name: def.name,
                 label: def.label,
                 shared: def.shared,
                 log: def.log,
+                clock_pair: def.clock_pair,
                 text: def.text,
                 text_ja: def.text_ja,
                 sources,

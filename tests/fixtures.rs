@@ -265,6 +265,41 @@ fn every_rule_passes_its_own_fixtures() {
 }
 
 #[test]
+fn migrations_both_ways_give_the_offset_when_no_event_is_shared() {
+    let case = common::root().join("fixtures/dc-outage-skewed");
+    let rules = RuleSet::builtin().unwrap();
+    let corrected = analyze(std::slice::from_ref(&case), &rules, &Options::default()).unwrap();
+    let hv02 = corrected.hosts.iter().find(|h| h.key == "HV02").unwrap();
+    // 12 minutes ahead; the two migrations took 21 s and 19 s, so 1 s is left over.
+    assert!(
+        (hv02.clock_offset_ms - 720_000).abs() <= 2_000,
+        "{} {}",
+        hv02.clock_offset_ms,
+        hv02.clock_basis
+    );
+    assert!(
+        hv02.clock_basis
+            .contains("1 live migration(s) from HV01 and 1 back"),
+        "{}",
+        hv02.clock_basis
+    );
+    let rules_found = |a: &hvtriage::analysis::Analysis| -> Vec<String> {
+        a.findings.iter().map(|f| f.rule.clone()).collect()
+    };
+    assert_eq!(rules_found(&corrected), ["dc-unreachable-cluster-wide"]);
+    let raw = Options {
+        correct_clocks: false,
+        ..Options::default()
+    };
+    let uncorrected = analyze(&[case], &rules, &raw).unwrap();
+    assert_eq!(
+        rules_found(&uncorrected),
+        ["shared-nic-only-dc-path"],
+        "without the correction the outage looks like one host's"
+    );
+}
+
+#[test]
 fn a_host_seven_minutes_slow_is_corrected_and_the_finding_needs_the_correction() {
     let case = common::root().join("fixtures/second-path-skewed");
     let rules = RuleSet::builtin().unwrap();
