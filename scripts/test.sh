@@ -17,9 +17,13 @@ fi
 
 # Chromium (and CJK fonts for the Japanese report): the browser test opens the HTML reports in
 # it. Without it that test fails, saying how to install it; it is never skipped.
-if ! command -v chromium >/dev/null 2>&1; then
-  step "installing chromium and fonts-noto-cjk (apt-get)"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# Without a font that covers Japanese the Japanese report renders as boxes.
+{ command -v fc-list >/dev/null 2>&1 && [ -n "$(fc-list :lang=ja family)" ]; } || missing+=(fonts-noto-cjk fontconfig)
+if [ ${#missing[@]} -gt 0 ]; then
+  step "installing ${missing[*]} (apt-get)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 
 step "format"

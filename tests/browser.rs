@@ -166,6 +166,18 @@ fn the_filter_script_hides_other_hosts_rows_and_dims_their_markers() {
 
 #[test]
 fn japanese_report_renders_in_chromium() {
+    // Without a font that covers Japanese, Chromium draws every kanji as a box and the DOM
+    // checks below would still pass: the font must be there (fontconfig is what Chromium asks).
+    let fonts = Command::new("fc-list")
+        .args([":lang=ja", "family"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    assert!(
+        !fonts.trim().is_empty(),
+        "no font covers Japanese, so the Japanese report renders as boxes: install one with \
+         `apt-get install -y fonts-noto-cjk` (bash scripts/test.sh does)"
+    );
     let page = report("seed-001-ja", "ja", &["--lang", "ja", "--tz", "Asia/Tokyo"]);
     let (dom, _) = dump_dom(&page);
     assert!(dom.contains("<html lang=\"ja\">"));

@@ -13,7 +13,6 @@ pub fn samples() -> PathBuf {
     let candidates = [
         std::env::var_os("HVTRIAGE_SAMPLES").map(PathBuf::from),
         Some(root().join("../shared/evtx-samples")),
-        Some(PathBuf::from("/work/shared/evtx-samples")),
     ];
     candidates
         .into_iter()
