@@ -15,10 +15,13 @@ if ! python3 -c 'import Evtx.Evtx' 2>/dev/null; then
   python3 -m pip install --quiet python-evtx || python3 -m pip install --quiet --break-system-packages python-evtx
 fi
 
-# Chromium (and CJK fonts for the Japanese report): the browser test opens the HTML reports in
-# it. Without it that test fails, saying how to install it; it is never skipped.
+# Chromium, CJK fonts for the Japanese report and poppler-utils: the browser test opens the HTML
+# reports in Chromium and prints them to PDF. Without them that test fails, saying how to install
+# them; it is never skipped.
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# pdftotext/pdfinfo read the PDF the browser test prints.
+command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
 # Without a font that covers Japanese the Japanese report renders as boxes.
 { command -v fc-list >/dev/null 2>&1 && [ -n "$(fc-list :lang=ja family)" ]; } || missing+=(fonts-noto-cjk fontconfig)
 if [ ${#missing[@]} -gt 0 ]; then

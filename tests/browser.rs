@@ -225,3 +225,143 @@ fn a_20000_signal_report_opens_in_seconds() {
     assert!(dom.contains("class=\"note left-out\""));
     assert!(took < Duration::from_secs(30), "took {took:?}");
 }
+
+/// Measures, in Chromium, the boxes of the picture's evidence labels: how many there are, how
+/// many pairs overlap, and how many stick out of the picture.
+fn label_boxes(page: &Path) -> (usize, usize, usize) {
+    let html = std::fs::read_to_string(page).unwrap();
+    let probe = r#"<script>
+(function () {
+  var svg = document.querySelector("svg.timeline");
+  var view = svg.viewBox.baseVal;
+  var boxes = Array.prototype.map.call(document.querySelectorAll("svg.timeline text.label"), function (t) {
+    var m = t.getCTM(), b = t.getBBox();
+    return {x: b.x + m.e, y: b.y + m.f, w: b.width, h: b.height};
+  });
+  var overlaps = 0, outside = 0;
+  boxes.forEach(function (a, i) {
+    if (a.x < 0 || a.y < 0 || a.x + a.w > view.width || a.y + a.h > view.height) { outside += 1; }
+    boxes.slice(i + 1).forEach(function (b) {
+      if (a.x + a.w > b.x && b.x + b.w > a.x && a.y + a.h > b.y && b.y + b.h > a.y) { overlaps += 1; }
+    });
+  });
+  document.body.setAttribute("data-labels", boxes.length + " " + overlaps + " " + outside);
+})();
+</script></body>"#;
+    let probed = page.with_extension("probe.html");
+    std::fs::write(&probed, html.replace("</body>", probe)).unwrap();
+    let (dom, _) = dump_dom(&probed);
+    let at = dom.find("data-labels=\"").expect("the probe ran") + "data-labels=\"".len();
+    let numbers: Vec<usize> = dom[at..]
+        .split('"')
+        .next()
+        .unwrap()
+        .split(' ')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    (numbers[0], numbers[1], numbers[2])
+}
+
+#[test]
+fn timeline_labels_never_overlap_or_get_cut() {
+    for (case, lang) in [
+        ("seed-001-long-names", "en"),
+        ("seed-001-long-names", "ja"),
+        ("seed-001-ja", "ja"),
+        ("hostile", "en"),
+        ("dc-outage", "en"),
+    ] {
+        let page = report(case, &format!("labels-{case}-{lang}"), &["--lang", lang]);
+        let (labels, overlaps, outside) = label_boxes(&page);
+        assert!(labels >= 3, "{case} ({lang}): only {labels} labels drawn");
+        assert_eq!(overlaps, 0, "{case} ({lang}): labels print over each other");
+        assert_eq!(
+            outside, 0,
+            "{case} ({lang}): labels cut at the picture's edge"
+        );
+    }
+}
+
+/// Prints a page to PDF in Chromium (A4 comes from the page's own `@page`), and returns the
+/// PDF's pages as text (pdftotext, from poppler-utils).
+fn print(page: &Path) -> Vec<String> {
+    let pdf = page.with_extension("pdf");
+    browse(
+        page,
+        &[
+            format!("--print-to-pdf={}", pdf.display()),
+            "--no-pdf-header-footer".to_string(),
+        ],
+    );
+    let out = Command::new("pdftotext")
+        .args(["-layout"])
+        .arg(&pdf)
+        .arg("-")
+        .output()
+        .expect("pdftotext runs: install poppler-utils (bash scripts/test.sh does)");
+    assert!(out.status.success());
+    let size = Command::new("pdfinfo").arg(&pdf).output().unwrap();
+    let info = String::from_utf8_lossy(&size.stdout);
+    assert!(info.contains("(A4)"), "not printed on A4: {info}");
+    String::from_utf8_lossy(&out.stdout)
+        .split('\u{c}')
+        .filter(|p| !p.trim().is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_report_prints_on_a4_with_the_verdict_on_page_one() {
+    for (case, lang, verdict_words) in [
+        ("seed-001", "en", "Live migration failed: the pulled NIC"),
+        ("seed-001-ja", "ja", "ライブ マイグレーション失敗"),
+    ] {
+        let page = report(case, &format!("print-{case}"), &["--lang", lang]);
+        let pages = print(&page);
+        assert!(
+            pages.len() <= 4,
+            "{case} ({lang}) prints on {} pages",
+            pages.len()
+        );
+        assert!(
+            pages[0].contains(verdict_words),
+            "{case} ({lang}): page 1 lacks the verdict"
+        );
+        let all = pages.join("\n");
+        for id in [
+            "NETLOGON 5719",
+            "FailoverClustering 1228",
+            "Hyper-V-HA 21502",
+        ] {
+            assert!(all.contains(id), "{case} ({lang}): {id} is not on paper");
+        }
+    }
+}
+
+#[test]
+fn nothing_overflows_sideways_at_800_px() {
+    for (case, lang) in [("seed-001-ja", "ja"), ("seed-001", "en"), ("hostile", "en")] {
+        let page = report(case, &format!("narrow-{case}"), &["--lang", lang]);
+        let html = std::fs::read_to_string(&page).unwrap();
+        let probe = r#"<script>
+document.body.setAttribute("data-overflow",
+  String(document.documentElement.scrollWidth - document.documentElement.clientWidth));
+</script></body>"#;
+        let probed = page.with_extension("probe.html");
+        std::fs::write(&probed, html.replace("</body>", probe)).unwrap();
+        let (dom, _) = browse(
+            &probed,
+            &[
+                "--dump-dom".to_string(),
+                "--window-size=800,1000".to_string(),
+            ],
+        );
+        assert!(
+            dom.contains("data-overflow=\"0\""),
+            "{case} ({lang}) overflows at 800 px: {}",
+            dom.split("data-overflow=\"")
+                .nth(1)
+                .map_or("?", |r| &r[..r.find('"').unwrap_or(0)])
+        );
+    }
+}

@@ -178,7 +178,7 @@ fn japanese_report_speaks_japanese_and_shows_tokyo_time() {
         "根拠となるイベント",
         "対処",
         "タイムライン",
-        "日時 (Asia/Tokyo)",
+        "日時 (UTC) / Asia/Tokyo",
         "09:41:17",
         "JST",
         "会計サーバー",

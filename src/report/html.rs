@@ -188,10 +188,11 @@ fn finding(out: &mut String, a: &Analysis, f: &Finding, index: usize, w: &Words)
     for s in f.evidence.iter().filter_map(|&id| a.timeline.get(id)) {
         let _ = write!(
             out,
-            "<li><a href=\"#ev-{}\"><span class=\"t\">{}</span> <span class=\"h\">{}</span> {}</a></li>",
+            "<li><a href=\"#ev-{}\"><span class=\"t\">{}</span> <span class=\"h\">{}</span> <span class=\"id\">{}</span> · {}</a></li>",
             s.id,
             text(&short_time(s.time, tz)),
             text(&s.host),
+            text(&super::event_name(&s.event.provider, s.event.event_id)),
             text(s.text_in(&a.lang))
         );
     }
@@ -220,7 +221,11 @@ fn picture(out: &mut String, a: &Analysis, runs: &[Run], w: &Words) {
         "<section id=\"picture\"><h2>{}</h2><p class=\"note\">{}</p>",
         w.picture, w.picture_note
     );
+    // At its own size, scrolling sideways on a narrow screen: shrunk, its labels would be
+    // unreadable.
+    out.push_str("<div class=\"wide\">");
     out.push_str(&svg::render(a, runs, w));
+    out.push_str("</div>");
     out.push_str("<ul class=\"legend\">");
     for (family, name) in w.legend.iter().enumerate() {
         let _ = write!(out, "<li>{}{}</li>", svg::legend_icon(family), name);
@@ -261,26 +266,23 @@ fn table(out: &mut String, a: &Analysis, runs: &[Run], w: &Words) {
         a.timeline.len()
     );
     filters(out, a, w);
-    out.push_str("<table class=\"timeline\"><thead><tr>");
-    let _ = write!(out, "<th>{}</th>", w.time_utc);
-    if local_zone {
-        let _ = write!(
-            out,
-            "<th>{} ({})</th>",
-            w.time_local,
-            text(a.time_zone.name())
-        );
-    }
+    out.push_str("<div class=\"wide\"><table class=\"timeline\"><thead><tr>");
+    // The zone's time sits under UTC in the same cell: one column fewer on a narrow page.
+    let time = if local_zone {
+        format!("{} / {}", w.time_utc, text(a.time_zone.name()))
+    } else {
+        w.time_utc.to_string()
+    };
     let _ = write!(
         out,
-        "<th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>\n<tbody>\n",
-        w.host, w.signal, w.text, w.source, w.record
+        "<th>{time}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>\n<tbody>\n",
+        w.host, w.event, w.text, w.source
     );
     let (rows, left_out) = shown(runs);
     for run in &rows {
         row(out, a, run, local_zone, w);
     }
-    out.push_str("</tbody></table>\n");
+    out.push_str("</tbody></table></div>\n");
     if left_out > 0 {
         let _ = writeln!(
             out,
@@ -325,7 +327,7 @@ fn row(out: &mut String, a: &Analysis, run: &Run, local_zone: bool, w: &Words) {
     };
     let _ = write!(
         out,
-        "<tr id=\"ev-{}\"{class} data-host=\"{}\" data-signal=\"{}\"><td class=\"t\">{}</td>",
+        "<tr id=\"ev-{}\"{class} data-host=\"{}\" data-signal=\"{}\"><td class=\"t\">{}",
         s.id,
         attr(&s.host),
         attr(&s.name),
@@ -334,14 +336,15 @@ fn row(out: &mut String, a: &Analysis, run: &Run, local_zone: bool, w: &Words) {
     if local_zone {
         let _ = write!(
             out,
-            "<td class=\"t\">{}</td>",
+            "<br/><span class=\"local\">{}</span>",
             text(&local(s.time, a.time_zone))
         );
     }
     let _ = write!(
         out,
-        "<td>{}</td><td><span class=\"sig\">{}{}</span></td><td>{}",
+        "</td><td>{}</td><td><span class=\"id\">{}</span><br/><span class=\"sig\">{}{}</span></td><td>{}",
         text(&s.host),
+        text(&super::event_name(&s.event.provider, s.event.event_id)),
         svg::legend_icon(svg::family(&s.name)),
         text(&s.name),
         text(s.text_in(&a.lang))
@@ -365,10 +368,14 @@ fn row(out: &mut String, a: &Analysis, run: &Run, local_zone: bool, w: &Words) {
         .inputs
         .get(s.event.input)
         .map_or("", |i: &InputReport| i.path.as_str());
+    // The file's name with its record id; the whole path on hover and in the inputs table.
+    let name = source.rsplit(['/', '\\', '!']).next().unwrap_or(source);
     let _ = writeln!(
         out,
-        "</td><td class=\"file\">{}</td><td class=\"num\">{}</td></tr>",
-        text(source),
+        "</td><td class=\"file\" title=\"{}\">{}<br/><span class=\"num\">{} {}</span></td></tr>",
+        attr(source),
+        text(name),
+        w.record,
         s.event.record_id
     );
 }
@@ -590,7 +597,7 @@ ul.evidence .t{font-family:ui-monospace,Consolas,monospace;color:var(--muted);fo
 ul.evidence .h{font-weight:600}
 ul.missing{margin:2px 0;background:#fff9db;border:1px solid #ffe066;border-radius:6px;padding:6px 10px 6px 28px}
 .note{color:var(--muted);font-size:13px;margin:0 0 6px}
-svg.timeline{background:#fff;border:1px solid var(--line);border-radius:8px;display:block}
+svg.timeline{background:#fff;border:1px solid var(--line);border-radius:8px;display:block;max-width:none}
 svg .lane-bg{fill:#fff}
 svg .lane-bg:nth-of-type(even){fill:#f3f5f8}
 svg .lane-bg{stroke:#e3e6eb;stroke-width:1}
@@ -602,6 +609,7 @@ svg .break{fill:none;stroke:#868e96;stroke-width:1.5}
 svg .gap{font-size:11px;fill:#5c6675;text-anchor:middle}
 svg .halo{fill:#ffe066;fill-opacity:.75;stroke:#f08c00;stroke-width:1.5}
 svg .label{font-size:11px;font-weight:600;fill:#1d2330;paint-order:stroke;stroke:#fff;stroke-width:3px}
+svg .label .id{font-weight:700;fill:#7b2cbf}
 svg .leader{stroke:#f08c00;stroke-width:1}
 svg .count{font-size:10px;fill:#5c6675}
 svg a.dim{opacity:.12}
@@ -614,7 +622,13 @@ th,td{border-bottom:1px solid var(--line);padding:4px 8px;text-align:left;vertic
 th{background:#eef0f3;position:sticky;top:0}
 td.t{font-family:ui-monospace,Consolas,monospace;white-space:nowrap;font-size:12px}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
-td.file{word-break:break-all;color:var(--muted)}
+td.file{overflow-wrap:anywhere;min-width:10em;color:var(--muted)}
+td.file .num{white-space:nowrap}
+td .local{color:var(--muted)}
+.id{font-weight:600;white-space:nowrap}
+.wide{overflow-x:auto;max-width:100%}
+table.inputs td:last-child{overflow-wrap:anywhere;min-width:16em}
+@media screen{table.inputs,table.coverage{display:block;overflow-x:auto}}
 tr.evidence td{background:#fff9db}
 tr:target td{background:#ffe066}
 .rep{color:var(--muted);font-size:12px;white-space:nowrap}
@@ -625,18 +639,42 @@ dl.raw dd{margin:0;white-space:pre-wrap;word-break:break-word}
 form.filters{margin:0 0 8px;display:flex;gap:16px;font-size:13px}
 ul.warnings li{color:#a61e4d}
 footer{padding:12px 32px;color:var(--muted);font-size:12px}
+@media screen and (max-width:900px){
+header.top{padding:12px 14px}
+main{padding:8px 14px 24px}
+footer{padding:12px 14px}
+}
+@page{size:A4;margin:12mm 11mm}
 @media print{
-body{background:#fff;font-size:10pt}
-header.top{background:#fff;color:#000;border-bottom:2px solid #000;padding:0 0 8px}
+body{background:#fff;font-size:9.5pt;line-height:1.4}
+header.top{background:#fff;color:#000;border-bottom:2px solid #000;padding:0 0 4px}
+header.top h1{font-size:15pt;margin:0 0 2px}
 header.top .case{color:#000}
 header.top .tool,header.top .facts dt{color:#555}
+header.top .facts{font-size:8.5pt}
 main{padding:0;max-width:none}
+h2{font-size:13pt;margin:12px 0 6px;break-after:avoid}
+h3,h4,.badges{break-after:avoid}
 details{display:none}
-.finding{box-shadow:none;break-inside:avoid}
+.finding{box-shadow:none;padding:8px 12px;margin:0 0 10px}
+.finding li,ul.evidence li{break-inside:avoid}
 form.filters,.note a{display:none}
 th{position:static}
 a{color:inherit;text-decoration:none}
-svg.timeline{break-inside:avoid}
+.wide{overflow:visible}
+section#picture{break-inside:avoid}
+svg.timeline{width:100%;height:auto}
+table{font-size:8pt}
+td.t{font-size:7.5pt}
+td.file{min-width:0}
+table.inputs,table.coverage,table.skipped,table.hosts{font-size:7pt}
+table.inputs,table.coverage{table-layout:fixed}
+table.inputs td,table.coverage td{white-space:normal;overflow-wrap:anywhere}
+table.inputs th:nth-child(1){width:44%}
+table.inputs th:nth-child(9){width:26%}
+table.inputs th:nth-child(5),table.inputs td:nth-child(5),table.inputs th:nth-child(6),table.inputs td:nth-child(6){display:none}
+table.coverage th:nth-child(2){width:34%}
+table.inputs td:last-child{min-width:0}
 tr{break-inside:avoid}
 }
 "#;

@@ -27,6 +27,19 @@ pub fn short(t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
     t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
+/// An event as engineers name it: the provider without its `Microsoft-Windows-` prefix, then
+/// the id (`NETLOGON 5719`, `FailoverClustering 1228`, `Hyper-V-HA 21502`).
+pub fn event_name(provider: &str, event_id: u32) -> String {
+    let short = provider
+        .strip_prefix("Microsoft-Windows-")
+        .unwrap_or(provider);
+    let short = match short {
+        "Hyper-V-High-Availability" => "Hyper-V-HA",
+        other => other,
+    };
+    format!("{short} {event_id}")
+}
+
 /// `hvtriage explain RULE`: the rule's cause, fix, references and the events it needs.
 pub fn explain(rule: &crate::rules::Rule, set: &crate::rules::RuleSet) -> String {
     use std::fmt::Write as _;
@@ -63,7 +76,26 @@ pub fn explain(rule: &crate::rules::Rule, set: &crate::rules::RuleSet) -> String
             let _ = writeln!(out, "  {}{optional}: {}", step.name, labels.join(" or "));
         }
         for absent in &form.absent {
-            let _ = writeln!(out, "  and none of: {}", absent.signals.join(", "));
+            let host = match absent.host {
+                crate::rules::AbsentHost::Other => "on any other host",
+                crate::rules::AbsentHost::Same => "on the same host",
+                crate::rules::AbsentHost::Any => "on any host",
+            };
+            let when = absent.within_ms.map_or_else(
+                || "anywhere in the collected logs".to_string(),
+                |ms| {
+                    format!(
+                        "within {} min of {}",
+                        ms / 60_000,
+                        form.steps[absent.of].name
+                    )
+                },
+            );
+            let _ = writeln!(
+                out,
+                "  and no {} {host} {when}",
+                absent.signals.join(" or ")
+            );
         }
     }
     if !rule.fixtures.is_empty() {

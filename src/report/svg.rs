@@ -25,7 +25,10 @@ const MIN_SEGMENT_W: f64 = 56.0;
 const SEGMENT_PAD: f64 = 12.0;
 const AXIS_H: f64 = 40.0;
 const ROW_H: f64 = 18.0;
-const LABEL_ROW_H: f64 = 15.0;
+/// An evidence label is two lines: the event (`NETLOGON 5719`), then what it says.
+const LABEL_ROW_H: f64 = 27.0;
+/// Label rows a lane may grow to before a label that finds no room is left to its tooltip.
+const MAX_LABEL_ROWS: usize = 6;
 const LANE_PAD: f64 = 8.0;
 /// Rows of markers (and of labels) per lane, so close events do not hide each other.
 const MAX_ROWS: usize = 4;
@@ -54,15 +57,16 @@ pub fn family(signal: &str) -> usize {
         | "cluster_interface_unreachable"
         | "cluster_network_down"
         | "cluster_network_partitioned"
-        | "vm_critical_network"
         | "node_removed" => 7,
         "cluster_network_up" => 8,
-        _ => 9,
+        // 1255: the protected network of one VM, what starts a Protected Network move.
+        "vm_critical_network" => 9,
+        _ => 10,
     }
 }
 
 /// Shape and colour of each family, in legend order.
-const FAMILIES: [(Shape, &str); 10] = [
+const FAMILIES: [(Shape, &str); 11] = [
     (Shape::Down, "#d62828"),
     (Shape::Up, "#2b8a3e"),
     (Shape::Diamond, "#7b2cbf"),
@@ -72,6 +76,7 @@ const FAMILIES: [(Shape, &str); 10] = [
     (Shape::Dot, "#2f9e44"),
     (Shape::Bar, "#e8590c"),
     (Shape::Bar, "#37b24d"),
+    (Shape::Hollow, "#e8590c"),
     (Shape::Small, "#868e96"),
 ];
 
@@ -85,12 +90,16 @@ enum Shape {
     Cross,
     Dot,
     Bar,
+    Hollow,
     Small,
 }
 
 /// One marker's SVG, centred on (x, y).
 fn shape(family: usize, x: f64, y: f64) -> String {
-    let (shape, colour) = FAMILIES.get(family).copied().unwrap_or(FAMILIES[9]);
+    let (shape, colour) = FAMILIES
+        .get(family)
+        .copied()
+        .unwrap_or(FAMILIES[FAMILIES.len() - 1]);
     let r = 6.0;
     match shape {
         Shape::Down => format!(
@@ -129,6 +138,13 @@ fn shape(family: usize, x: f64, y: f64) -> String {
             r#"<rect x="{:.1}" y="{:.1}" width="5" height="14" rx="1" fill="{colour}"/>"#,
             x - 2.5,
             y - 7.0
+        ),
+        Shape::Hollow => format!(
+            r##"<path d="M{:.1} {:.1}h{:.1}l-{r:.1} {:.1}z" fill="#fff" stroke="{colour}" stroke-width="2.2"/>"##,
+            x - r,
+            y - r * 0.8,
+            2.0 * r,
+            1.8 * r
         ),
         Shape::Small => format!(r#"<circle cx="{x:.1}" cy="{y:.1}" r="3.5" fill="{colour}"/>"#),
     }
@@ -243,9 +259,9 @@ struct Marker<'a> {
     evidence: bool,
     signal: &'a Signal,
     row: usize,
-    label_row: usize,
-    /// The label ends at the marker instead of starting there (near the right edge).
-    label_left: bool,
+    /// Where its label goes: the label row, and whether it ends at the marker instead of
+    /// starting there. `None` for a marker without a label (not evidence, or no room).
+    label: Option<(usize, bool)>,
     /// Whether `×count` fits beside the marker; else only its tooltip says it.
     show_count: bool,
     /// The time its tooltip shows: the report's zone, and UTC.
@@ -266,7 +282,7 @@ pub fn render(a: &Analysis, runs: &[Run], w: &Words) -> String {
     }
     let height = y + 22.0;
     let mut out = format!(
-        r#"<svg class="timeline" viewBox="0 0 {WIDTH} {height:.0}" width="100%" role="img" aria-label="{}">"#,
+        r#"<svg class="timeline" viewBox="0 0 {WIDTH} {height:.0}" width="{WIDTH}" role="img" aria-label="{}">"#,
         attr(w.picture)
     );
     // Backgrounds first, then the grid and breaks over them, then the markers on top.
@@ -320,8 +336,7 @@ fn lanes<'a>(
             evidence: run.evidence,
             signal: s,
             row: 0,
-            label_row: 0,
-            label_left: false,
+            label: None,
             show_count: false,
             when: tooltip_time(s.time, a.time_zone),
         };
@@ -362,10 +377,12 @@ fn push_or_merge<'a>(markers: &mut Vec<Marker<'a>>, m: Marker<'a>) {
     markers.push(m);
 }
 
-/// Gives each marker a row, and each evidence label a label row, so none overlap.
+/// Gives each marker a row, and each evidence label a label row, so none overlap: a label goes
+/// right of its marker in the first free row, else left of it, else (every row busy there) it
+/// is not drawn and the marker's ring and tooltip still say it is evidence.
 fn place(markers: &mut [Marker<'_>], w: &Words) {
     let mut row_end = [f64::MIN; MAX_ROWS];
-    let mut label_end = [f64::MIN; MAX_ROWS];
+    let mut labels: Vec<Vec<(f64, f64)>> = vec![Vec::new(); MAX_LABEL_ROWS];
     for m in markers.iter_mut() {
         m.row = free_row(
             &mut row_end,
@@ -373,14 +390,24 @@ fn place(markers: &mut [Marker<'_>], w: &Words) {
             m.x + MARKER_SPAN / 2.0,
         );
         if m.evidence {
-            let width = text_width(&label(m.signal, w));
-            m.label_left = m.x + width + 6.0 > WIDTH;
-            let (from, to) = if m.label_left {
-                (m.x - width - 6.0, m.x + 4.0)
-            } else {
-                (m.x - 4.0, m.x + width + 6.0)
-            };
-            m.label_row = free_row(&mut label_end, from, to);
+            let (first, second) = label(m.signal, w);
+            let width = text_width(&first).max(text_width(&second)) + 8.0;
+            let right = (m.x - 4.0, m.x + width);
+            let left = (m.x - width, m.x + 4.0);
+            let fits = |span: (f64, f64)| span.0 >= LABEL_W && span.1 <= WIDTH;
+            let choice = [(false, right), (true, left)]
+                .into_iter()
+                .filter(|(_, span)| fits(*span))
+                .find_map(|(is_left, span)| {
+                    let row = labels
+                        .iter()
+                        .position(|taken| taken.iter().all(|&(a, b)| span.1 <= a || span.0 >= b))?;
+                    Some((is_left, span, row))
+                });
+            m.label = choice.map(|(is_left, span, row)| {
+                labels[row].push(span);
+                (row, is_left)
+            });
         }
     }
     for i in 0..markers.len() {
@@ -407,11 +434,14 @@ fn text_width(s: &str) -> f64 {
     s.chars().map(char_width).sum()
 }
 
+/// Generous for a bold 11 px sans serif (DejaVu Sans Bold is wide): a label measured too
+/// short would run into the next one.
 fn char_width(c: char) -> f64 {
-    if (c as u32) >= 0x2E80 {
-        12.0
-    } else {
-        6.4
+    match c {
+        _ if (c as u32) >= 0x2E80 => 12.0,
+        'A'..='H' | 'J'..='Z' | '0'..='9' | 'm' | 'w' | '#' | '%' | '@' => 8.2,
+        'i' | 'j' | 'l' | 'I' | '.' | ',' | ':' | ';' | '\'' | '|' | '!' | ' ' | '(' | ')' => 4.2,
+        _ => 7.0,
     }
 }
 
@@ -432,20 +462,28 @@ fn fit(s: &str, width: f64) -> String {
     out + "…"
 }
 
-/// The short label of an evidence marker: its kind, and the VM or adapter it concerns.
-fn label(s: &Signal, w: &Words) -> String {
+/// The two lines of an evidence marker's label: the event as engineers name it
+/// (`NETLOGON 5719`), then its kind and the VM, adapter or domain it concerns.
+fn label(s: &Signal, w: &Words) -> (String, String) {
     let kind = w.legend.get(family(&s.name)).copied().unwrap_or_default();
     let what = ["vm", "adapter", "domain"]
         .iter()
         .find_map(|k| s.fields.get(*k).filter(|v| !v.is_empty()));
-    let mut out = match what {
+    let second = match what {
         Some(v) => format!("{kind} · {v}"),
         None => kind.to_string(),
     };
-    if out.chars().count() > 48 {
-        out = out.chars().take(47).collect::<String>() + "…";
-    }
-    out
+    let cut = |text: String| {
+        if text.chars().count() > 40 {
+            text.chars().take(39).collect::<String>() + "…"
+        } else {
+            text
+        }
+    };
+    (
+        cut(super::event_name(&s.event.provider, s.event.event_id)),
+        cut(second),
+    )
 }
 
 /// Draws one lane: its background into `bg`, its name and markers into `out`; returns the
@@ -460,8 +498,8 @@ fn lane(
 ) -> f64 {
     let label_rows = markers
         .iter()
-        .filter(|m| m.evidence)
-        .map(|m| m.label_row + 1)
+        .filter_map(|m| m.label)
+        .map(|(row, _)| row + 1)
         .max()
         .unwrap_or(0);
     let rows = markers.iter().map(|m| m.row + 1).max().unwrap_or(1);
@@ -497,11 +535,12 @@ fn marker(out: &mut String, m: &Marker<'_>, my: f64, label_top: f64, w: &Words) 
     };
     let _ = write!(
         out,
-        r##"<a href="#ev-{}" class="{class}" data-signal="{}"><title>{} {} · {}{}</title>"##,
+        r##"<a href="#ev-{}" class="{class}" data-signal="{}"><title>{} {} · {} · {}{}</title>"##,
         s.id,
         attr(&s.name),
         text(&m.when),
         text(&s.host),
+        text(&super::event_name(&s.event.provider, s.event.event_id)),
         text(s.text_in(w.lang)),
         if m.count > 1 {
             format!(" (×{})", m.count)
@@ -518,21 +557,29 @@ fn marker(out: &mut String, m: &Marker<'_>, my: f64, label_top: f64, w: &Words) 
         );
     }
     if m.evidence {
-        let ly = label_top + m.label_row as f64 * LABEL_ROW_H + 11.0;
-        let (lx, anchor) = if m.label_left {
+        let _ = write!(
+            out,
+            r#"<circle class="halo" cx="{:.1}" cy="{my:.1}" r="10"/>"#,
+            m.x
+        );
+    }
+    if let Some((row, left)) = m.label {
+        let ly = label_top + row as f64 * LABEL_ROW_H + 11.0;
+        let (lx, anchor) = if left {
             (m.x + 3.0, " text-anchor=\"end\"")
         } else {
             (m.x - 3.0, "")
         };
+        let (first, second) = label(s, w);
         let _ = write!(
             out,
-            r#"<line class="leader" x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}"/><circle class="halo" cx="{:.1}" cy="{my:.1}" r="10"/><text class="label" x="{lx:.1}" y="{ly:.1}"{anchor}>{}</text>"#,
+            r#"<line class="leader" x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}"/><text class="label" x="{lx:.1}" y="{ly:.1}"{anchor}><tspan class="id">{}</tspan><tspan x="{lx:.1}" dy="12">{}</tspan></text>"#,
             m.x,
-            ly + 2.0,
+            ly + 14.0,
             m.x,
             my - 9.0,
-            m.x,
-            text(&label(s, w))
+            text(&first),
+            text(&second)
         );
     }
     out.push_str(&shape(m.family, m.x, my));
