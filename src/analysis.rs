@@ -95,6 +95,33 @@ impl Analysis {
         Some((first, last))
     }
 
+    /// Whether the case holds anything of Hyper-V or the cluster: a known event, or a Hyper-V or
+    /// FailoverClustering log. Without either, "no known root cause" would mislead: these are
+    /// not the logs of a Hyper-V cluster's trouble.
+    pub fn has_cluster_events(&self) -> bool {
+        !self.timeline.is_empty()
+            || self.coverage.iter().any(|c| {
+                !c.missing
+                    && ["hyper-v", "failoverclustering"]
+                        .iter()
+                        .any(|k| c.channel.to_ascii_lowercase().contains(k))
+            })
+    }
+
+    /// "HV01: System, Application; HV02: System": the logs each host's case holds.
+    pub fn logs_seen(&self) -> String {
+        let mut by_host: std::collections::BTreeMap<&str, Vec<&str>> =
+            std::collections::BTreeMap::new();
+        for c in self.coverage.iter().filter(|c| !c.missing) {
+            by_host.entry(&c.host).or_default().push(&c.channel);
+        }
+        by_host
+            .iter()
+            .map(|(h, logs)| format!("{h}: {}", logs.join(", ")))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
     /// The most severe finding, if any.
     pub fn worst(&self) -> Option<Severity> {
         self.findings.iter().map(|f| f.severity).min()

@@ -205,7 +205,12 @@ impl Catalogue {
                 ));
             }
             if let Some(ja) = &def.text_ja {
-                let fields = |t: &str| -> HashSet<String> { placeholders(t).into_iter().collect() };
+                let fields = |t: &str| -> HashSet<String> {
+                    placeholders(t)
+                        .into_iter()
+                        .map(|p| p.split('|').next().unwrap_or_default().to_string())
+                        .collect()
+                };
                 if !fields(ja).is_subset(&fields(&def.text)) {
                     return Err(error(
                         &def.name,

@@ -211,12 +211,21 @@ fn missing_evidence_is_asked_for() {
 
 #[test]
 fn no_finding_gives_a_clear_no_known_root_cause_card() {
+    let page = report("netlogon-other-status", &[]);
+    assert!(page.contains("class=\"finding none\""));
+    assert!(page.contains("No known root cause"));
+}
+
+#[test]
+fn logs_without_any_cluster_event_say_so_instead_of_no_root_cause() {
     let page = report_of(
         &common::samples().join("omerbenamram__samples__security.evtx"),
         &[],
     );
-    assert!(page.contains("class=\"finding none\""));
-    assert!(page.contains("No known root cause"));
+    assert!(!page.contains("class=\"finding none\""), "a green card");
+    assert!(page.contains("These logs hold no Hyper-V or failover-cluster events"));
+    assert!(page.contains("check what was collected"));
+    assert!(page.contains(": Security"), "the logs seen are named");
 }
 
 #[test]

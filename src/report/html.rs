@@ -129,7 +129,15 @@ fn severity_class(s: Severity) -> &'static str {
 /// The findings, each as a card; or a card that says no known root cause was found.
 fn verdict(out: &mut String, a: &Analysis, w: &Words) {
     let _ = writeln!(out, "<section id=\"verdict\"><h2>{}</h2>", w.verdict);
-    if a.findings.is_empty() {
+    if a.findings.is_empty() && !a.has_cluster_events() {
+        let _ = writeln!(
+            out,
+            "<article class=\"finding warning\"><h3>{}</h3><p>{} {}</p></article>",
+            w.no_events_title,
+            w.no_events_text,
+            text(&a.logs_seen())
+        );
+    } else if a.findings.is_empty() {
         let _ = writeln!(
             out,
             "<article class=\"finding none\"><h3>{}</h3><p>{}</p></article>",
