@@ -14,6 +14,8 @@ use std::collections::{BTreeMap, BTreeSet};
 const KEY: &str = "vm_id";
 /// Fields one event of a migration may lend another of the same VM id.
 const JOINED: [&str; 5] = ["vm", "source", "destination", "side", "host"];
+/// The field that names, space-separated, the fields a fallback filled: inferred, not read.
+pub const INFERRED: &str = "inferred";
 /// Events of one VM id further apart than this are different migrations.
 pub const WINDOW_MS: i64 = 10 * 60 * 1000;
 /// How many events of one VM id on each side of a signal are asked for a missing field: a
@@ -42,6 +44,10 @@ pub fn join(signals: &mut [Signal], catalogue: &Catalogue) {
     for (i, s) in signals.iter_mut().enumerate() {
         let fallbacks = catalogue.fallbacks(s);
         if !fallbacks.is_empty() {
+            // Say which fields are guesses: a rule relation that rests on one is at most
+            // medium (src/rules/matcher.rs).
+            let names: Vec<&str> = fallbacks.iter().map(|(n, _)| n.as_str()).collect();
+            s.fields.insert(INFERRED.into(), names.join(" "));
             s.fields.extend(fallbacks);
             changed.insert(i);
         }

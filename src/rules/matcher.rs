@@ -23,13 +23,20 @@ struct Context<'a> {
 /// One way a form of a rule held: for each step, the signals (timeline indices) it bound.
 #[derive(Debug)]
 struct Match {
+    /// What the finding may claim: the form's confidence, or medium where an absence could
+    /// not be checked or a relation rests on an inferred field.
     confidence: Confidence,
+    /// Which form of the rule matched (its steps and words).
+    form: Confidence,
     bound: Vec<Vec<usize>>,
     host: String,
     time_ms: i64,
     /// Absences that could not be checked: hosts whose log for the absence's window is not in
     /// the case.
     unchecked: Vec<Unchecked>,
+    /// A "source is the host of" relation held only through a source that was inferred (the
+    /// host that logged the failure), not read from any event.
+    inferred_source: bool,
 }
 
 /// An absence not checked on some hosts: "no `label` on `hosts`" is unknown there.
@@ -134,17 +141,21 @@ fn matches_of(rule: &Rule, form: &Form, confidence: Confidence, cx: &Context) ->
             .iter()
             .filter_map(|a| unchecked(a, &bound, cx))
             .collect();
+        let inferred_source = rests_on_inferred_source(form, &bound, timeline);
         out.push(Match {
-            // An absence that could not be checked everywhere is not known (SPEC 4.1).
-            confidence: if unchecked.is_empty() {
+            // An absence that could not be checked everywhere is not known (SPEC 4.1), and a
+            // source that no event named is a guess.
+            confidence: if unchecked.is_empty() && !inferred_source {
                 confidence
             } else {
                 Confidence::Medium
             },
+            form: confidence,
             bound,
             host,
             time_ms: signal.at.timestamp_millis(),
             unchecked,
+            inferred_source,
         });
     }
     out
@@ -309,6 +320,21 @@ fn present(absence: &Absence, bound: &[Vec<usize>], timeline: &[Signal]) -> bool
         })
 }
 
+/// Whether a step related by "source is the host of" bound only signals whose `source` was
+/// inferred rather than read.
+fn rests_on_inferred_source(form: &Form, bound: &[Vec<usize>], timeline: &[Signal]) -> bool {
+    form.steps.iter().zip(bound).any(|(step, ids)| {
+        step.source_is_host_of.is_some()
+            && !ids.is_empty()
+            && ids.iter().all(|&i| {
+                timeline[i]
+                    .fields
+                    .get(crate::migration::INFERRED)
+                    .is_some_and(|f| f.split(' ').any(|n| n == "source"))
+            })
+    })
+}
+
 /// The hosts an absence should have looked at whose log for its window is not in the case
 /// (not collected, or starting after the window or ending before it).
 fn unchecked(absence: &Absence, bound: &[Vec<usize>], cx: &Context) -> Option<Unchecked> {
@@ -384,6 +410,7 @@ fn group(rule: &Rule, mut matches: Vec<Match>) -> Vec<Vec<Match>> {
             same_group(rule, last, &m)
                 && m.time_ms - first.time_ms <= rule.window_ms
                 && last.confidence == m.confidence
+                && last.form == m.form
         });
         if joins {
             groups.last_mut().expect("joins implies a group").push(m);
@@ -397,7 +424,7 @@ fn group(rule: &Rule, mut matches: Vec<Match>) -> Vec<Vec<Match>> {
 fn finding(rule: &Rule, group: &[Match], cx: &Context) -> Finding {
     let (timeline, lang) = (cx.timeline, cx.lang);
     let confidence = group[0].confidence;
-    let form = match confidence {
+    let form = match group[0].form {
         Confidence::High => &rule.high,
         Confidence::Medium => rule.medium.as_ref().unwrap_or(&rule.high),
     };
@@ -454,7 +481,7 @@ fn finding(rule: &Rule, group: &[Match], cx: &Context) -> Finding {
     missing.extend(unchecked.iter().map(|u| collect_line(u, lang)));
     missing.dedup();
     let mut cause = fill(
-        match (confidence, &text.cause_medium) {
+        match (group[0].form, &text.cause_medium) {
             (Confidence::Medium, Some(medium)) => medium,
             _ => &text.cause,
         },
@@ -463,6 +490,17 @@ fn finding(rule: &Rule, group: &[Match], cx: &Context) -> Finding {
     for u in &unchecked {
         cause.push(' ');
         cause.push_str(&caveat(u, lang));
+    }
+    if group.iter().any(|m| m.inferred_source) {
+        cause.push(' ');
+        cause.push_str(match lang {
+            "ja" => "ただし、移行元ホストはイベントに記載されておらず、失敗を記録したホストを移行元とみなしています (未確認)。",
+            _ => "Not confirmed: no event names the migration's source; the host that logged the failure is taken for it (unverified).",
+        });
+        missing.push(match lang {
+            "ja" => format!("{host} の Microsoft-Windows-Hyper-V-VMMS-Admin ログ ({} 前後) を採取してください。20413/21024 が移行元と移行先を示します。", crate::report::utc(first)),
+            _ => format!("Collect {host}'s Microsoft-Windows-Hyper-V-VMMS-Admin log around {}: its 20413/21024 name the migration's source and destination.", crate::report::utc(first)),
+        });
     }
     let title = match (confidence, &text.title_medium) {
         (Confidence::Medium, Some(medium)) => medium,
