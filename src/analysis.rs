@@ -19,6 +19,8 @@ pub struct Analysis {
     pub coverage: Vec<Coverage>,
     pub timeline: Vec<Signal>,
     pub findings: Vec<Finding>,
+    /// The hosts' collected configuration (switches, adapters, routes), one per host.
+    pub configs: Vec<crate::config::HostConfig>,
     pub warnings: Vec<String>,
     /// Ids of the rules that were run.
     pub rules: Vec<String>,
@@ -66,6 +68,19 @@ pub struct Finding {
     pub evidence: Vec<usize>,
     /// What to collect next: evidence the rule would use that the case lacks.
     pub missing: Vec<String>,
+    /// What the host's configuration says of the cause, for a rule with a `config_check`:
+    /// `confirmed`, `contradicted`, `unknown` (some of it collected) or `absent`.
+    pub config: Option<String>,
+    /// The facts of the configuration behind that verdict.
+    pub config_evidence: Vec<ConfigFact>,
+}
+
+/// One fact of a host's configuration, and the files it was read from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ConfigFact {
+    pub host: String,
+    pub input: String,
+    pub fact: String,
 }
 
 /// Signals of one host and one kind that follow each other closely, shown as one entry of a

@@ -24,6 +24,7 @@
 pub mod analysis;
 pub mod batch;
 pub mod clock;
+pub mod config;
 pub mod coverage;
 pub mod evtx_write;
 pub mod input;
@@ -104,6 +105,20 @@ pub fn analyze(paths: &[PathBuf], rules: &RuleSet, options: &Options) -> Result<
         .enumerate()
         .map(|(i, inp)| input::read(i, inp, wanted, &options.progress))
         .collect();
+    let mut configs = Vec::new();
+    let read: Vec<(InputReport, Vec<input::RawEvent>)> = read
+        .into_iter()
+        .zip(&found.inputs)
+        .map(|(done, inp)| {
+            if inp.format != input::Format::Config {
+                return done;
+            }
+            let (report, config) = input::read_config(inp, &options.progress);
+            configs.push(config);
+            (report, Vec::new())
+        })
+        .collect();
+    let configs = config::by_host(configs);
     let mut inputs = Vec::new();
     let mut warnings = Vec::new();
     let mut signals = Vec::new();
@@ -125,7 +140,11 @@ pub fn analyze(paths: &[PathBuf], rules: &RuleSet, options: &Options) -> Result<
         }
         inputs.push(report);
     }
-    if inputs.iter().all(|i| i.records == 0) {
+    if inputs
+        .iter()
+        .filter(|i| i.format != "config")
+        .all(|i| i.records == 0)
+    {
         return Err(nothing_readable(paths, &found.skipped, &inputs));
     }
     for skipped in &found.skipped {
@@ -155,7 +174,9 @@ pub fn analyze(paths: &[PathBuf], rules: &RuleSet, options: &Options) -> Result<
     let findings = if options.all {
         Vec::new()
     } else {
-        rules::matcher::correlate(rules, &timeline, &coverage, &options.lang)
+        let mut findings = rules::matcher::correlate(rules, &timeline, &coverage, &options.lang);
+        config::apply(&mut findings, rules, &configs, &timeline, &options.lang);
+        findings
     };
     Ok(Analysis {
         case: options.case.clone().unwrap_or_else(|| case_name(paths)),
@@ -180,6 +201,7 @@ pub fn analyze(paths: &[PathBuf], rules: &RuleSet, options: &Options) -> Result<
         coverage,
         timeline,
         findings,
+        configs,
         warnings,
         rules: rules.rules.iter().map(|r| r.id.clone()).collect(),
     })

@@ -171,6 +171,8 @@ fn json_has_schema_1_with_exactly_its_keys() {
         [
             "cause",
             "confidence",
+            "config",
+            "config_evidence",
             "evidence",
             "first",
             "fix",

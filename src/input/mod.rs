@@ -22,6 +22,8 @@ pub use source::{Progress, Source};
 pub enum Format {
     Evtx,
     Xml,
+    /// A host's configuration: `ipconfig /all`, or cmdlets' `ConvertTo-Json` (src/config).
+    Config,
 }
 
 impl Format {
@@ -29,6 +31,7 @@ impl Format {
         match self {
             Format::Evtx => "evtx",
             Format::Xml => "xml",
+            Format::Config => "config",
         }
     }
 }
@@ -203,5 +206,49 @@ pub fn read(
     match input.format {
         Format::Evtx => evtx::read(index, input, wanted, progress),
         Format::Xml => xml::read(index, input, wanted, progress),
+        // Read by `read_config`: a configuration holds no events.
+        Format::Config => (InputReport::new(input), Vec::new()),
     }
+}
+
+/// Reads one configuration input: the host's configuration and the input's report (records:
+/// the adapters, switches, routes and team members it gave).
+pub fn read_config(input: &Input, progress: &Progress) -> (InputReport, crate::config::HostConfig) {
+    let mut report = InputReport::new(input);
+    let bytes = match input
+        .source
+        .read_all(crate::config::MAX_CONFIG_BYTES as u64)
+    {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == std::io::ErrorKind::InvalidData => {
+            report.warn(format!(
+                "more than a host's configuration ({} MiB at most): not read",
+                crate::config::MAX_CONFIG_BYTES >> 20
+            ));
+            return (report, crate::config::HostConfig::default());
+        }
+        Err(err) => {
+            report.warn(format!("not read ({err})"));
+            return (report, crate::config::HostConfig::default());
+        }
+    };
+    progress.add(bytes.len() as u64);
+    let (config, warnings) =
+        crate::config::read(&bytes, &input.display, folder_host(&input.display));
+    report.records = (config.adapters.len()
+        + config.switches.len()
+        + config.routes.len()
+        + config.host_vnics.len()
+        + config.team_members.len()) as u64;
+    report.warnings.extend(warnings);
+    (report, config)
+}
+
+/// The folder a file is in (`HV01/switch.json` → `HV01`, `case.zip!HV01/x.json` → `HV01`):
+/// the host of a file that names none.
+fn folder_host(display: &str) -> Option<&str> {
+    let inner = display.rsplit('!').next().unwrap_or(display);
+    let mut parts = inner.rsplit('/');
+    parts.next()?;
+    parts.next().filter(|p| !p.is_empty())
 }

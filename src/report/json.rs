@@ -91,6 +91,8 @@ struct Finding<'a> {
     fix: String,
     evidence: &'a [usize],
     missing: &'a [String],
+    config: Option<&'a str>,
+    config_evidence: &'a [crate::analysis::ConfigFact],
 }
 
 /// The analysis as JSON text, pretty-printed, ending in a newline.
@@ -176,6 +178,8 @@ pub fn render(a: &Analysis) -> String {
                 fix: f.fix.join("\n"),
                 evidence: &f.evidence,
                 missing: &f.missing,
+                config: f.config.as_deref(),
+                config_evidence: &f.config_evidence,
             })
             .collect(),
         warnings: &a.warnings,

@@ -133,6 +133,7 @@ struct RuleFile {
     references: Vec<String>,
     #[serde(default)]
     seeds: Vec<String>,
+    config_check: Option<Spanned<String>>,
     step: Vec<StepFile>,
     #[serde(default)]
     absent: Vec<AbsentFile>,
@@ -800,6 +801,15 @@ fn parse_rule(file: &str, text: &str, catalogue: &Catalogue) -> Result<Rule, Loa
         .into_iter()
         .map(|f| c.fixture(f))
         .collect::<Result<_, _>>()?;
+    if let Some(check) = &parsed.config_check {
+        if check.get_ref() != "shared-uplink-only-path" {
+            return Err(c.err(
+                check,
+                format!("unknown config_check {:?}", check.get_ref()),
+                "write config_check = \"shared-uplink-only-path\" (the only check there is)",
+            ));
+        }
+    }
     Ok(Rule {
         id: parsed.id.into_inner(),
         file: file.to_string(),
@@ -812,6 +822,7 @@ fn parse_rule(file: &str, text: &str, catalogue: &Catalogue) -> Result<Rule, Loa
         medium,
         references: parsed.references,
         seeds: parsed.seeds,
+        config_check: parsed.config_check.map(Spanned::into_inner),
         text: texts,
         fixtures,
     })

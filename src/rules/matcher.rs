@@ -520,6 +520,8 @@ fn finding(rule: &Rule, group: &[Match], cx: &Context) -> Finding {
         fix: text.fix.iter().map(|f| fill(f, lookup)).collect(),
         evidence: evidence.into_iter().collect(),
         missing,
+        config: None,
+        config_evidence: Vec::new(),
     }
 }
 

@@ -94,6 +94,9 @@ pub struct Rule {
     pub medium: Option<Form>,
     pub references: Vec<String>,
     pub seeds: Vec<String>,
+    /// A check of the hosts' configuration that confirms or contradicts the cause
+    /// (`shared-uplink-only-path`), see `src/config`.
+    pub config_check: Option<String>,
     /// Texts by language (`en` always).
     pub text: BTreeMap<String, text::Text>,
     /// The cases that prove the rule (SPEC §6.4): where it must match, and where it must not.

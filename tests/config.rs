@@ -1,0 +1,99 @@
+//! The hosts' configuration confirms, contradicts or is absent from the shared-NIC finding,
+//! and a hostile configuration file is a warning, never more.
+
+mod common;
+
+use hvtriage::rules::RuleSet;
+use hvtriage::{analyze, Options};
+use std::path::PathBuf;
+
+fn run(paths: &[PathBuf]) -> hvtriage::analysis::Analysis {
+    analyze(paths, &RuleSet::builtin().unwrap(), &Options::default()).unwrap()
+}
+
+fn shared_nic(a: &hvtriage::analysis::Analysis) -> &hvtriage::analysis::Finding {
+    a.findings
+        .iter()
+        .find(|f| f.rule == "shared-nic-only-dc-path")
+        .expect("the shared-NIC finding")
+}
+
+#[test]
+fn confirmed_contradicted_and_absent_configuration() {
+    let fixtures = common::root().join("fixtures");
+    let confirmed = run(&[fixtures.join("seed-001-config")]);
+    let f = shared_nic(&confirmed);
+    assert_eq!(f.config.as_deref(), Some("confirmed"));
+    assert_eq!(f.confidence.as_str(), "high");
+    assert!(f.cause.contains("Confirmed by the host's configuration"));
+    assert!(f
+        .config_evidence
+        .iter()
+        .any(|e| e.fact.contains("uplink of the virtual switch Corp")
+            && e.input.contains("HV01/Get-VMSwitch.json")));
+    assert!(f
+        .config_evidence
+        .iter()
+        .any(|e| e.fact.contains("every gateway and DNS server")));
+
+    let contradicted = run(&[fixtures.join("seed-001-config-second-path")]);
+    let f = shared_nic(&contradicted);
+    assert_eq!(f.config.as_deref(), Some("contradicted"));
+    assert_eq!(f.confidence.as_str(), "medium");
+    assert!(
+        f.cause.contains("Management gives the host a second path"),
+        "{}",
+        f.cause
+    );
+    assert!(!f.title.contains("only path"), "{}", f.title);
+
+    let absent = run(&[fixtures.join("seed-001")]);
+    let f = shared_nic(&absent);
+    assert_eq!(f.config.as_deref(), Some("absent"));
+    assert!(f.missing.iter().any(|m| m.contains("Collect-HvTriage.ps1")));
+}
+
+#[test]
+fn hostile_configuration_files_are_warnings_and_nothing_else() {
+    let case = common::temp_dir("config-hostile");
+    let seed = common::root().join("fixtures/seed-001");
+    for host in ["HV01", "HV02"] {
+        std::fs::create_dir_all(case.join(host)).unwrap();
+        for entry in std::fs::read_dir(seed.join(host)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|x| x == "evtx") {
+                std::fs::copy(&path, case.join(host).join(path.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    let hv01 = case.join("HV01");
+    // Too big for a host's configuration.
+    let mut huge = String::from("[{\"SwitchType\":2,\"AllowManagementOS\":true,\"Name\":\"");
+    huge.push_str(&"x".repeat(17 << 20));
+    huge.push_str("\"}]");
+    std::fs::write(hv01.join("huge.json"), huge).unwrap();
+    // Cut short, wrong shapes, and UTF-16 without a BOM of broken JSON.
+    std::fs::write(hv01.join("cut.json"), "{\"SwitchType\": 2, \"Name\": \"Co").unwrap();
+    std::fs::write(
+        hv01.join("shapes.json"),
+        "{\"SwitchType\": {\"a\": [1, 2]}, \"AllowManagementOS\": \"yes\", \"NetAdapterInterfaceDescription\": [[]]}",
+    )
+    .unwrap();
+    let utf16: Vec<u8> = "[{\"DestinationPrefix\": 1, \"NextHop\": null}"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    std::fs::write(hv01.join("routes.json"), utf16).unwrap();
+    let a = run(std::slice::from_ref(&case));
+    let f = shared_nic(&a);
+    assert_eq!(f.confidence.as_str(), "high", "the events still hold");
+    assert_ne!(f.config.as_deref(), Some("contradicted"));
+    for name in ["huge.json", "cut.json", "routes.json"] {
+        assert!(
+            a.warnings.iter().any(|w| w.contains(name)),
+            "{name}: no warning in {:?}",
+            a.warnings
+        );
+    }
+    std::fs::remove_dir_all(case).ok();
+}
