@@ -97,3 +97,22 @@ fn hostile_configuration_files_are_warnings_and_nothing_else() {
     }
     std::fs::remove_dir_all(case).ok();
 }
+
+#[test]
+fn the_collector_writes_the_files_the_fixture_holds() {
+    let script =
+        std::fs::read_to_string(common::root().join("scripts/Collect-HvTriage.ps1")).unwrap();
+    let case = common::root().join("fixtures/seed-001-config/HV01");
+    for entry in std::fs::read_dir(&case).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix(".json") {
+            assert!(
+                script.contains(&format!("'{stem}'")),
+                "the collector does not write {name}"
+            );
+        }
+    }
+    assert!(script.contains("ipconfig.txt"));
+    assert!(script.contains("Get-ClusterLog"));
+    assert!(!script.contains("-UseLocalTime "), "cluster.log in UTC");
+}
