@@ -367,3 +367,26 @@ fn odd_analyses_render_without_panicking() {
     parse(&page);
     assert!(page.contains("1601-01-01"));
 }
+
+#[test]
+fn the_verdict_shows_the_hosts_configuration_and_its_network() {
+    let confirmed = report("seed-001-config", &[]);
+    assert!(
+        confirmed.contains("confirmed by the host&#x27;s configuration")
+            || confirmed.contains("confirmed by the host's configuration")
+    );
+    assert_eq!(confirmed.matches("<svg class=\"net\"").count(), 1);
+    assert!(
+        confirmed.contains("class=\"box down\""),
+        "the NIC that lost its link is marked"
+    );
+    let contradicted = report("seed-001-config-second-path", &[]);
+    assert!(contradicted.contains("<p class=\"config contradicted\">"));
+    assert!(
+        contradicted.contains("Management"),
+        "the second path is drawn"
+    );
+    let absent = report("seed-001", &[]);
+    assert!(absent.contains("<p class=\"config absent\">"));
+    assert!(!absent.contains("<svg class=\"net\""));
+}

@@ -205,6 +205,7 @@ fn finding(out: &mut String, a: &Analysis, f: &Finding, index: usize, w: &Words)
         );
     }
     out.push_str("</ul>");
+    host_config(out, a, f, w);
     if !f.missing.is_empty() {
         let _ = write!(out, "<h4>{}</h4><ul class=\"missing\">", w.collect_next);
         for m in &f.missing {
@@ -213,6 +214,51 @@ fn finding(out: &mut String, a: &Analysis, f: &Finding, index: usize, w: &Words)
         out.push_str("</ul>");
     }
     out.push_str("</article>\n");
+}
+
+/// What the host's configuration says of the finding: the verdict, its facts with their files,
+/// and the host's network drawn with the NIC that lost its link.
+fn host_config(out: &mut String, a: &Analysis, f: &Finding, w: &Words) {
+    let Some(verdict) = f.config.as_deref() else {
+        return;
+    };
+    let words = w
+        .config_verdicts
+        .iter()
+        .find(|(k, _)| *k == verdict)
+        .map_or(verdict, |(_, v)| v);
+    let _ = write!(
+        out,
+        "<h4>{}</h4><p class=\"config {}\">{}</p>",
+        w.host_config,
+        attr(verdict),
+        text(words)
+    );
+    if !f.config_evidence.is_empty() {
+        out.push_str("<ul class=\"config-facts\">");
+        for e in &f.config_evidence {
+            let _ = write!(
+                out,
+                "<li>{} <span class=\"file\">({})</span></li>",
+                text(&e.fact),
+                text(&e.input)
+            );
+        }
+        out.push_str("</ul>");
+    }
+    let adapter = f
+        .evidence
+        .iter()
+        .filter_map(|&i| a.timeline.get(i))
+        .filter(|s| s.host == f.host)
+        .find_map(|s| s.fields.get("adapter"));
+    let config = a.configs.iter().find(|c| c.key() == f.host);
+    if let Some(picture) = config
+        .zip(adapter)
+        .and_then(|(c, down)| super::netsvg::render(c, down))
+    {
+        let _ = write!(out, "<div class=\"wide\">{picture}</div>");
+    }
 }
 
 /// A time in a list: the zone's clock with milliseconds, and its abbreviation.
@@ -603,6 +649,18 @@ ul.evidence a{color:inherit;text-decoration:none;display:block;padding:2px 6px;b
 ul.evidence a:hover{background:#fff3bf}
 ul.evidence .t{font-family:ui-monospace,Consolas,monospace;color:var(--muted);font-size:13px}
 ul.evidence .h{font-weight:600}
+p.config{margin:2px 0;font-weight:600}
+p.config.confirmed{color:#2b8a3e}
+p.config.contradicted{color:#c92a2a}
+ul.config-facts{margin:2px 0;font-size:14px}
+ul.config-facts .file{color:var(--muted);font-size:12px}
+svg.net{display:block;margin:6px 0;max-width:none}
+svg.net .box rect{fill:#f8f9fa;stroke:#868e96;stroke-width:1.2}
+svg.net .box.down rect{fill:#fff5f5;stroke:#c92a2a;stroke-width:2}
+svg.net text{font-size:11px;font-weight:600;fill:#1d2330}
+svg.net text.detail{font-weight:400;fill:#5c6675}
+svg.net .link{stroke:#495057;stroke-width:2;fill:none}
+svg.net .cut{stroke:#c92a2a;stroke-width:3;fill:none}
 ul.missing{margin:2px 0;background:#fff9db;border:1px solid #ffe066;border-radius:6px;padding:6px 10px 6px 28px}
 .note{color:var(--muted);font-size:13px;margin:0 0 6px}
 svg.timeline{background:#fff;border:1px solid var(--line);border-radius:8px;display:block;max-width:none}

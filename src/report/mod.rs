@@ -5,6 +5,7 @@ pub mod csv;
 pub mod html;
 pub mod i18n;
 pub mod json;
+pub mod netsvg;
 pub mod svg;
 pub mod terminal;
 
