@@ -369,6 +369,15 @@ impl Wanted for Catalogue {
         self.by_event
             .contains_key(&(provider.to_lowercase(), event_id))
     }
+    fn keeps(&self, event: &RawEvent) -> bool {
+        self.by_event
+            .get(&(event.provider.to_lowercase(), event.event_id))
+            .is_some_and(|sources| {
+                sources
+                    .iter()
+                    .any(|&(s, k)| self.signals[s].sources[k].applies(event))
+            })
+    }
     fn providers(&self, event_id: u32) -> Option<&[Vec<u8>]> {
         Some(
             self.providers_utf16

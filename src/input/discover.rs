@@ -191,6 +191,8 @@ pub(super) fn sniff_bytes(head: &[u8]) -> Sniffed {
         Sniffed::Zip
     } else if is_event_xml(head) {
         Sniffed::Log(Format::Xml)
+    } else if super::clusterlog::sniff(head) {
+        Sniffed::Log(Format::ClusterLog)
     } else if crate::config::sniff(head) {
         Sniffed::Log(Format::Config)
     } else if head.is_empty() {

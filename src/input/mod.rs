@@ -2,6 +2,7 @@
 //! wants. Everything read is counted in an [`InputReport`], so nothing is lost silently.
 
 pub mod archive;
+pub mod clusterlog;
 pub mod discover;
 pub mod evtx;
 pub mod prescan;
@@ -24,6 +25,8 @@ pub enum Format {
     Xml,
     /// A host's configuration: `ipconfig /all`, or cmdlets' `ConvertTo-Json` (src/config).
     Config,
+    /// A node's `cluster.log` (Get-ClusterLog).
+    ClusterLog,
 }
 
 impl Format {
@@ -32,6 +35,7 @@ impl Format {
             Format::Evtx => "evtx",
             Format::Xml => "xml",
             Format::Config => "config",
+            Format::ClusterLog => "cluster.log",
         }
     }
 }
@@ -181,6 +185,11 @@ pub trait Wanted: Sync {
     fn providers(&self, _event_id: u32) -> Option<&[Vec<u8>]> {
         None
     }
+    /// The last test, on a built event: whether anything would be made of it (a text log's
+    /// entries all share one provider and id, so only their contents tell).
+    fn keeps(&self, _event: &RawEvent) -> bool {
+        true
+    }
 }
 
 /// Accepts every record (`timeline --all`).
@@ -206,6 +215,7 @@ pub fn read(
     match input.format {
         Format::Evtx => evtx::read(index, input, wanted, progress),
         Format::Xml => xml::read(index, input, wanted, progress),
+        Format::ClusterLog => clusterlog::read(index, input, wanted, progress),
         // Read by `read_config`: a configuration holds no events.
         Format::Config => (InputReport::new(input), Vec::new()),
     }

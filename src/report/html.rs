@@ -219,7 +219,8 @@ fn finding(out: &mut String, a: &Analysis, f: &Finding, index: usize, w: &Words)
 /// What the host's configuration says of the finding: the verdict, its facts with their files,
 /// and the host's network drawn with the NIC that lost its link.
 fn host_config(out: &mut String, a: &Analysis, f: &Finding, w: &Words) {
-    let Some(verdict) = f.config.as_deref() else {
+    // Without any configuration, "what to collect next" asks for it: nothing more to show.
+    let Some(verdict) = f.config.as_deref().filter(|v| *v != "absent") else {
         return;
     };
     let words = w
@@ -742,6 +743,7 @@ table.inputs th:nth-child(5),table.inputs td:nth-child(5),table.inputs th:nth-ch
 table.coverage th:nth-child(2){width:34%}
 table.inputs td:last-child{min-width:0}
 tr{break-inside:avoid}
+footer{display:none}
 }
 "#;
 
