@@ -167,20 +167,15 @@ fn provider_and_id_are_matched_together() {
 }
 
 #[test]
-fn the_1651_state_word_tells_connected_from_disconnected() {
-    let fc = "Microsoft-Windows-FailoverClustering";
-    let down = one(event(
-        fc,
+fn a_1651_says_an_adapter_changed_never_which_way() {
+    // Its two templates hold the state word; the record holds only the adapter.
+    let s = one(event(
+        "Microsoft-Windows-FailoverClustering",
         1651,
-        &[("AdapterName", "Ethernet 2"), ("State", "disconnected")],
+        &[("Data[0]", "Ethernet 2")],
     ));
-    assert_eq!(down.name, "cluster_adapter_disconnected");
-    let up = one(event(
-        fc,
-        1651,
-        &[("AdapterName", "Ethernet 2"), ("State", "connected")],
-    ));
-    assert_eq!(up.name, "cluster_adapter_connected");
+    assert_eq!(s.name, "cluster_adapter_changed");
+    assert_eq!(field(&s, "adapter"), Some("Ethernet 2"));
 }
 
 #[test]

@@ -86,7 +86,10 @@ fn switch(v: &Value) -> Switch {
     // Get-VMSwitch: NetAdapterInterfaceDescription (one uplink), NetAdapterInterfaceDescriptions
     // (a SET team's members).
     let mut uplinks: Vec<String> = strings(v, "NetAdapterInterfaceDescriptions");
-    if let Some(one) = string(v, "NetAdapterInterfaceDescription") {
+    // On a SET switch the singular property is the literal "Teamed-Interface", not a NIC.
+    if let Some(one) =
+        string(v, "NetAdapterInterfaceDescription").filter(|d| d != "Teamed-Interface")
+    {
         if !uplinks.contains(&one) {
             uplinks.insert(0, one);
         }

@@ -46,12 +46,15 @@ const MIN_TICK_PX: f64 = 84.0;
 /// Which family of marker a signal is drawn as: an index into the shapes and the legend.
 pub fn family(signal: &str) -> usize {
     match signal {
-        "nic_link_down" | "cluster_adapter_disconnected" => 0,
-        "nic_link_up" | "cluster_adapter_connected" => 1,
+        "nic_link_down" => 0,
+        "nic_link_up" => 1,
         "dc_unreachable" => 2,
         "cno_logon_token_failed" | "cluster_identity_failed" | "cluster_name_update_failed" => 3,
         "migration_started" => 4,
-        "migration_failed" | "migration_limit_reached" | "destination_switch_missing" => 5,
+        "migration_failed"
+        | "migration_limit_reached"
+        | "destination_switch_missing"
+        | "drain_move_failed" => 5,
         "migration_succeeded" => 6,
         "cluster_interface_failed"
         | "cluster_interface_unreachable"
