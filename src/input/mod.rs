@@ -243,8 +243,16 @@ pub fn read_config(input: &Input, progress: &Progress) -> (InputReport, crate::c
         }
     };
     progress.add(bytes.len() as u64);
-    let (config, warnings) =
-        crate::config::read(&bytes, &input.display, folder_host(&input.display));
+    // A file named on the command line shows as its bare name: its folder is on disk.
+    let parent = match &input.source {
+        Source::File(path) => path
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned()),
+        _ => None,
+    };
+    let host = folder_host(&input.display).or(parent.as_deref());
+    let (config, warnings) = crate::config::read(&bytes, &input.display, host);
     report.records = (config.adapters.len()
         + config.switches.len()
         + config.routes.len()

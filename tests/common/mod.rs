@@ -57,6 +57,30 @@ pub fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
     out
 }
 
+/// A fixture case's logs of one format (`xml` or `evtx`) with the inputs that are neither
+/// (cluster logs, host configuration), without the case's own README and expectations.
+pub fn case_inputs(case: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut out = files(case, ext);
+    let mut stack = vec![case.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("readable folder").flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if path.is_dir() {
+                stack.push(path);
+            } else if !(name.ends_with(".xml")
+                || name.ends_with(".evtx")
+                || name == "README.md"
+                || name == "expected.toml")
+            {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// The binary, run in a scratch folder so the default `./hvtriage-report.html` of an
 /// `analyze` lands there and not in the repository.
 pub fn hvtriage() -> assert_cmd::Command {
