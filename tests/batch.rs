@@ -188,3 +188,66 @@ fn fail_on_applies_to_any_case_and_2_means_the_batch_could_not_run() {
         .code(2)
         .stderr(predicates::str::contains("cannot be read"));
 }
+
+/// Folders whose names differ only in bytes that are not UTF-8 (`dup\xff`, `dup\xfe`, both
+/// shown `dup�`), a folder named like a summary file and one named like its old way out:
+/// every case gets its own output folder, and each row's reports are its own case's.
+#[cfg(unix)]
+#[test]
+fn cases_whose_names_collide_get_their_own_output_folders() {
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let q = tmp.path().join("queue");
+    let folders: [(&[u8], &str); 4] = [
+        (b"dup\xff", "seed-001"),
+        (b"dup\xfe", "dc-outage"),
+        (b"index.html", "seed-001"),
+        (b"index.html-case", "dc-outage"),
+    ];
+    for (name, case) in folders {
+        let to = q.join(std::ffi::OsStr::from_bytes(name));
+        copy_dir(&common::root().join("fixtures").join(case), &to);
+    }
+    let out = tmp.path().join("out");
+    common::hvtriage()
+        .arg("batch")
+        .arg(&q)
+        .arg("-o")
+        .arg(&out)
+        .args(["--jobs", "2"])
+        .assert()
+        .success();
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let rows = summary["cases"].as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    let mut names: Vec<&str> = rows.iter().map(|r| r["case"].as_str().unwrap()).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "dup\u{fffd}",
+            "dup\u{fffd}-2",
+            "index.html-2",
+            "index.html-case"
+        ]
+    );
+    for row in rows {
+        let name = row["case"].as_str().unwrap();
+        let reports = row["reports"].as_array().unwrap();
+        assert_eq!(reports[1], format!("{name}/report.json"), "{row}");
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join(name).join("report.json")).unwrap())
+                .unwrap();
+        assert_eq!(
+            report["case"], name,
+            "the report in {name}/ is another case's"
+        );
+        assert_eq!(
+            report["findings"][0]["rule"], row["top_finding"]["rule"],
+            "{name}"
+        );
+    }
+    // The summary files are still the batch's own.
+    assert!(out.join("index.html").is_file());
+}
