@@ -352,37 +352,29 @@ const CSV_HEADER: [&str; 12] = [
     "top_hosts",
 ];
 
-/// The rows as CSV (RFC 4180, CRLF), the same columns as the index.
+/// The rows as CSV (RFC 4180, CRLF), the same columns as the index; text cells are made safe
+/// for spreadsheets by [`report::csv::line`].
 pub fn summary_csv(rows: &[Row]) -> String {
-    let mut out = csv_line(CSV_HEADER.iter().map(|s| (*s).to_string()));
+    use report::csv::Cell::{Number, Text};
+    let mut out = report::csv::header(&CSV_HEADER);
     for r in rows {
         let top = r.top_finding.as_ref();
-        out.push_str(&csv_line([
-            r.case.clone(),
-            r.hosts.join(" "),
-            r.first.map(report::utc).unwrap_or_default(),
-            r.last.map(report::utc).unwrap_or_default(),
-            top.map_or("", |t| t.severity.as_str()).to_string(),
-            top.map_or_else(String::new, |t| t.rule.clone()),
-            top.map_or_else(String::new, |t| t.host.clone()),
-            r.findings.to_string(),
-            r.warnings.to_string(),
-            r.error.clone().unwrap_or_default(),
-            r.reports.join(" "),
-            top.map_or_else(String::new, |t| t.hosts.join(" ")),
+        out.push_str(&report::csv::line([
+            Text(r.case.clone()),
+            Text(r.hosts.join(" ")),
+            Text(r.first.map(report::utc).unwrap_or_default()),
+            Text(r.last.map(report::utc).unwrap_or_default()),
+            Text(top.map_or("", |t| t.severity.as_str()).to_string()),
+            Text(top.map_or_else(String::new, |t| t.rule.clone())),
+            Text(top.map_or_else(String::new, |t| t.host.clone())),
+            Number(r.findings as u64),
+            Number(r.warnings as u64),
+            Text(r.error.clone().unwrap_or_default()),
+            Text(r.reports.join(" ")),
+            Text(top.map_or_else(String::new, |t| t.hosts.join(" "))),
         ]));
     }
     out
-}
-
-fn csv_line(cells: impl IntoIterator<Item = String>) -> String {
-    let mut line = cells
-        .into_iter()
-        .map(|c| report::csv::quote(&c))
-        .collect::<Vec<_>>()
-        .join(",");
-    line.push_str("\r\n");
-    line
 }
 
 /// Whether any case has a finding at `limit` or worse (`--fail-on`).

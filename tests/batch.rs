@@ -251,3 +251,40 @@ fn cases_whose_names_collide_get_their_own_output_folders() {
     // The summary files are still the batch's own.
     assert!(out.join("index.html").is_file());
 }
+
+/// Case names and host names that start like spreadsheet formulas are text in
+/// `summary.csv`; the counts stay numbers.
+#[test]
+fn summary_csv_neutralises_cells_that_start_like_a_formula() {
+    let tmp = tempfile::tempdir().unwrap();
+    let q = tmp.path().join("queue");
+    common::xml_case("seed-001", &q.join("=HYPERLINK(\"http:x\")"), &|xml| {
+        xml.replace("HV01.contoso.local", "@SUM(1+1).contoso.local")
+    });
+    copy_dir(&common::root().join("fixtures/dc-outage"), &q.join("-2+3"));
+    let out = tmp.path().join("out");
+    common::hvtriage()
+        .arg("batch")
+        .arg(&q)
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    let rows = common::csv_cells(&text);
+    assert_eq!(rows.len(), 3, "{text}");
+    for row in &rows {
+        for cell in row {
+            assert!(!common::starts_like_a_formula(cell), "{cell:?} in {row:?}");
+        }
+    }
+    let cases: Vec<&str> = rows[1..].iter().map(|r| r[0].as_str()).collect();
+    assert!(cases.contains(&"'=HYPERLINK(\"http:x\")"), "{cases:?}");
+    assert!(cases.contains(&"'-2+3"), "{cases:?}");
+    assert!(
+        rows[1..].iter().any(|r| r[1].starts_with("'@SUM(1+1)")),
+        "{rows:?}"
+    );
+    // findings and warnings are counts, written as digits.
+    assert!(rows[1..].iter().all(|r| r[7].parse::<u64>().is_ok()));
+}

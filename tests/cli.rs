@@ -369,3 +369,59 @@ fn a_closed_pipe_ends_quietly() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A case whose host name and file name start like spreadsheet formulas.
+fn formula_case(dir: &std::path::Path) -> std::path::PathBuf {
+    let case = dir.join("case");
+    common::xml_case("seed-001", &case, &|xml| {
+        xml.replace(
+            "HV02.contoso.local",
+            "=HYPERLINK(\"http://x\").contoso.local",
+        )
+    });
+    std::fs::rename(case.join("HV01"), case.join("@HV01")).unwrap();
+    case
+}
+
+/// Checks every cell of a timeline CSV: none starts like a formula, the hostile host and file
+/// name are there behind a `'`, and the numbers stay numbers.
+fn assert_csv_is_safe(text: &str) {
+    let rows = common::csv_cells(text);
+    assert!(rows.len() > 10, "{text}");
+    for row in &rows {
+        for cell in row {
+            assert!(!common::starts_like_a_formula(cell), "{cell:?} in {row:?}");
+        }
+    }
+    let column = |name: &str| rows[0].iter().position(|c| c == name).unwrap();
+    let (host, input, event_id) = (column("host"), column("input"), column("event_id"));
+    let data = &rows[1..];
+    assert!(data.iter().any(|r| r[host] == "'=HYPERLINK(\"HTTP://X\")"));
+    assert!(data.iter().any(|r| r[input].starts_with("'@HV01/")));
+    assert!(data
+        .iter()
+        .all(|r| r[event_id].chars().all(|c| c.is_ascii_digit())));
+}
+
+#[test]
+fn csv_outputs_neutralise_cells_that_start_like_a_formula() {
+    let dir = common::temp_dir("csv-formula");
+    let case = formula_case(&dir);
+    let csv = dir.join("t.csv");
+    common::hvtriage()
+        .arg(&case)
+        .arg("--csv")
+        .arg(&csv)
+        .arg("-o")
+        .arg(dir.join("r.html"))
+        .assert()
+        .success();
+    assert_csv_is_safe(&std::fs::read_to_string(&csv).unwrap());
+    let out = common::hvtriage()
+        .args(["timeline", "--format", "csv"])
+        .arg(&case)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_csv_is_safe(&String::from_utf8(out.stdout).unwrap());
+}
