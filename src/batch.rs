@@ -192,11 +192,12 @@ pub fn run(
         pool.install(|| {
             cases
                 .par_iter()
-                .map(|case| {
+                .enumerate()
+                .map(|(index, case)| {
                     let counter = Progress::new();
-                    let bar = bars.start(&case.name, counter.clone());
+                    let bar = bars.start(index, &case.name, counter.clone());
                     let row = run_case(case, out, rules, options, counter);
-                    bars.finish(bar);
+                    bars.finish(index, bar);
                     row
                 })
                 .collect()

@@ -179,7 +179,9 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(Fatal(message)) => {
-            eprintln!("hvtriage: {message}");
+            // The sentence may name a file of the upload (a zip entry, a folder): made visible,
+            // its control characters cannot drive the terminal.
+            eprintln!("hvtriage: {}", report::visible(&message));
             ExitCode::from(2)
         }
     }
@@ -218,9 +220,10 @@ fn run(cli: Cli) -> Result<ExitCode, Fatal> {
             for r in &set.rules {
                 let title = r.text.get("en").map_or("", |t| t.title.as_str());
                 text.push_str(&format!(
-                    "{:<40} {:<9} {title}\n",
-                    r.id,
-                    r.severity.as_str()
+                    "{:<40} {:<9} {}\n",
+                    report::visible(&r.id),
+                    r.severity.as_str(),
+                    report::visible(title)
                 ));
             }
             print(&text)?;
@@ -284,10 +287,14 @@ fn run_rules_test(dir: Option<&Path>) -> Result<ExitCode, Fatal> {
     let mut text = String::new();
     for o in &outcomes {
         let verdict = if o.failure.is_some() { "FAIL" } else { "pass" };
-        text.push_str(&format!("{verdict}  {:<40} {}", o.rule, o.case.display()));
+        text.push_str(&format!(
+            "{verdict}  {:<40} {}",
+            report::visible(&o.rule),
+            report::visible(&o.case.display().to_string())
+        ));
         match &o.failure {
-            Some(why) => text.push_str(&format!("\n      {why}\n")),
-            None => text.push_str(&format!("  ({})\n", o.found)),
+            Some(why) => text.push_str(&format!("\n      {}\n", report::visible(why))),
+            None => text.push_str(&format!("  ({})\n", report::visible(&o.found))),
         }
     }
     let failed = outcomes.iter().filter(|o| o.failure.is_some()).count();
@@ -371,7 +378,7 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode, Fatal> {
             "{}",
             report::terminal::render(&analysis, report::terminal::Style { color })
         );
-        eprintln!("HTML report written to {}", html_path.display());
+        eprintln!("HTML report written to {}", shown(&html_path));
     } else {
         let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         print(&report::terminal::render(
@@ -383,10 +390,10 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode, Fatal> {
             ("CSV", args.csv.as_deref().and_then(Path::to_str)),
         ] {
             if let Some(path) = path {
-                print(&format!("{flag} written to {path}\n"))?;
+                print(&format!("{flag} written to {}\n", report::visible(path)))?;
             }
         }
-        print(&format!("HTML report written to {}\n", html_path.display()))?;
+        print(&format!("HTML report written to {}\n", shown(&html_path)))?;
     }
     let fail_on = args.fail_on.as_deref().and_then(Severity::parse);
     let failed = fail_on.is_some_and(|limit| analysis.worst().is_some_and(|worst| worst <= limit));
@@ -421,7 +428,7 @@ fn run_batch(args: BatchArgs) -> Result<ExitCode, Fatal> {
     print(&format!(
         "{} cases: {with_findings} with findings, {failed} not analyzed. Index: {}\n",
         rows.len(),
-        args.output.join("index.html").display()
+        shown(&args.output.join("index.html"))
     ))?;
     let fail_on = args.fail_on.as_deref().and_then(Severity::parse);
     let failed = fail_on.is_some_and(|limit| hvtriage::batch::any_at_or_above(&rows, limit));
@@ -452,6 +459,11 @@ fn write_file(path: &Path, text: &str) -> Result<(), Fatal> {
             path.display()
         ))
     })
+}
+
+/// A path as the terminal shows it: its control characters as visible escapes.
+fn shown(path: &Path) -> String {
+    report::visible(&path.display().to_string()).into_owned()
 }
 
 /// Prints to standard output; a closed pipe (`| head`) ends quietly.

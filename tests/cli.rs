@@ -425,3 +425,93 @@ fn csv_outputs_neutralise_cells_that_start_like_a_formula() {
     assert!(out.status.success());
     assert_csv_is_safe(&String::from_utf8(out.stdout).unwrap());
 }
+
+/// A case made to attack the terminal: its folder's name sets the window title and rings the
+/// bell (OSC, BEL), a file named explicitly clears the screen (CSI), and a VM name holds CR LF
+/// and a forged `CRITICAL` line. Returns the case and the hostile file.
+#[cfg(unix)]
+fn terminal_attack(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let case = dir.join("case\x1b]0;owned\x07");
+    common::xml_case("seed-001", &case, &|xml| {
+        xml.replace("VM1", "VM1&#13;&#10;CRITICAL  Forged finding&#13;")
+    });
+    let bad = dir.join("bad\x1b[2J.evtx");
+    std::fs::write(&bad, b"junk").unwrap();
+    (case, bad)
+}
+
+/// No ESC, BEL or CR reaches the terminal, and no line starts as a forged finding.
+fn assert_terminal_safe(text: &str) {
+    for raw in ['\x1b', '\x07', '\r'] {
+        assert!(!text.contains(raw), "raw {raw:?} printed:\n{text}");
+    }
+    assert!(
+        !text.lines().any(|l| l.starts_with("CRITICAL  Forged")),
+        "forged line:\n{text}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn names_from_logs_and_files_cannot_drive_the_terminal_or_forge_a_line() {
+    let dir = common::temp_dir("terminal-attack");
+    let (case, bad) = terminal_attack(&dir);
+    let csv = dir.join("t.csv");
+    let out = common::hvtriage()
+        .arg(&case)
+        .arg(&bad)
+        .arg("--csv")
+        .arg(&csv)
+        .arg("-o")
+        .arg(dir.join("r.html"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_terminal_safe(&stdout);
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("CRITICAL")).count(),
+        1,
+        "{stdout}"
+    );
+    // What was hidden is shown, readably.
+    for shown in [
+        "case\\x1b]0;owned\\x07",
+        "bad\\x1b[2J.evtx: skipped",
+        "VMs VM1\\r\\nCRITICAL  Forged finding",
+    ] {
+        assert!(stdout.contains(shown), "{shown} not in:\n{stdout}");
+    }
+    // The same with --json -: the summary goes to standard error.
+    let out = common::hvtriage()
+        .arg(&case)
+        .arg(&bad)
+        .args(["--json", "-", "-o"])
+        .arg(dir.join("r.html"))
+        .output()
+        .unwrap();
+    assert_terminal_safe(&String::from_utf8(out.stderr).unwrap());
+    // The timeline table, and the CSV: only its line ends are CR LF.
+    let out = common::hvtriage()
+        .arg("timeline")
+        .arg(&case)
+        .output()
+        .unwrap();
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert_terminal_safe(&table);
+    assert_eq!(table.lines().count(), 16, "{table}");
+    let csv = std::fs::read_to_string(&csv).unwrap();
+    assert_terminal_safe(&csv.replace("\r\n", "\n"));
+    assert!(csv.contains("VM1\\r\\nCRITICAL"), "{csv}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fatal_sentence_naming_a_hostile_file_is_printed_visibly() {
+    let dir = common::temp_dir("fatal-attack");
+    let bad = dir.join("bad\x1b]0;owned\x07.evtx");
+    std::fs::write(&bad, b"junk").unwrap();
+    let err = fails_in_one_sentence(common::hvtriage().arg(&bad));
+    assert_terminal_safe(&err);
+    assert!(err.contains("bad\\x1b]0;owned\\x07.evtx"), "{err}");
+}

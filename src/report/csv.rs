@@ -2,7 +2,7 @@
 //! writes (this one and the batch's `summary.csv`) is built from [`Cell`]s by [`line()`], so
 //! every text cell is made safe for spreadsheets in one place.
 
-use super::{local, utc};
+use super::{local, utc, visible};
 use crate::analysis::Analysis;
 use std::borrow::Cow;
 
@@ -57,12 +57,14 @@ pub fn header(names: &[&str]) -> String {
     line(names.iter().map(|n| Cell::Text((*n).to_string())))
 }
 
-/// One CSV line, CRLF-terminated: text cells neutralised and quoted, numbers as digits.
+/// One CSV line, CRLF-terminated: text cells with their control characters made visible
+/// escapes ([`visible`]: a log's CR or ESC stays readable and drives no viewer), neutralised
+/// and quoted; numbers as digits.
 pub fn line(cells: impl IntoIterator<Item = Cell>) -> String {
     let mut line = cells
         .into_iter()
         .map(|c| match c {
-            Cell::Text(text) => quote(&neutralise(&text)),
+            Cell::Text(text) => quote(&neutralise(&visible(&text))),
             Cell::Number(n) => n.to_string(),
         })
         .collect::<Vec<_>>()
