@@ -253,6 +253,7 @@ fn run(cli: Cli) -> Result<ExitCode, Fatal> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Fixture { input, output } => {
+            refuse_special(&input)?;
             let xml = std::fs::read_to_string(&input)
                 .map_err(|e| Fatal(format!("{}: cannot be read ({e})", input.display())))?;
             let bytes = hvtriage::evtx_write::write_evtx(&xml)
@@ -261,6 +262,18 @@ fn run(cli: Cli) -> Result<ExitCode, Fatal> {
                 .map_err(|e| Fatal(format!("{}: cannot be written ({e})", output.display())))?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Refuses an input that exists but is not a regular file or folder: reading a FIFO waits
+/// for a writer forever, and a device or socket is no log.
+fn refuse_special(path: &Path) -> Result<(), Fatal> {
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() && !meta.is_dir() => Err(Fatal(format!(
+            "{}: not a regular file (a FIFO, socket or device), so it is not read; name an Event XML file",
+            shown(path)
+        ))),
+        _ => Ok(()),
     }
 }
 

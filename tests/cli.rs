@@ -515,3 +515,92 @@ fn a_fatal_sentence_naming_a_hostile_file_is_printed_visibly() {
     assert_terminal_safe(&err);
     assert!(err.contains("bad\\x1b]0;owned\\x07.evtx"), "{err}");
 }
+
+/// Makes a FIFO at `path` (`mkfifo`, which every Unix has).
+#[cfg(unix)]
+fn mkfifo(path: &std::path::Path) {
+    let made = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo {}", path.display());
+}
+
+/// A FIFO is never opened (reading one waits for a writer forever): the timeout turns a
+/// regression into a failure instead of a hang.
+const NO_HANG: std::time::Duration = std::time::Duration::from_secs(20);
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_named_alone_exits_2_naming_it_without_opening_it() {
+    let dir = common::temp_dir("fifo-alone");
+    let fifo = dir.join("System.evtx");
+    mkfifo(&fifo);
+    let err = fails_in_one_sentence(common::hvtriage().arg(&fifo).timeout(NO_HANG));
+    assert!(
+        err.contains(&format!("{}: not a regular file (FIFO)", fifo.display())),
+        "{err}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn fifos_beside_logs_are_listed_as_skipped_never_read() {
+    let dir = common::temp_dir("fifo-beside");
+    let case = dir.join("case");
+    common::xml_case("seed-001", &case, &|xml| xml.to_string());
+    mkfifo(&case.join("HV01/Application.evtx"));
+    let named = dir.join("pipe");
+    mkfifo(&named);
+    let out = common::hvtriage()
+        .arg(&case)
+        .arg(&named)
+        .args(["--json", "-", "-o"])
+        .arg(dir.join("r.html"))
+        .timeout(NO_HANG)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let skipped: Vec<String> = json["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["format"] == "skipped")
+        .map(|i| i["warnings"][0].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        skipped.contains(&"HV01/Application.evtx: skipped: not a regular file (FIFO)".into()),
+        "{skipped:?}"
+    );
+    // Named on the command line: a warning too.
+    let warnings = json["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().starts_with(&format!(
+                "{}: skipped: not a regular file (FIFO)",
+                named.display()
+            ))),
+        "{warnings:?}"
+    );
+    assert_eq!(json["findings"][0]["rule"], "shared-nic-only-dc-path");
+}
+
+#[cfg(unix)]
+#[test]
+fn fixture_refuses_a_fifo_as_its_input() {
+    let dir = common::temp_dir("fifo-fixture");
+    let fifo = dir.join("in.xml");
+    mkfifo(&fifo);
+    let err = fails_in_one_sentence(
+        common::hvtriage()
+            .arg("fixture")
+            .arg(&fifo)
+            .arg("-o")
+            .arg(dir.join("out.evtx"))
+            .timeout(NO_HANG),
+    );
+    assert!(err.contains("in.xml: not a regular file"), "{err}");
+    assert!(!dir.join("out.evtx").exists());
+}
