@@ -254,6 +254,12 @@ fn run(cli: Cli) -> Result<ExitCode, Fatal> {
         }
         Command::Fixture { input, output } => {
             refuse_special(&input)?;
+            if hvtriage::outputs::same_file(&output, &input) {
+                return Err(Fatal(format!(
+                    "{}: -o names the input itself, which would be overwritten; write the EVTX file to another path",
+                    shown(&output)
+                )));
+            }
             let xml = std::fs::read_to_string(&input)
                 .map_err(|e| Fatal(format!("{}: cannot be read ({e})", input.display())))?;
             let bytes = hvtriage::evtx_write::write_evtx(&xml)
@@ -368,11 +374,12 @@ const DEFAULT_REPORT: &str = "hvtriage-report.html";
 fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode, Fatal> {
     let rules = rule_set(args.case.rules.as_deref())?;
     let options = options(&args.case, &args.lang, false)?;
-    let analysis = analyze(&args.case.paths, &rules, &options)?;
     let html_path = args
         .output
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_REPORT));
+    check_outputs(&args, &html_path)?;
+    let analysis = analyze(&args.case.paths, &rules, &options)?;
     write_file(&html_path, &report::html::render(&analysis))?;
     if let Some(path) = &args.csv {
         write_file(path, &report::csv::render(&analysis))?;
@@ -415,6 +422,24 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode, Fatal> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Refuses, before anything is read, outputs that would replace an input, an event log or
+/// each other.
+fn check_outputs(args: &AnalyzeArgs, html_path: &Path) -> Result<(), Fatal> {
+    use hvtriage::outputs::Output;
+    let json = args.json.as_deref().filter(|j| *j != "-").map(Path::new);
+    let outputs: Vec<Output> = [
+        Some(("the HTML report (-o)", html_path)),
+        json.map(|p| ("the JSON (--json)", p)),
+        args.csv.as_deref().map(|p| ("the CSV (--csv)", p)),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|(what, path)| Output { what, path })
+    .collect();
+    hvtriage::outputs::check(&outputs, &args.case.paths)?;
+    Ok(())
 }
 
 fn run_batch(args: BatchArgs) -> Result<ExitCode, Fatal> {

@@ -604,3 +604,152 @@ fn fixture_refuses_a_fifo_as_its_input() {
     assert!(err.contains("in.xml: not a regular file"), "{err}");
     assert!(!dir.join("out.evtx").exists());
 }
+
+/// seed-001 as Event XML, plus HV01's System log as EVTX: a case of the customer's own files.
+fn customer_case(dir: &std::path::Path) -> std::path::PathBuf {
+    let case = dir.join("case");
+    common::xml_case("seed-001", &case, &|xml| xml.to_string());
+    std::fs::copy(
+        seed().join("HV01/System.evtx"),
+        case.join("HV01/System.evtx"),
+    )
+    .unwrap();
+    case
+}
+
+/// Runs `hvtriage` with `args` (paths relative to `dir`, run there): it must refuse with one
+/// sentence holding `why`, and leave every file of `dir` as it was.
+fn refuses_to_overwrite(dir: &std::path::Path, args: &[&str], why: &str) {
+    let before = contents(dir);
+    assert!(before.len() >= 7, "{before:?}");
+    let err = fails_in_one_sentence(common::hvtriage().current_dir(dir).args(args));
+    assert!(err.contains(why), "{args:?}: {err}");
+    assert!(contents(dir) == before, "{args:?} changed a file");
+}
+
+/// Every regular file under `dir` (links followed to their file) with its bytes, sorted.
+fn contents(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(contents(&path));
+        } else if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            out.push((path, bytes));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn an_output_never_overwrites_an_input_or_an_event_log() {
+    let dir = common::temp_dir("output-input");
+    customer_case(&dir);
+    let input = "would overwrite this input of the case";
+    let log = "would overwrite an existing event log or zip";
+    // A file of the case, wherever the case was named from.
+    refuses_to_overwrite(
+        &dir,
+        &["analyze", "case", "-o", "case/HV01/System.evtx"],
+        log,
+    );
+    refuses_to_overwrite(&dir, &["case", "--csv", "case/HV01/System.xml"], log);
+    refuses_to_overwrite(
+        &dir,
+        &["case", "--json", "./case/HV02/../HV01/System.evtx"],
+        log,
+    );
+    // A file named as an input, even one that is no log.
+    std::fs::write(dir.join("notes.txt"), "the customer's notes").unwrap();
+    refuses_to_overwrite(&dir, &["case", "notes.txt", "--csv", "notes.txt"], input);
+    refuses_to_overwrite(
+        &dir,
+        &["case/HV01/System.evtx", "-o", "case/HV01/System.evtx"],
+        input,
+    );
+    // An event log that is not an input of this run.
+    std::fs::copy(seed().join("HV02/System.evtx"), dir.join("other.log")).unwrap();
+    refuses_to_overwrite(&dir, &["case", "-o", "other.log"], log);
+}
+
+#[cfg(unix)]
+#[test]
+fn an_output_through_a_link_or_hard_link_to_an_input_is_refused() {
+    let dir = common::temp_dir("output-link");
+    customer_case(&dir);
+    std::os::unix::fs::symlink("case/HV01/System.evtx", dir.join("link.html")).unwrap();
+    std::fs::write(dir.join("notes.txt"), "the customer's notes").unwrap();
+    std::fs::hard_link(dir.join("notes.txt"), dir.join("hard.csv")).unwrap();
+    refuses_to_overwrite(
+        &dir,
+        &["case", "-o", "link.html"],
+        "would overwrite an existing event log or zip",
+    );
+    refuses_to_overwrite(
+        &dir,
+        &["case", "notes.txt", "--csv", "hard.csv"],
+        "would overwrite this input of the case",
+    );
+}
+
+#[test]
+fn two_outputs_never_name_one_file() {
+    let dir = common::temp_dir("output-same");
+    customer_case(&dir);
+    std::fs::create_dir(dir.join("out")).unwrap();
+    refuses_to_overwrite(
+        &dir,
+        &["case", "-o", "r.out", "--json", "r.out"],
+        "r.out: the HTML report (-o) and the JSON (--json) name the same file",
+    );
+    refuses_to_overwrite(
+        &dir,
+        &["case", "--csv", "out/r", "--json", "./out/../out/r"],
+        "the JSON (--json) and the CSV (--csv) name the same file",
+    );
+    // Without -o the HTML report is ./hvtriage-report.html.
+    refuses_to_overwrite(
+        &dir,
+        &["case", "--csv", "hvtriage-report.html"],
+        "the HTML report (-o) and the CSV (--csv) name the same file",
+    );
+}
+
+#[test]
+fn a_new_report_inside_the_case_folder_is_fine_and_so_is_a_rerun() {
+    let dir = common::temp_dir("output-inside");
+    customer_case(&dir);
+    for _ in 0..2 {
+        common::hvtriage()
+            .current_dir(&dir)
+            .args([
+                "case",
+                "-o",
+                "case/report.html",
+                "--json",
+                "case/report.json",
+            ])
+            .assert()
+            .success();
+    }
+    assert!(std::fs::read_to_string(dir.join("case/report.html"))
+        .unwrap()
+        .contains("shared-nic-only-dc-path"));
+}
+
+#[test]
+fn fixture_never_writes_over_its_own_input() {
+    let dir = common::temp_dir("fixture-self");
+    let xml = dir.join("in.xml");
+    std::fs::copy(seed().join("HV02/System.xml"), &xml).unwrap();
+    let before = std::fs::read(&xml).unwrap();
+    let err = fails_in_one_sentence(
+        common::hvtriage()
+            .current_dir(&dir)
+            .args(["fixture", "in.xml", "-o", "./in.xml"]),
+    );
+    assert!(err.contains("-o names the input itself"), "{err}");
+    assert_eq!(std::fs::read(&xml).unwrap(), before);
+}

@@ -205,6 +205,18 @@ pub(super) enum Sniffed {
     Broken(String),
 }
 
+/// Whether `path` is an existing regular file that holds an event log or a zip, or is named
+/// `.evtx` (a damaged log is still the customer's log): a file no output may replace. Only a
+/// regular file is opened, so a FIFO never blocks.
+pub fn holds_a_log(path: &Path) -> bool {
+    let regular = std::fs::metadata(path).is_ok_and(|m| m.is_file());
+    regular
+        && matches!(
+            sniff(path),
+            Ok(Sniffed::Log(_) | Sniffed::Zip | Sniffed::Broken(_))
+        )
+}
+
 /// Recognizes a file by its first bytes.
 fn sniff(path: &Path) -> Result<Sniffed, String> {
     let mut head = Vec::with_capacity(SNIFF_BYTES);
