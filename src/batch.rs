@@ -13,6 +13,7 @@ use crate::{analyze, report, Options};
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 use serde::Serialize;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// The files written for each case, relative to its folder in the output.
@@ -85,7 +86,8 @@ impl Row {
     }
 }
 
-/// The cases of `dir`: its immediate sub-folders and `.zip` files, sorted by name.
+/// The cases of `dir`: its immediate sub-folders and `.zip` files, sorted by name, each with
+/// an output folder name no other case and no summary file has.
 ///
 /// # Errors
 /// [`BatchError::Unreadable`] when `dir` cannot be listed, [`BatchError::NoCase`] when it
@@ -101,27 +103,44 @@ pub fn cases(dir: &Path) -> Result<Vec<Case>, BatchError> {
         .filter(|p| is_case(p))
         .collect();
     paths.sort();
-    let mut cases: Vec<Case> = Vec::new();
-    for path in paths {
-        let mut name = case_name(&path);
-        // `x/` and `x.zip` side by side: the zip keeps its extension, so folders never clash.
-        // A case may not take the name of a file the batch writes beside the case folders.
-        if RESERVED.contains(&name.as_str()) {
-            name.push_str("-case");
-        }
-        if cases.iter().any(|c| c.name == name) {
-            name = path
-                .file_name()
-                .map_or(name, |n| n.to_string_lossy().into_owned());
-        }
-        cases.push(Case { name, path });
-    }
+    // Names are all decided here, before any case runs: two cases writing into one folder
+    // would race under --jobs and leave two index rows linking to one report.
+    let mut taken: BTreeSet<String> = RESERVED.iter().map(|r| folded(r)).collect();
+    let cases: Vec<Case> = paths
+        .into_iter()
+        .map(|path| Case {
+            name: unique_name(&path, &mut taken),
+            path,
+        })
+        .collect();
     if cases.is_empty() {
         return Err(BatchError::NoCase {
             dir: dir.display().to_string(),
         });
     }
     Ok(cases)
+}
+
+/// The case's output name, recorded in `taken`: its name, else (`x/` beside `x.zip`) its
+/// file name, else its name suffixed `-2`, `-3`, … until free.
+fn unique_name(path: &Path, taken: &mut BTreeSet<String>) -> String {
+    let name = case_name(path);
+    let file_name = path
+        .file_name()
+        .map_or_else(|| name.clone(), |n| n.to_string_lossy().into_owned());
+    let name = [name.clone(), file_name]
+        .into_iter()
+        .chain((2u64..).map(|n| format!("{name}-{n}")))
+        .find(|candidate| !taken.contains(&folded(candidate)))
+        .unwrap_or(name);
+    taken.insert(folded(&name));
+    name
+}
+
+/// Names compared as a case-insensitive file system (Windows, macOS) compares them, so the
+/// output folder can be copied there; non-UTF-8 bytes are already `�`, the way they are shown.
+fn folded(name: &str) -> String {
+    name.to_lowercase()
 }
 
 /// A sub-folder (not a link: a queue is walked, never followed out) or a `.zip` file.
@@ -173,11 +192,12 @@ pub fn run(
         pool.install(|| {
             cases
                 .par_iter()
-                .map(|case| {
+                .enumerate()
+                .map(|(index, case)| {
                     let counter = Progress::new();
-                    let bar = bars.start(&case.name, counter.clone());
+                    let bar = bars.start(index, &case.name, counter.clone());
                     let row = run_case(case, out, rules, options, counter);
-                    bars.finish(bar);
+                    bars.finish(index, bar);
                     row
                 })
                 .collect()
@@ -333,37 +353,29 @@ const CSV_HEADER: [&str; 12] = [
     "top_hosts",
 ];
 
-/// The rows as CSV (RFC 4180, CRLF), the same columns as the index.
+/// The rows as CSV (RFC 4180, CRLF), the same columns as the index; text cells are made safe
+/// for spreadsheets by [`report::csv::line`].
 pub fn summary_csv(rows: &[Row]) -> String {
-    let mut out = csv_line(CSV_HEADER.iter().map(|s| (*s).to_string()));
+    use report::csv::Cell::{Number, Text};
+    let mut out = report::csv::header(&CSV_HEADER);
     for r in rows {
         let top = r.top_finding.as_ref();
-        out.push_str(&csv_line([
-            r.case.clone(),
-            r.hosts.join(" "),
-            r.first.map(report::utc).unwrap_or_default(),
-            r.last.map(report::utc).unwrap_or_default(),
-            top.map_or("", |t| t.severity.as_str()).to_string(),
-            top.map_or_else(String::new, |t| t.rule.clone()),
-            top.map_or_else(String::new, |t| t.host.clone()),
-            r.findings.to_string(),
-            r.warnings.to_string(),
-            r.error.clone().unwrap_or_default(),
-            r.reports.join(" "),
-            top.map_or_else(String::new, |t| t.hosts.join(" ")),
+        out.push_str(&report::csv::line([
+            Text(r.case.clone()),
+            Text(r.hosts.join(" ")),
+            Text(r.first.map(report::utc).unwrap_or_default()),
+            Text(r.last.map(report::utc).unwrap_or_default()),
+            Text(top.map_or("", |t| t.severity.as_str()).to_string()),
+            Text(top.map_or_else(String::new, |t| t.rule.clone())),
+            Text(top.map_or_else(String::new, |t| t.host.clone())),
+            Number(r.findings as u64),
+            Number(r.warnings as u64),
+            Text(r.error.clone().unwrap_or_default()),
+            Text(r.reports.join(" ")),
+            Text(top.map_or_else(String::new, |t| t.hosts.join(" "))),
         ]));
     }
     out
-}
-
-fn csv_line(cells: impl IntoIterator<Item = String>) -> String {
-    let mut line = cells
-        .into_iter()
-        .map(|c| report::csv::quote(&c))
-        .collect::<Vec<_>>()
-        .join(",");
-    line.push_str("\r\n");
-    line
 }
 
 /// Whether any case has a finding at `limit` or worse (`--fail-on`).
@@ -388,6 +400,6 @@ mod tests {
             .into_iter()
             .map(|c| c.name)
             .collect();
-        assert_eq!(names, ["a", "a.zip", "b", "index.html-case"]);
+        assert_eq!(names, ["a", "a.zip", "b", "index.html-2"]);
     }
 }

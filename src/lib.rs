@@ -29,6 +29,7 @@ pub mod coverage;
 pub mod evtx_write;
 pub mod input;
 pub mod migration;
+pub mod outputs;
 pub mod report;
 pub mod rules;
 pub mod signal;

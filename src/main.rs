@@ -179,7 +179,9 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(Fatal(message)) => {
-            eprintln!("hvtriage: {message}");
+            // The sentence may name a file of the upload (a zip entry, a folder): made visible,
+            // its control characters cannot drive the terminal.
+            eprintln!("hvtriage: {}", report::visible(&message));
             ExitCode::from(2)
         }
     }
@@ -218,9 +220,10 @@ fn run(cli: Cli) -> Result<ExitCode, Fatal> {
             for r in &set.rules {
                 let title = r.text.get("en").map_or("", |t| t.title.as_str());
                 text.push_str(&format!(
-                    "{:<40} {:<9} {title}\n",
-                    r.id,
-                    r.severity.as_str()
+                    "{:<40} {:<9} {}\n",
+                    report::visible(&r.id),
+                    r.severity.as_str(),
+                    report::visible(title)
                 ));
             }
             print(&text)?;
@@ -250,6 +253,13 @@ fn run(cli: Cli) -> Result<ExitCode, Fatal> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Fixture { input, output } => {
+            refuse_special(&input)?;
+            if hvtriage::outputs::same_file(&output, &input) {
+                return Err(Fatal(format!(
+                    "{}: -o names the input itself, which would be overwritten; write the EVTX file to another path",
+                    shown(&output)
+                )));
+            }
             let xml = std::fs::read_to_string(&input)
                 .map_err(|e| Fatal(format!("{}: cannot be read ({e})", input.display())))?;
             let bytes = hvtriage::evtx_write::write_evtx(&xml)
@@ -258,6 +268,18 @@ fn run(cli: Cli) -> Result<ExitCode, Fatal> {
                 .map_err(|e| Fatal(format!("{}: cannot be written ({e})", output.display())))?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Refuses an input that exists but is not a regular file or folder: reading a FIFO waits
+/// for a writer forever, and a device or socket is no log.
+fn refuse_special(path: &Path) -> Result<(), Fatal> {
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() && !meta.is_dir() => Err(Fatal(format!(
+            "{}: not a regular file (a FIFO, socket or device), so it is not read; name an Event XML file",
+            shown(path)
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -284,10 +306,14 @@ fn run_rules_test(dir: Option<&Path>) -> Result<ExitCode, Fatal> {
     let mut text = String::new();
     for o in &outcomes {
         let verdict = if o.failure.is_some() { "FAIL" } else { "pass" };
-        text.push_str(&format!("{verdict}  {:<40} {}", o.rule, o.case.display()));
+        text.push_str(&format!(
+            "{verdict}  {:<40} {}",
+            report::visible(&o.rule),
+            report::visible(&o.case.display().to_string())
+        ));
         match &o.failure {
-            Some(why) => text.push_str(&format!("\n      {why}\n")),
-            None => text.push_str(&format!("  ({})\n", o.found)),
+            Some(why) => text.push_str(&format!("\n      {}\n", report::visible(why))),
+            None => text.push_str(&format!("  ({})\n", report::visible(&o.found))),
         }
     }
     let failed = outcomes.iter().filter(|o| o.failure.is_some()).count();
@@ -348,11 +374,12 @@ const DEFAULT_REPORT: &str = "hvtriage-report.html";
 fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode, Fatal> {
     let rules = rule_set(args.case.rules.as_deref())?;
     let options = options(&args.case, &args.lang, false)?;
-    let analysis = analyze(&args.case.paths, &rules, &options)?;
     let html_path = args
         .output
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_REPORT));
+    check_outputs(&args, &html_path)?;
+    let analysis = analyze(&args.case.paths, &rules, &options)?;
     write_file(&html_path, &report::html::render(&analysis))?;
     if let Some(path) = &args.csv {
         write_file(path, &report::csv::render(&analysis))?;
@@ -371,7 +398,7 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode, Fatal> {
             "{}",
             report::terminal::render(&analysis, report::terminal::Style { color })
         );
-        eprintln!("HTML report written to {}", html_path.display());
+        eprintln!("HTML report written to {}", shown(&html_path));
     } else {
         let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         print(&report::terminal::render(
@@ -383,10 +410,10 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode, Fatal> {
             ("CSV", args.csv.as_deref().and_then(Path::to_str)),
         ] {
             if let Some(path) = path {
-                print(&format!("{flag} written to {path}\n"))?;
+                print(&format!("{flag} written to {}\n", report::visible(path)))?;
             }
         }
-        print(&format!("HTML report written to {}\n", html_path.display()))?;
+        print(&format!("HTML report written to {}\n", shown(&html_path)))?;
     }
     let fail_on = args.fail_on.as_deref().and_then(Severity::parse);
     let failed = fail_on.is_some_and(|limit| analysis.worst().is_some_and(|worst| worst <= limit));
@@ -395,6 +422,24 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode, Fatal> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Refuses, before anything is read, outputs that would replace an input, an event log or
+/// each other.
+fn check_outputs(args: &AnalyzeArgs, html_path: &Path) -> Result<(), Fatal> {
+    use hvtriage::outputs::Output;
+    let json = args.json.as_deref().filter(|j| *j != "-").map(Path::new);
+    let outputs: Vec<Output> = [
+        Some(("the HTML report (-o)", html_path)),
+        json.map(|p| ("the JSON (--json)", p)),
+        args.csv.as_deref().map(|p| ("the CSV (--csv)", p)),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|(what, path)| Output { what, path })
+    .collect();
+    hvtriage::outputs::check(&outputs, &args.case.paths)?;
+    Ok(())
 }
 
 fn run_batch(args: BatchArgs) -> Result<ExitCode, Fatal> {
@@ -421,7 +466,7 @@ fn run_batch(args: BatchArgs) -> Result<ExitCode, Fatal> {
     print(&format!(
         "{} cases: {with_findings} with findings, {failed} not analyzed. Index: {}\n",
         rows.len(),
-        args.output.join("index.html").display()
+        shown(&args.output.join("index.html"))
     ))?;
     let fail_on = args.fail_on.as_deref().and_then(Severity::parse);
     let failed = fail_on.is_some_and(|limit| hvtriage::batch::any_at_or_above(&rows, limit));
@@ -452,6 +497,11 @@ fn write_file(path: &Path, text: &str) -> Result<(), Fatal> {
             path.display()
         ))
     })
+}
+
+/// A path as the terminal shows it: its control characters as visible escapes.
+fn shown(path: &Path) -> String {
+    report::visible(&path.display().to_string()).into_owned()
 }
 
 /// Prints to standard output; a closed pipe (`| head`) ends quietly.

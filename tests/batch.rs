@@ -188,3 +188,103 @@ fn fail_on_applies_to_any_case_and_2_means_the_batch_could_not_run() {
         .code(2)
         .stderr(predicates::str::contains("cannot be read"));
 }
+
+/// Folders whose names differ only in bytes that are not UTF-8 (`dup\xff`, `dup\xfe`, both
+/// shown `dup�`), a folder named like a summary file and one named like its old way out:
+/// every case gets its own output folder, and each row's reports are its own case's.
+#[cfg(unix)]
+#[test]
+fn cases_whose_names_collide_get_their_own_output_folders() {
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let q = tmp.path().join("queue");
+    let folders: [(&[u8], &str); 4] = [
+        (b"dup\xff", "seed-001"),
+        (b"dup\xfe", "dc-outage"),
+        (b"index.html", "seed-001"),
+        (b"index.html-case", "dc-outage"),
+    ];
+    for (name, case) in folders {
+        let to = q.join(std::ffi::OsStr::from_bytes(name));
+        copy_dir(&common::root().join("fixtures").join(case), &to);
+    }
+    let out = tmp.path().join("out");
+    common::hvtriage()
+        .arg("batch")
+        .arg(&q)
+        .arg("-o")
+        .arg(&out)
+        .args(["--jobs", "2"])
+        .assert()
+        .success();
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let rows = summary["cases"].as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    let mut names: Vec<&str> = rows.iter().map(|r| r["case"].as_str().unwrap()).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "dup\u{fffd}",
+            "dup\u{fffd}-2",
+            "index.html-2",
+            "index.html-case"
+        ]
+    );
+    for row in rows {
+        let name = row["case"].as_str().unwrap();
+        let reports = row["reports"].as_array().unwrap();
+        assert_eq!(reports[1], format!("{name}/report.json"), "{row}");
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join(name).join("report.json")).unwrap())
+                .unwrap();
+        assert_eq!(
+            report["case"], name,
+            "the report in {name}/ is another case's"
+        );
+        assert_eq!(
+            report["findings"][0]["rule"], row["top_finding"]["rule"],
+            "{name}"
+        );
+    }
+    // The summary files are still the batch's own.
+    assert!(out.join("index.html").is_file());
+}
+
+/// Case names and host names that start like spreadsheet formulas are text in
+/// `summary.csv`; the counts stay numbers.
+#[test]
+fn summary_csv_neutralises_cells_that_start_like_a_formula() {
+    let tmp = tempfile::tempdir().unwrap();
+    let q = tmp.path().join("queue");
+    common::xml_case("seed-001", &q.join("=HYPERLINK(\"http:x\")"), &|xml| {
+        xml.replace("HV01.contoso.local", "@SUM(1+1).contoso.local")
+    });
+    copy_dir(&common::root().join("fixtures/dc-outage"), &q.join("-2+3"));
+    let out = tmp.path().join("out");
+    common::hvtriage()
+        .arg("batch")
+        .arg(&q)
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    let rows = common::csv_cells(&text);
+    assert_eq!(rows.len(), 3, "{text}");
+    for row in &rows {
+        for cell in row {
+            assert!(!common::starts_like_a_formula(cell), "{cell:?} in {row:?}");
+        }
+    }
+    let cases: Vec<&str> = rows[1..].iter().map(|r| r[0].as_str()).collect();
+    assert!(cases.contains(&"'=HYPERLINK(\"http:x\")"), "{cases:?}");
+    assert!(cases.contains(&"'-2+3"), "{cases:?}");
+    assert!(
+        rows[1..].iter().any(|r| r[1].starts_with("'@SUM(1+1)")),
+        "{rows:?}"
+    );
+    // findings and warnings are counts, written as digits.
+    assert!(rows[1..].iter().all(|r| r[7].parse::<u64>().is_ok()));
+}

@@ -371,3 +371,387 @@ fn a_closed_pipe_ends_quietly() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A case whose host name and file name start like spreadsheet formulas.
+fn formula_case(dir: &std::path::Path) -> std::path::PathBuf {
+    let case = dir.join("case");
+    common::xml_case("seed-001", &case, &|xml| {
+        xml.replace(
+            "HV02.contoso.local",
+            "=HYPERLINK(\"http://x\").contoso.local",
+        )
+    });
+    std::fs::rename(case.join("HV01"), case.join("@HV01")).unwrap();
+    case
+}
+
+/// Checks every cell of a timeline CSV: none starts like a formula, the hostile host and file
+/// name are there behind a `'`, and the numbers stay numbers.
+fn assert_csv_is_safe(text: &str) {
+    let rows = common::csv_cells(text);
+    assert!(rows.len() > 10, "{text}");
+    for row in &rows {
+        for cell in row {
+            assert!(!common::starts_like_a_formula(cell), "{cell:?} in {row:?}");
+        }
+    }
+    let column = |name: &str| rows[0].iter().position(|c| c == name).unwrap();
+    let (host, input, event_id) = (column("host"), column("input"), column("event_id"));
+    let data = &rows[1..];
+    assert!(data.iter().any(|r| r[host] == "'=HYPERLINK(\"HTTP://X\")"));
+    assert!(data.iter().any(|r| r[input].starts_with("'@HV01/")));
+    assert!(data
+        .iter()
+        .all(|r| r[event_id].chars().all(|c| c.is_ascii_digit())));
+}
+
+#[test]
+fn csv_outputs_neutralise_cells_that_start_like_a_formula() {
+    let dir = common::temp_dir("csv-formula");
+    let case = formula_case(&dir);
+    let csv = dir.join("t.csv");
+    common::hvtriage()
+        .arg(&case)
+        .arg("--csv")
+        .arg(&csv)
+        .arg("-o")
+        .arg(dir.join("r.html"))
+        .assert()
+        .success();
+    assert_csv_is_safe(&std::fs::read_to_string(&csv).unwrap());
+    let out = common::hvtriage()
+        .args(["timeline", "--format", "csv"])
+        .arg(&case)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_csv_is_safe(&String::from_utf8(out.stdout).unwrap());
+}
+
+/// A case made to attack the terminal: its folder's name sets the window title and rings the
+/// bell (OSC, BEL), a file named explicitly clears the screen (CSI), and a VM name holds CR LF
+/// and a forged `CRITICAL` line. Returns the case and the hostile file.
+#[cfg(unix)]
+fn terminal_attack(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let case = dir.join("case\x1b]0;owned\x07");
+    common::xml_case("seed-001", &case, &|xml| {
+        xml.replace("VM1", "VM1&#13;&#10;CRITICAL  Forged finding&#13;")
+    });
+    let bad = dir.join("bad\x1b[2J.evtx");
+    std::fs::write(&bad, b"junk").unwrap();
+    (case, bad)
+}
+
+/// No ESC, BEL or CR reaches the terminal, and no line starts as a forged finding.
+fn assert_terminal_safe(text: &str) {
+    for raw in ['\x1b', '\x07', '\r'] {
+        assert!(!text.contains(raw), "raw {raw:?} printed:\n{text}");
+    }
+    assert!(
+        !text.lines().any(|l| l.starts_with("CRITICAL  Forged")),
+        "forged line:\n{text}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn names_from_logs_and_files_cannot_drive_the_terminal_or_forge_a_line() {
+    let dir = common::temp_dir("terminal-attack");
+    let (case, bad) = terminal_attack(&dir);
+    let csv = dir.join("t.csv");
+    let out = common::hvtriage()
+        .arg(&case)
+        .arg(&bad)
+        .arg("--csv")
+        .arg(&csv)
+        .arg("-o")
+        .arg(dir.join("r.html"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_terminal_safe(&stdout);
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("CRITICAL")).count(),
+        1,
+        "{stdout}"
+    );
+    // What was hidden is shown, readably.
+    for shown in [
+        "case\\x1b]0;owned\\x07",
+        "bad\\x1b[2J.evtx: skipped",
+        "VMs VM1\\r\\nCRITICAL  Forged finding",
+    ] {
+        assert!(stdout.contains(shown), "{shown} not in:\n{stdout}");
+    }
+    // The same with --json -: the summary goes to standard error.
+    let out = common::hvtriage()
+        .arg(&case)
+        .arg(&bad)
+        .args(["--json", "-", "-o"])
+        .arg(dir.join("r.html"))
+        .output()
+        .unwrap();
+    assert_terminal_safe(&String::from_utf8(out.stderr).unwrap());
+    // The timeline table, and the CSV: only its line ends are CR LF.
+    let out = common::hvtriage()
+        .arg("timeline")
+        .arg(&case)
+        .output()
+        .unwrap();
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert_terminal_safe(&table);
+    assert_eq!(table.lines().count(), 16, "{table}");
+    let csv = std::fs::read_to_string(&csv).unwrap();
+    assert_terminal_safe(&csv.replace("\r\n", "\n"));
+    assert!(csv.contains("VM1\\r\\nCRITICAL"), "{csv}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fatal_sentence_naming_a_hostile_file_is_printed_visibly() {
+    let dir = common::temp_dir("fatal-attack");
+    let bad = dir.join("bad\x1b]0;owned\x07.evtx");
+    std::fs::write(&bad, b"junk").unwrap();
+    let err = fails_in_one_sentence(common::hvtriage().arg(&bad));
+    assert_terminal_safe(&err);
+    assert!(err.contains("bad\\x1b]0;owned\\x07.evtx"), "{err}");
+}
+
+/// Makes a FIFO at `path` (`mkfifo`, which every Unix has).
+#[cfg(unix)]
+fn mkfifo(path: &std::path::Path) {
+    let made = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo {}", path.display());
+}
+
+/// A FIFO is never opened (reading one waits for a writer forever): the timeout turns a
+/// regression into a failure instead of a hang.
+const NO_HANG: std::time::Duration = std::time::Duration::from_secs(20);
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_named_alone_exits_2_naming_it_without_opening_it() {
+    let dir = common::temp_dir("fifo-alone");
+    let fifo = dir.join("System.evtx");
+    mkfifo(&fifo);
+    let err = fails_in_one_sentence(common::hvtriage().arg(&fifo).timeout(NO_HANG));
+    assert!(
+        err.contains(&format!("{}: not a regular file (FIFO)", fifo.display())),
+        "{err}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn fifos_beside_logs_are_listed_as_skipped_never_read() {
+    let dir = common::temp_dir("fifo-beside");
+    let case = dir.join("case");
+    common::xml_case("seed-001", &case, &|xml| xml.to_string());
+    mkfifo(&case.join("HV01/Application.evtx"));
+    let named = dir.join("pipe");
+    mkfifo(&named);
+    let out = common::hvtriage()
+        .arg(&case)
+        .arg(&named)
+        .args(["--json", "-", "-o"])
+        .arg(dir.join("r.html"))
+        .timeout(NO_HANG)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let skipped: Vec<String> = json["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["format"] == "skipped")
+        .map(|i| i["warnings"][0].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        skipped.contains(&"HV01/Application.evtx: skipped: not a regular file (FIFO)".into()),
+        "{skipped:?}"
+    );
+    // Named on the command line: a warning too.
+    let warnings = json["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().starts_with(&format!(
+                "{}: skipped: not a regular file (FIFO)",
+                named.display()
+            ))),
+        "{warnings:?}"
+    );
+    assert_eq!(json["findings"][0]["rule"], "shared-nic-only-dc-path");
+}
+
+#[cfg(unix)]
+#[test]
+fn fixture_refuses_a_fifo_as_its_input() {
+    let dir = common::temp_dir("fifo-fixture");
+    let fifo = dir.join("in.xml");
+    mkfifo(&fifo);
+    let err = fails_in_one_sentence(
+        common::hvtriage()
+            .arg("fixture")
+            .arg(&fifo)
+            .arg("-o")
+            .arg(dir.join("out.evtx"))
+            .timeout(NO_HANG),
+    );
+    assert!(err.contains("in.xml: not a regular file"), "{err}");
+    assert!(!dir.join("out.evtx").exists());
+}
+
+/// seed-001 as Event XML, plus HV01's System log as EVTX: a case of the customer's own files.
+fn customer_case(dir: &std::path::Path) -> std::path::PathBuf {
+    let case = dir.join("case");
+    common::xml_case("seed-001", &case, &|xml| xml.to_string());
+    std::fs::copy(
+        seed().join("HV01/System.evtx"),
+        case.join("HV01/System.evtx"),
+    )
+    .unwrap();
+    case
+}
+
+/// Runs `hvtriage` with `args` (paths relative to `dir`, run there): it must refuse with one
+/// sentence holding `why`, and leave every file of `dir` as it was.
+fn refuses_to_overwrite(dir: &std::path::Path, args: &[&str], why: &str) {
+    let before = contents(dir);
+    assert!(before.len() >= 7, "{before:?}");
+    let err = fails_in_one_sentence(common::hvtriage().current_dir(dir).args(args));
+    assert!(err.contains(why), "{args:?}: {err}");
+    assert!(contents(dir) == before, "{args:?} changed a file");
+}
+
+/// Every regular file under `dir` (links followed to their file) with its bytes, sorted.
+fn contents(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(contents(&path));
+        } else if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            out.push((path, bytes));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn an_output_never_overwrites_an_input_or_an_event_log() {
+    let dir = common::temp_dir("output-input");
+    customer_case(&dir);
+    let input = "would overwrite this input of the case";
+    let log = "would overwrite an existing event log or zip";
+    // A file of the case, wherever the case was named from.
+    refuses_to_overwrite(
+        &dir,
+        &["analyze", "case", "-o", "case/HV01/System.evtx"],
+        log,
+    );
+    refuses_to_overwrite(&dir, &["case", "--csv", "case/HV01/System.xml"], log);
+    refuses_to_overwrite(
+        &dir,
+        &["case", "--json", "./case/HV02/../HV01/System.evtx"],
+        log,
+    );
+    // A file named as an input, even one that is no log.
+    std::fs::write(dir.join("notes.txt"), "the customer's notes").unwrap();
+    refuses_to_overwrite(&dir, &["case", "notes.txt", "--csv", "notes.txt"], input);
+    refuses_to_overwrite(
+        &dir,
+        &["case/HV01/System.evtx", "-o", "case/HV01/System.evtx"],
+        input,
+    );
+    // An event log that is not an input of this run.
+    std::fs::copy(seed().join("HV02/System.evtx"), dir.join("other.log")).unwrap();
+    refuses_to_overwrite(&dir, &["case", "-o", "other.log"], log);
+}
+
+#[cfg(unix)]
+#[test]
+fn an_output_through_a_link_or_hard_link_to_an_input_is_refused() {
+    let dir = common::temp_dir("output-link");
+    customer_case(&dir);
+    std::os::unix::fs::symlink("case/HV01/System.evtx", dir.join("link.html")).unwrap();
+    std::fs::write(dir.join("notes.txt"), "the customer's notes").unwrap();
+    std::fs::hard_link(dir.join("notes.txt"), dir.join("hard.csv")).unwrap();
+    refuses_to_overwrite(
+        &dir,
+        &["case", "-o", "link.html"],
+        "would overwrite an existing event log or zip",
+    );
+    refuses_to_overwrite(
+        &dir,
+        &["case", "notes.txt", "--csv", "hard.csv"],
+        "would overwrite this input of the case",
+    );
+}
+
+#[test]
+fn two_outputs_never_name_one_file() {
+    let dir = common::temp_dir("output-same");
+    customer_case(&dir);
+    std::fs::create_dir(dir.join("out")).unwrap();
+    refuses_to_overwrite(
+        &dir,
+        &["case", "-o", "r.out", "--json", "r.out"],
+        "r.out: the HTML report (-o) and the JSON (--json) name the same file",
+    );
+    refuses_to_overwrite(
+        &dir,
+        &["case", "--csv", "out/r", "--json", "./out/../out/r"],
+        "the JSON (--json) and the CSV (--csv) name the same file",
+    );
+    // Without -o the HTML report is ./hvtriage-report.html.
+    refuses_to_overwrite(
+        &dir,
+        &["case", "--csv", "hvtriage-report.html"],
+        "the HTML report (-o) and the CSV (--csv) name the same file",
+    );
+}
+
+#[test]
+fn a_new_report_inside_the_case_folder_is_fine_and_so_is_a_rerun() {
+    let dir = common::temp_dir("output-inside");
+    customer_case(&dir);
+    for _ in 0..2 {
+        common::hvtriage()
+            .current_dir(&dir)
+            .args([
+                "case",
+                "-o",
+                "case/report.html",
+                "--json",
+                "case/report.json",
+            ])
+            .assert()
+            .success();
+    }
+    assert!(std::fs::read_to_string(dir.join("case/report.html"))
+        .unwrap()
+        .contains("shared-nic-only-dc-path"));
+}
+
+#[test]
+fn fixture_never_writes_over_its_own_input() {
+    let dir = common::temp_dir("fixture-self");
+    let xml = dir.join("in.xml");
+    std::fs::copy(seed().join("HV02/System.xml"), &xml).unwrap();
+    let before = std::fs::read(&xml).unwrap();
+    let err = fails_in_one_sentence(
+        common::hvtriage()
+            .current_dir(&dir)
+            .args(["fixture", "in.xml", "-o", "./in.xml"]),
+    );
+    assert!(err.contains("-o names the input itself"), "{err}");
+    assert_eq!(std::fs::read(&xml).unwrap(), before);
+}

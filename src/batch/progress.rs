@@ -1,8 +1,10 @@
 //! Progress bars of a batch on standard error: one overall bar (cases done, ETA) and one line
 //! per running case with the bytes read so far. Hidden when standard error is not a terminal,
-//! so logs and pipes get no control characters.
+//! so logs and pipes get no control characters; a case's name is shown through
+//! [`visible`], so a folder named with escape sequences cannot drive the terminal.
 
 use crate::input::Progress;
+use crate::report::visible;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,8 +17,9 @@ const REFRESH: Duration = Duration::from_millis(150);
 pub(super) struct Bars {
     multi: MultiProgress,
     overall: ProgressBar,
-    /// The running cases: their line and the counter their reader adds to.
-    running: Mutex<Vec<(ProgressBar, Progress)>>,
+    /// The running cases: their index in the queue, their line and the counter their reader
+    /// adds to.
+    running: Mutex<Vec<(usize, ProgressBar, Progress)>>,
 }
 
 impl Bars {
@@ -36,23 +39,24 @@ impl Bars {
         }
     }
 
-    /// A line for a case that starts.
-    pub(super) fn start(&self, name: &str, counter: Progress) -> ProgressBar {
+    /// A line for the case `index` of the queue, which starts.
+    pub(super) fn start(&self, index: usize, name: &str, counter: Progress) -> ProgressBar {
         let bar = self.multi.add(ProgressBar::new_spinner());
         bar.set_style(style(
             "{spinner} {prefix:30!} {binary_bytes} read, {elapsed}",
         ));
-        bar.set_prefix(name.to_string());
+        bar.set_prefix(visible(name).into_owned());
         if let Ok(mut running) = self.running.lock() {
-            running.push((bar.clone(), counter));
+            running.push((index, bar.clone(), counter));
         }
         bar
     }
 
-    /// The case is done: its line goes, the overall bar moves.
-    pub(super) fn finish(&self, bar: ProgressBar) {
+    /// The case `index` is done: its line goes, the overall bar moves.
+    pub(super) fn finish(&self, index: usize, bar: ProgressBar) {
+        // By index, not by the line's text: two names can look alike once made visible.
         if let Ok(mut running) = self.running.lock() {
-            running.retain(|(b, _)| !b.is_finished() && !same(b, &bar));
+            running.retain(|(i, b, _)| !b.is_finished() && *i != index);
         }
         bar.finish_and_clear();
         self.multi.remove(&bar);
@@ -79,17 +83,12 @@ impl Bars {
 
     fn refresh(&self) {
         if let Ok(running) = self.running.lock() {
-            for (bar, counter) in running.iter() {
+            for (_, bar, counter) in running.iter() {
                 bar.set_position(counter.bytes());
                 bar.tick();
             }
         }
     }
-}
-
-fn same(a: &ProgressBar, b: &ProgressBar) -> bool {
-    // Clones of one bar share their state; a bar's prefix is its case's name, unique.
-    a.prefix() == b.prefix()
 }
 
 fn style(template: &str) -> ProgressStyle {

@@ -1,5 +1,6 @@
 //! Finds the files of a case: folders walked recursively in sorted order, symlinks not
-//! followed, every file recognized by its content (SPEC §2).
+//! followed, every file recognized by its content (SPEC §2). Only regular files are ever
+//! opened: a FIFO, socket or device is listed as skipped, never read.
 
 use super::archive::{self, ZipLimits};
 use super::source::{Progress, Source};
@@ -69,12 +70,22 @@ impl Walker<'_> {
         };
         if meta.is_dir() {
             self.walk(path, path);
-        } else {
+        } else if meta.is_file() {
             let display = path.file_name().map_or_else(
                 || path.display().to_string(),
                 |n| n.to_string_lossy().into_owned(),
             );
             self.classify(path, display, true);
+        } else {
+            // Opening a FIFO for reading waits for a writer, forever: name it, never open it.
+            found.skipped.push(Skipped {
+                path: path.display().to_string(),
+                reason: format!(
+                    "{}; name the exported log files or their folder",
+                    not_regular(&meta.file_type())
+                ),
+                explicit: true,
+            });
         }
     }
 
@@ -106,6 +117,12 @@ impl Walker<'_> {
                 self.walk(root, &path);
             } else if meta.is_file() {
                 self.classify(&path, relative(root, &path), false);
+            } else {
+                self.found.skipped.push(Skipped {
+                    path: relative(root, &path),
+                    reason: not_regular(&meta.file_type()),
+                    explicit: false,
+                });
             }
         }
     }
@@ -145,6 +162,33 @@ impl Walker<'_> {
     }
 }
 
+/// Why a file that is neither a folder nor a regular file is not read: `not a regular file
+/// (FIFO)`.
+fn not_regular(kind: &std::fs::FileType) -> String {
+    format!("not a regular file ({})", special_kind(kind))
+}
+
+#[cfg(unix)]
+fn special_kind(kind: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_fifo() {
+        "FIFO"
+    } else if kind.is_socket() {
+        "socket"
+    } else if kind.is_block_device() {
+        "block device"
+    } else if kind.is_char_device() {
+        "character device"
+    } else {
+        "special file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_kind(_: &std::fs::FileType) -> &'static str {
+    "special file"
+}
+
 /// The path as reports show it: relative to the folder named on the command line.
 fn relative(root: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(root).unwrap_or(path);
@@ -159,6 +203,18 @@ pub(super) enum Sniffed {
     Other(String),
     /// Named as a log but not one (an empty or overwritten `.evtx`): a loss, always a warning.
     Broken(String),
+}
+
+/// Whether `path` is an existing regular file that holds an event log or a zip, or is named
+/// `.evtx` (a damaged log is still the customer's log): a file no output may replace. Only a
+/// regular file is opened, so a FIFO never blocks.
+pub fn holds_a_log(path: &Path) -> bool {
+    let regular = std::fs::metadata(path).is_ok_and(|m| m.is_file());
+    regular
+        && matches!(
+            sniff(path),
+            Ok(Sniffed::Log(_) | Sniffed::Zip | Sniffed::Broken(_))
+        )
 }
 
 /// Recognizes a file by its first bytes.

@@ -1,7 +1,10 @@
-//! CSV (SPEC §5.3): the timeline, one row per signal, RFC 4180 quoting.
+//! CSV (SPEC §5.3): the timeline, one row per signal, RFC 4180 quoting. Every CSV hvtriage
+//! writes (this one and the batch's `summary.csv`) is built from [`Cell`]s by [`line()`], so
+//! every text cell is made safe for spreadsheets in one place.
 
-use super::{local, utc};
+use super::{local, utc, visible};
 use crate::analysis::Analysis;
+use std::borrow::Cow;
 
 const HEADER: [&str; 10] = [
     "time_utc",
@@ -16,43 +19,79 @@ const HEADER: [&str; 10] = [
     "text",
 ];
 
+/// One cell of a CSV row.
+pub enum Cell {
+    /// Anything that is not a count: names, paths, times, words from a log. A log or an upload
+    /// chooses these, so a spreadsheet must never take one for a formula.
+    Text(String),
+    /// A count or id hvtriage writes as digits (never negative, so never a formula).
+    Number(u64),
+}
+
 /// The timeline as CSV text (CRLF line ends, as RFC 4180 and spreadsheets expect).
 pub fn render(a: &Analysis) -> String {
-    let mut out = row(HEADER.iter().map(|s| (*s).to_string()));
+    let mut out = header(&HEADER);
     for s in &a.timeline {
         let input = a
             .inputs
             .get(s.event.input)
             .map_or_else(String::new, |i| i.path.clone());
-        out.push_str(&row([
-            utc(s.time),
-            local(s.time, a.time_zone),
-            s.host.clone(),
-            s.name.clone(),
-            s.event.provider.clone(),
-            s.event.event_id.to_string(),
-            s.event.channel.clone(),
-            s.event.record_id.to_string(),
-            input,
-            s.text.clone(),
+        out.push_str(&line([
+            Cell::Text(utc(s.time)),
+            Cell::Text(local(s.time, a.time_zone)),
+            Cell::Text(s.host.clone()),
+            Cell::Text(s.name.clone()),
+            Cell::Text(s.event.provider.clone()),
+            Cell::Number(s.event.event_id.into()),
+            Cell::Text(s.event.channel.clone()),
+            Cell::Number(s.event.record_id),
+            Cell::Text(input),
+            Cell::Text(s.text.clone()),
         ]));
     }
     out
 }
 
-fn row(cells: impl IntoIterator<Item = String>) -> String {
+/// The header line of the columns `names`.
+pub fn header(names: &[&str]) -> String {
+    line(names.iter().map(|n| Cell::Text((*n).to_string())))
+}
+
+/// One CSV line, CRLF-terminated: text cells with their control characters made visible
+/// escapes ([`visible`]: a log's CR or ESC stays readable and drives no viewer), neutralised
+/// and quoted; numbers as digits.
+pub fn line(cells: impl IntoIterator<Item = Cell>) -> String {
     let mut line = cells
         .into_iter()
-        .map(|c| quote(&c))
+        .map(|c| match c {
+            Cell::Text(text) => quote(&neutralise(&visible(&text))),
+            Cell::Number(n) => n.to_string(),
+        })
         .collect::<Vec<_>>()
         .join(",");
     line.push_str("\r\n");
     line
 }
 
-/// Quotes a cell when it holds a comma, quote or line break; doubles quotes inside.
+/// The first characters that make Excel, LibreOffice or Google Sheets read a cell as a
+/// formula (OWASP, "CSV Injection"): `=HYPERLINK(…)` in a host name would run on opening.
+const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// A text cell a spreadsheet shows as text: one that starts like a formula gets a leading
+/// `'` (OWASP's advice; spreadsheets hide it, and a reader sees it was added).
+pub fn neutralise(cell: &str) -> Cow<'_, str> {
+    if cell.starts_with(FORMULA_START) {
+        Cow::Owned(format!("'{cell}"))
+    } else {
+        Cow::Borrowed(cell)
+    }
+}
+
+/// Quotes a cell when it holds a comma, quote or line break, or a `;` or tab (a spreadsheet
+/// set to split on those would otherwise start a new cell there, which could be a formula);
+/// doubles quotes inside.
 pub fn quote(cell: &str) -> String {
-    if cell.contains([',', '"', '\n', '\r']) {
+    if cell.contains([',', '"', '\n', '\r', ';', '\t']) {
         format!("\"{}\"", cell.replace('"', "\"\""))
     } else {
         cell.to_string()
@@ -61,7 +100,7 @@ pub fn quote(cell: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::quote;
+    use super::*;
 
     #[test]
     fn cells_are_quoted_only_when_needed() {
@@ -69,5 +108,19 @@ mod tests {
         assert_eq!(quote("a,b"), "\"a,b\"");
         assert_eq!(quote("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(quote("two\nlines"), "\"two\nlines\"");
+        assert_eq!(quote("a;=1+1"), "\"a;=1+1\"");
+    }
+
+    #[test]
+    fn text_that_starts_like_a_formula_is_neutralised_and_numbers_are_not() {
+        for formula in ["=1+1", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(neutralise(formula), format!("'{formula}"));
+        }
+        assert_eq!(neutralise("HV01"), "HV01");
+        assert_eq!(neutralise("a=b"), "a=b");
+        assert_eq!(
+            line([Cell::Text("=cmd|' /C calc'!A0".into()), Cell::Number(7)]),
+            "'=cmd|' /C calc'!A0,7\r\n"
+        );
     }
 }

@@ -10,6 +10,38 @@ pub mod svg;
 pub mod terminal;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use std::borrow::Cow;
+
+/// Text from a log, a file name or an upload, made safe to print on a terminal or write to
+/// CSV: every control character becomes a visible escape (`\x1b`, `\r`, `\n`, `\t`, `\x07`,
+/// `\u{9b}`), and so do the Unicode controls that reorder a line (U+202A–U+202E,
+/// U+2066–U+2069). A VM name holding ESC or OSC sequences cannot recolour the terminal, set
+/// its title or ring it, and one holding CR or LF cannot overwrite a line or forge a new one
+/// (a `CRITICAL …` finding); the text stays readable. Every renderer that writes to a
+/// terminal or a CSV file passes its strings through here.
+pub fn visible(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_hidden) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_ascii_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if is_hidden(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// C0, DEL and C1 controls (C1 holds CSI, U+009B, which some terminals obey like `ESC [`),
+/// and the bidirectional embeddings, overrides and isolates.
+fn is_hidden(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
 
 /// A time as RFC 3339 in UTC, with the precision the log has.
 pub fn utc(t: DateTime<Utc>) -> String {
@@ -106,7 +138,8 @@ pub fn explain(rule: &crate::rules::Rule, set: &crate::rules::RuleSet) -> String
                 Some(e) => format!("matches, {} confidence", e.confidence.as_str()),
                 None => "must not match".to_string(),
             };
-            let _ = writeln!(out, "  {}: {verdict}", f.case.display());
+            let case = f.case.display().to_string();
+            let _ = writeln!(out, "  {}: {verdict}", visible(&case));
         }
     }
     if !rule.references.is_empty() {
@@ -116,4 +149,20 @@ pub fn explain(rule: &crate::rules::Rule, set: &crate::rules::RuleSet) -> String
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::visible;
+
+    #[test]
+    fn control_characters_become_visible_escapes() {
+        assert_eq!(visible("VM1"), "VM1");
+        assert_eq!(visible("ケース 1"), "ケース 1");
+        assert_eq!(
+            visible("VM\x1b]0;owned\x07\r\nCRITICAL\tx\x7f"),
+            "VM\\x1b]0;owned\\x07\\r\\nCRITICAL\\tx\\x7f"
+        );
+        assert_eq!(visible("a\u{9b}2J\u{202e}b"), "a\\u{9b}2J\\u{202e}b");
+    }
 }

@@ -1,6 +1,8 @@
-//! The terminal summary (SPEC §5.1): the case, what was read, then each finding.
+//! The terminal summary (SPEC §5.1): the case, what was read, then each finding. Every string
+//! that comes from a log, a file name or the case goes through [`visible`] first: a log must
+//! not be able to drive the terminal or forge a line of this summary.
 
-use super::{short, utc};
+use super::{short, utc, visible};
 use crate::analysis::{Analysis, Finding};
 use crate::rules::Severity;
 use std::fmt::Write as _;
@@ -39,11 +41,11 @@ pub fn render(a: &Analysis, style: Style) -> String {
         out,
         "{} {}",
         style.paint("1", "hvtriage — case"),
-        style.paint("1", &a.case)
+        style.paint("1", &visible(&a.case))
     );
     let read = a.inputs.iter().filter(|i| i.format != "skipped").count();
     let skipped = a.inputs.len() - read;
-    let hosts: Vec<&str> = a.hosts.iter().map(|h| h.key.as_str()).collect();
+    let hosts: Vec<_> = a.hosts.iter().map(|h| visible(&h.key)).collect();
     let _ = write!(
         out,
         "Read {read} file(s), {} records, {} host(s) ({})",
@@ -71,9 +73,9 @@ pub fn render(a: &Analysis, style: Style) -> String {
         let _ = writeln!(
             out,
             "Clock of {}: {:+.1} s against the reference ({}).",
-            h.key,
+            visible(&h.key),
             h.clock_offset_ms as f64 / 1000.0,
-            h.clock_basis
+            visible(&h.clock_basis)
         );
     }
     let _ = writeln!(
@@ -84,7 +86,7 @@ pub fn render(a: &Analysis, style: Style) -> String {
     );
     coverage(&mut out, a);
     for w in a.warnings.iter().take(5) {
-        let _ = writeln!(out, "  {} {w}", style.paint("33", "warning:"));
+        let _ = writeln!(out, "  {} {}", style.paint("33", "warning:"), visible(w));
     }
     if a.warnings.len() > 5 {
         let _ = writeln!(
@@ -112,31 +114,31 @@ fn finding(out: &mut String, a: &Analysis, f: &Finding, style: Style) {
         out,
         "{}  {}  [{}, confidence {}]",
         style.severity(f.severity),
-        style.paint("1", &f.title),
-        f.rule,
+        style.paint("1", &visible(&f.title)),
+        visible(&f.rule),
         f.confidence.as_str()
     );
     let vms = if f.vms.is_empty() {
         "-".to_string()
     } else {
-        f.vms.join(", ")
+        visible(&f.vms.join(", ")).into_owned()
     };
     let _ = writeln!(
         out,
         "  Host {} · VMs {vms} · {} → {} {}",
-        if f.hosts.len() > 1 {
+        visible(&if f.hosts.len() > 1 {
             f.hosts.join(", ")
         } else {
             f.host.clone()
-        },
+        }),
         short(f.first, tz),
         short(f.last, tz),
         tz.name()
     );
-    let _ = writeln!(out, "  Cause: {}", f.cause);
+    let _ = writeln!(out, "  Cause: {}", visible(&f.cause));
     for (i, step) in f.fix.iter().enumerate() {
         let label = if i == 0 { "  Fix:  " } else { "        " };
-        let _ = writeln!(out, "{label}{}. {step}", i + 1);
+        let _ = writeln!(out, "{label}{}. {}", i + 1, visible(step));
     }
     let _ = writeln!(out, "  Evidence:");
     for &id in &f.evidence {
@@ -145,13 +147,18 @@ fn finding(out: &mut String, a: &Analysis, f: &Finding, style: Style) {
                 out,
                 "    #{id:<5} {}  {:<8} {}",
                 utc(s.time),
-                s.host,
-                s.text
+                visible(&s.host),
+                visible(&s.text)
             );
         }
     }
     for m in &f.missing {
-        let _ = writeln!(out, "  {} {m}", style.paint("33", "Collect next:"));
+        let _ = writeln!(
+            out,
+            "  {} {}",
+            style.paint("33", "Collect next:"),
+            visible(m)
+        );
     }
     let _ = writeln!(out);
 }
@@ -168,9 +175,9 @@ pub fn timeline(a: &Analysis) -> String {
         let _ = writeln!(
             out,
             "{:<10} {:<30} {}",
-            s.host,
-            s.name,
-            s.text.replace(['\r', '\n'], " ")
+            visible(&s.host),
+            visible(&s.name),
+            visible(&s.text)
         );
     }
     out
@@ -183,7 +190,12 @@ fn coverage(out: &mut String, a: &Analysis) {
     }
     let _ = writeln!(out, "Coverage:");
     for c in &a.coverage {
-        let _ = write!(out, "  {:<10} {:<52} ", c.host, c.channel);
+        let _ = write!(
+            out,
+            "  {:<10} {:<52} ",
+            visible(&c.host),
+            visible(&c.channel)
+        );
         if c.missing {
             let _ = writeln!(out, "not collected");
             continue;

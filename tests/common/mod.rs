@@ -211,3 +211,49 @@ pub fn temp_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("the temporary folder is writable");
     dir
 }
+
+/// Writes the Event XML files of the fixture case `fixture` into `to` (same layout, no
+/// `.evtx`), each edited by `edit`: a case with hostile names, built without a fixture of its
+/// own.
+pub fn xml_case(fixture: &str, to: &Path, edit: &dyn Fn(&str) -> String) {
+    let from = root().join("fixtures").join(fixture);
+    for file in files(&from, "xml") {
+        let target = to.join(file.strip_prefix(&from).expect("under the fixture"));
+        std::fs::create_dir_all(target.parent().expect("a file has a folder"))
+            .expect("the temporary folder is writable");
+        let text = std::fs::read_to_string(&file).expect("fixture XML is UTF-8");
+        std::fs::write(&target, edit(&text)).expect("the temporary folder is writable");
+    }
+}
+
+/// The cells of RFC 4180 CSV text (quoted cells may hold `,`, `""` and line breaks).
+pub fn csv_cells(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let (mut row, mut cell) = (Vec::new(), String::new());
+    let (mut quoted, mut chars) = (false, text.chars().peekable());
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                cell.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => cell.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut cell)),
+            (false, '\r') => {}
+            (false, '\n') => {
+                row.push(std::mem::take(&mut cell));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, c) => cell.push(c),
+        }
+    }
+    rows
+}
+
+/// Whether a spreadsheet would read this CSV cell as a formula (OWASP's list of first
+/// characters).
+pub fn starts_like_a_formula(cell: &str) -> bool {
+    cell.starts_with(['=', '+', '-', '@', '\t', '\r'])
+}
