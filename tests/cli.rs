@@ -755,3 +755,29 @@ fn fixture_never_writes_over_its_own_input() {
     assert!(err.contains("-o names the input itself"), "{err}");
     assert_eq!(std::fs::read(&xml).unwrap(), before);
 }
+
+#[test]
+fn the_terminal_names_events_by_provider_and_id() {
+    let out = common::hvtriage().arg(seed()).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    for id in [
+        "NETLOGON 5719 · ",
+        "FailoverClustering 1228 · ",
+        "Hyper-V-HA 21502 · ",
+    ] {
+        assert!(text.contains(id), "{id} not in the evidence:\n{text}");
+    }
+    let out = common::hvtriage()
+        .arg("timeline")
+        .arg(seed())
+        .output()
+        .unwrap();
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.contains("NETLOGON 5719"));
+    // Times have one width, so the columns line up.
+    let widths: std::collections::BTreeSet<usize> = table
+        .lines()
+        .map(|l| l.split("  ").next().unwrap_or("").len())
+        .collect();
+    assert_eq!(widths.len(), 1, "{widths:?}");
+}

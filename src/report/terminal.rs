@@ -2,7 +2,7 @@
 //! that comes from a log, a file name or the case goes through [`visible`] first: a log must
 //! not be able to drive the terminal or forge a line of this summary.
 
-use super::{short, utc, visible};
+use super::{short, visible};
 use crate::analysis::{Analysis, Finding};
 use crate::rules::Severity;
 use std::fmt::Write as _;
@@ -145,9 +145,10 @@ fn finding(out: &mut String, a: &Analysis, f: &Finding, style: Style) {
         if let Some(s) = a.timeline.get(id) {
             let _ = writeln!(
                 out,
-                "    #{id:<5} {}  {:<8} {}",
-                utc(s.time),
+                "    #{id:<5} {}  {:<8} {} · {}",
+                fixed_utc(s.time),
                 visible(&s.host),
+                visible(&super::event_name(&s.event.provider, s.event.event_id)),
                 visible(&s.text)
             );
         }
@@ -168,19 +169,25 @@ pub fn timeline(a: &Analysis) -> String {
     let mut out = String::new();
     let local = a.time_zone != chrono_tz::UTC;
     for s in &a.timeline {
-        let _ = write!(out, "{}  ", utc(s.time));
+        let _ = write!(out, "{}  ", fixed_utc(s.time));
         if local {
             let _ = write!(out, "{}  ", super::local(s.time, a.time_zone));
         }
         let _ = writeln!(
             out,
-            "{:<10} {:<30} {}",
+            "{:<10} {:<28} {:<30} {}",
             visible(&s.host),
+            visible(&super::event_name(&s.event.provider, s.event.event_id)),
             visible(&s.name),
             visible(&s.text)
         );
     }
     out
+}
+
+/// A UTC time with milliseconds always shown, so the columns of a table line up.
+fn fixed_utc(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 /// One line per host and log: records and span, or what is missing, damaged or has gaps.
