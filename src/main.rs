@@ -45,7 +45,9 @@ enum Command {
     /// Explain a rule: its cause, fix, references and the events it needs
     #[command(after_help = "Example:\n  hvtriage explain shared-nic-only-dc-path")]
     Explain {
+        /// The rule's id (`hvtriage rules list` shows them)
         rule: String,
+        /// A folder of rule files to add to the built-in rules
         #[arg(long)]
         rules: Option<PathBuf>,
     },
@@ -54,7 +56,9 @@ enum Command {
         after_help = "Example:\n  hvtriage fixture fixtures/seed-001/HV01/System.xml -o System.evtx"
     )]
     Fixture {
+        /// Event XML: a file of <Event> elements, as wevtutil qe /f:xml prints them
         input: PathBuf,
+        /// The .evtx file to write
         #[arg(short, long)]
         output: PathBuf,
     },
@@ -175,7 +179,12 @@ impl<E: std::fmt::Display> From<E> for Fatal {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse_from(with_default_command(std::env::args_os().collect()));
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(message) = mistyped_command(&args) {
+        eprintln!("hvtriage: {}", report::visible(&message));
+        return ExitCode::from(2);
+    }
+    let cli = Cli::parse_from(with_default_command(args));
     match run(cli) {
         Ok(code) => code,
         Err(Fatal(message)) => {
@@ -185,6 +194,45 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `hvtriage anlyze case` is a mistyped command, not a path, unless such a path exists: one
+/// sentence naming the command it resembles.
+fn mistyped_command(args: &[std::ffi::OsString]) -> Option<String> {
+    const COMMANDS: [&str; 7] = [
+        "analyze", "timeline", "rules", "explain", "fixture", "help", "batch",
+    ];
+    let first = args.get(1)?.to_string_lossy().into_owned();
+    if first.starts_with('-') || COMMANDS.contains(&first.as_str()) || Path::new(&first).exists() {
+        return None;
+    }
+    let near = COMMANDS
+        .iter()
+        .map(|c| (edit_distance(&first.to_lowercase(), c), *c))
+        .min()?;
+    (near.0 <= 2 && !first.contains(['/', '\\', '.'])).then(|| {
+        format!(
+            "unknown command '{first}' — did you mean {}? (and no file or folder is named '{first}')",
+            near.1
+        )
+    })
+}
+
+/// Levenshtein distance, for "did you mean".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            let next = (row[j] + 1).min(row[j + 1] + 1).min(prev + cost);
+            prev = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }
 
 /// `hvtriage PATH...` means `hvtriage analyze PATH...`.
@@ -218,7 +266,12 @@ fn run(cli: Cli) -> Result<ExitCode, Fatal> {
             let set = rule_set(rules.as_deref())?;
             let mut text = String::new();
             for r in &set.rules {
-                let title = r.text.get("en").map_or("", |t| t.title.as_str());
+                // The title as a reader sees it without a case: placeholders as their default
+                // or their name in angle brackets.
+                let title = r.text.get("en").map_or_else(String::new, |t| {
+                    hvtriage::rules::text::fill(&t.title, |name| Some(format!("<{name}>")))
+                });
+                let title = title.as_str();
                 text.push_str(&format!(
                     "{:<40} {:<9} {}\n",
                     report::visible(&r.id),
@@ -344,28 +397,52 @@ fn options(case: &CaseArgs, lang: &str, all: bool) -> Result<Options, Fatal> {
             case.tz
         ))
     })?;
-    let time = |flag: &str, value: &Option<String>| -> Result<_, Fatal> {
+    let time = |flag: &str, value: &Option<String>, end_of_day: bool| -> Result<_, Fatal> {
         value
             .as_deref()
             .map(|v| {
-                hvtriage::input::xml::parse_time(v).ok_or_else(|| {
-                    Fatal(format!(
-                        "--{flag} {v:?} is not a time; write RFC 3339 such as 2026-11-20T01:00:00Z"
-                    ))
-                })
+                hvtriage::input::xml::parse_time(v)
+                    .or_else(|| date_only(v, end_of_day))
+                    .ok_or_else(|| {
+                        Fatal(format!(
+                            "--{flag} {v:?} is not a time; write a date (2026-11-20) or RFC 3339 such as 2026-11-20T01:00:00Z"
+                        ))
+                    })
             })
             .transpose()
     };
+    let since = time("since", &case.since, false)?;
+    let until = time("until", &case.until, true)?;
+    if let (Some(s), Some(u)) = (since, until) {
+        if s > u {
+            return Err(Fatal(format!(
+                "--since {} is after --until {}: nothing could be shown; swap them",
+                report::utc(s),
+                report::utc(u)
+            )));
+        }
+    }
     Ok(Options {
         case: None,
         time_zone,
         lang: lang.to_string(),
-        since: time("since", &case.since)?,
-        until: time("until", &case.until)?,
+        since,
+        until,
         all,
         correct_clocks: !case.no_clock_correction,
         ..Options::default()
     })
+}
+
+/// `2026-11-20` alone: the start of that day in UTC for --since, its last moment for --until.
+fn date_only(text: &str, end_of_day: bool) -> Option<chrono::DateTime<chrono::Utc>> {
+    let day = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok()?;
+    let time = if end_of_day {
+        day.and_hms_milli_opt(23, 59, 59, 999)?
+    } else {
+        day.and_hms_opt(0, 0, 0)?
+    };
+    Some(time.and_utc())
 }
 
 /// Where the HTML report goes when `-o` is not given.

@@ -781,3 +781,51 @@ fn the_terminal_names_events_by_provider_and_id() {
         .collect();
     assert_eq!(widths.len(), 1, "{widths:?}");
 }
+
+#[test]
+fn a_mistyped_command_is_named_not_taken_for_a_path() {
+    let out = common::hvtriage()
+        .args(["anlyze", "fixtures/seed-001"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("unknown command 'anlyze'"), "{err}");
+    assert!(err.contains("did you mean analyze?"), "{err}");
+}
+
+#[test]
+fn since_and_until_take_a_date_and_must_be_in_order() {
+    let out = common::hvtriage()
+        .arg("timeline")
+        .arg(seed())
+        .args(["--since", "2026-11-20", "--until", "2026-11-20"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8(out.stdout)
+        .unwrap()
+        .contains("NETLOGON 5719"));
+    let out = common::hvtriage()
+        .arg("timeline")
+        .arg(seed())
+        .args(["--since", "2026-11-21", "--until", "2026-11-20"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("is after --until"));
+}
+
+#[test]
+fn rules_list_shows_no_raw_placeholders() {
+    let out = common::hvtriage().args(["rules", "list"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains('{'), "{text}");
+    assert!(text.contains("<host>"), "{text}");
+}
