@@ -829,3 +829,27 @@ fn rules_list_shows_no_raw_placeholders() {
     assert!(!text.contains('{'), "{text}");
     assert!(text.contains("<host>"), "{text}");
 }
+
+#[test]
+fn the_terminal_summary_speaks_japanese_with_lang_ja() {
+    let out = common::hvtriage()
+        .arg(common::root().join("fixtures/seed-001-ja"))
+        .args(["--lang", "ja", "--tz", "Asia/Tokyo"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    for words in [
+        "ケース",
+        "原因:",
+        "対処:",
+        "根拠:",
+        "カバレッジ:",
+        "Asia/Tokyo",
+        "NETLOGON 5719 · ",
+    ] {
+        assert!(text.contains(words), "{words} missing:\n{text}");
+    }
+    for english in ["Cause:", "Evidence:", "Coverage:", "No secure session"] {
+        assert!(!text.contains(english), "{english} left in:\n{text}");
+    }
+}
