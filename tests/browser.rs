@@ -87,11 +87,15 @@ fn shot_path(name: &str) -> PathBuf {
 }
 
 fn screenshot(page: &Path, png: &Path) {
+    screenshot_at(page, png, "1400,1900");
+}
+
+fn screenshot_at(page: &Path, png: &Path, size: &str) {
     browse(
         page,
         &[
             format!("--screenshot={}", png.display()),
-            "--window-size=1400,1900".to_string(),
+            format!("--window-size={size}"),
         ],
     );
     let bytes = std::fs::read(png).expect("the screenshot was written");
@@ -143,6 +147,7 @@ fn english_report_renders_in_chromium() {
         "the filter script did not run"
     );
     screenshot(&page, &shot_path("screenshot-en.png"));
+    screenshot_at(&page, &shot_path("screenshot-en-800.png"), "800,1900");
 }
 
 #[test]
@@ -188,6 +193,7 @@ fn japanese_report_renders_in_chromium() {
     assert_eq!(count(&dom, "<g class=\"lane\""), 3, "lanes NODE01–03");
     assert!(count(&dom, "<tr id=\"ev-") >= 9);
     screenshot(&page, &shot_path("screenshot-ja.png"));
+    screenshot_at(&page, &shot_path("screenshot-ja-800.png"), "800,1900");
 }
 
 #[test]
@@ -326,6 +332,20 @@ fn the_report_prints_on_a4_with_the_verdict_on_page_one() {
         assert!(
             pages[0].contains(verdict_words),
             "{case} ({lang}): page 1 lacks the verdict"
+        );
+        // The printed first page as a picture (pdftoppm), for docs/ when refreshing.
+        let png = shot_path(&format!("print-{lang}-page1.png"));
+        let pdf = page.with_extension("pdf");
+        let prefix = png.with_extension("");
+        let made = Command::new("pdftoppm")
+            .args(["-png", "-r", "60", "-f", "1", "-l", "1", "-singlefile"])
+            .arg(&pdf)
+            .arg(&prefix)
+            .status()
+            .expect("pdftoppm runs");
+        assert!(
+            made.success() && png.is_file(),
+            "page 1 of {case} as a picture"
         );
         let all = pages.join("\n");
         for id in [
