@@ -334,3 +334,27 @@ fn a_host_seven_minutes_slow_is_corrected_and_the_finding_needs_the_correction()
         "found without the correction"
     );
 }
+
+#[test]
+fn a_clock_the_time_service_could_not_keep_is_evidence_of_the_skew() {
+    let analysis = run(&[common::root().join("fixtures/kerberos-clock-skew")]);
+    let f = analysis
+        .findings
+        .iter()
+        .find(|f| f.rule == "kerberos-clock-skew")
+        .unwrap();
+    let hosts_signals: Vec<(&str, &str)> = f
+        .evidence
+        .iter()
+        .map(|&i| {
+            (
+                analysis.timeline[i].host.as_str(),
+                analysis.timeline[i].name.as_str(),
+            )
+        })
+        .collect();
+    assert!(
+        hosts_signals.contains(&("HV02", "time_not_synchronized")),
+        "{hosts_signals:?}"
+    );
+}
