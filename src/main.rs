@@ -196,19 +196,26 @@ fn main() -> ExitCode {
     }
 }
 
+/// The sub-commands, as the first argument names them.
+const COMMANDS: [&str; 7] = [
+    "analyze", "timeline", "rules", "explain", "fixture", "help", "batch",
+];
+
 /// `hvtriage anlyze case` is a mistyped command, not a path, unless such a path exists: one
 /// sentence naming the command it resembles.
 fn mistyped_command(args: &[std::ffi::OsString]) -> Option<String> {
-    const COMMANDS: [&str; 7] = [
-        "analyze", "timeline", "rules", "explain", "fixture", "help", "batch",
-    ];
     let first = args.get(1)?.to_string_lossy().into_owned();
     if first.starts_with('-') || COMMANDS.contains(&first.as_str()) || Path::new(&first).exists() {
         return None;
     }
     let near = COMMANDS
         .iter()
-        .map(|c| (edit_distance(&first.to_lowercase(), c), *c))
+        .map(|c| {
+            (
+                hvtriage::rules::load::edit_distance(&first.to_lowercase(), c),
+                *c,
+            )
+        })
         .min()?;
     (near.0 <= 2 && !first.contains(['/', '\\', '.'])).then(|| {
         format!(
@@ -218,28 +225,8 @@ fn mistyped_command(args: &[std::ffi::OsString]) -> Option<String> {
     })
 }
 
-/// Levenshtein distance, for "did you mean".
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            let next = (row[j] + 1).min(row[j + 1] + 1).min(prev + cost);
-            prev = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()]
-}
-
 /// `hvtriage PATH...` means `hvtriage analyze PATH...`.
 fn with_default_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
-    const COMMANDS: [&str; 7] = [
-        "analyze", "timeline", "rules", "explain", "fixture", "help", "batch",
-    ];
     const TOP_LEVEL: [&str; 4] = ["-h", "--help", "-V", "--version"];
     let Some(first) = args.get(1).map(|a| a.to_string_lossy().into_owned()) else {
         return args;

@@ -265,8 +265,7 @@ fn offset_minutes(lower: &str) -> Option<i64> {
 /// Get-ClusterLog and GetLogs name it), else the folder it is in.
 fn host_of(display: &str) -> String {
     let inner = display.rsplit('!').next().unwrap_or(display);
-    let mut parts = inner.rsplit('/');
-    let file = parts.next().unwrap_or_default();
+    let file = inner.rsplit('/').next().unwrap_or_default();
     let stem = file.split('.').next().unwrap_or_default();
     for sep in ["_cluster", "-cluster"] {
         if let Some(node) = stem.to_ascii_lowercase().find(sep).map(|at| &stem[..at]) {
@@ -275,7 +274,7 @@ fn host_of(display: &str) -> String {
             }
         }
     }
-    parts.next().unwrap_or("cluster").to_string()
+    super::folder_host(display).unwrap_or("cluster").to_string()
 }
 
 #[cfg(test)]

@@ -867,7 +867,8 @@ fn suggest(written: &str, known: &[&str]) -> String {
         .map_or_else(String::new, |(_, k)| format!(" (did you mean `{k}`?)"))
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
+/// Levenshtein distance, for "did you mean".
+pub fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {
