@@ -175,6 +175,30 @@ fn same_and_different_host() {
 }
 
 #[test]
+fn peer_of_is_the_other_end_of_the_migration() {
+    let set = rules_with_text(
+        "[[step]]\nname = \"failure\"\nsignal = \"migration_failed\"\n[[step]]\nname = \"policy\"\nsignal = \"group_policy_failed\"\npeer_of = \"failure\"\naround = { step = \"failure\", within = \"1h\" }\n",
+        "[text.en.collect]\n",
+    );
+    let failure = |peer: &[(&str, &str)]| {
+        let mut fields = vec![("vm", "VM1"), ("hresult", "0x8007274C")];
+        fields.extend_from_slice(peer);
+        signal("migration_failed", 60, "HV01", &fields)
+    };
+    let on = |host: &str| signal("group_policy_failed", 0, host, &[("file", "Registry.pol")]);
+    let hit = timeline(vec![on("HV02"), failure(&[("peer", "HV02")])]);
+    let found = correlate(&set, &hit, &[], "en");
+    assert_eq!(found.len(), 1);
+    // Without a `peer`, the migration's destination is the other end.
+    let lent = timeline(vec![on("HV02"), failure(&[("destination", "HV02")])]);
+    assert_eq!(correlate(&set, &lent, &[], "en").len(), 1);
+    let source = timeline(vec![on("HV01"), failure(&[("peer", "HV02")])]);
+    assert!(correlate(&set, &source, &[], "en").is_empty());
+    let unknown = timeline(vec![on("HV02"), failure(&[])]);
+    assert!(correlate(&set, &unknown, &[], "en").is_empty());
+}
+
+#[test]
 fn same_vm() {
     let set = rules(
         r#"

@@ -160,3 +160,22 @@ fn every_host_must_name_a_signal_of_a_later_step() {
     let err = refused(&first).to_string();
     assert!(err.contains("put every_host on a later step"), "{err}");
 }
+
+#[test]
+fn peer_of_needs_a_migration_step_and_no_other_host_relation() {
+    let twice = GOOD.replace(
+        "source_is_host_of = \"down\"",
+        "source_is_host_of = \"down\"\n[[step]]\nname = \"late\"\nsignal = \"nic_link_up\"\nsame_host = \"down\"\npeer_of = \"failure\"",
+    );
+    let err = refused(&twice).to_string();
+    assert!(err.contains("more than one of same_host"), "{err}");
+    let not_migration = GOOD.replace(
+        "source_is_host_of = \"down\"",
+        "source_is_host_of = \"down\"\n[[step]]\nname = \"late\"\nsignal = \"nic_link_up\"\npeer_of = \"down\"",
+    );
+    let err = refused(&not_migration).to_string();
+    assert!(
+        err.contains("peer_of reads the `peer` or `destination` field of step `down`"),
+        "{err}"
+    );
+}

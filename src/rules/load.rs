@@ -186,6 +186,7 @@ struct StepFile {
     where_any: Vec<Conditions>,
     same_host: Option<Spanned<String>>,
     different_host: Option<Spanned<String>>,
+    peer_of: Option<Spanned<String>>,
     source_is_host_of: Option<Spanned<String>>,
     same_vm: Option<Spanned<String>>,
     different_vm: Option<Spanned<String>>,
@@ -385,13 +386,36 @@ impl Checker<'_> {
             .into_iter()
             .map(|group| self.conditions(group, &signals, file.name.get_ref()))
             .collect::<Result<_, _>>()?;
-        let host = match (&file.same_host, &file.different_host) {
-            (Some(_), Some(d)) => {
-                return Err(self.err(d, "both same_host and different_host".into(), "keep one"))
+        let host = match (&file.same_host, &file.different_host, &file.peer_of) {
+            (Some(_), Some(d), _) | (Some(_), None, Some(d)) | (None, Some(_), Some(d)) => {
+                return Err(self.err(
+                    d,
+                    "more than one of same_host, different_host and peer_of".into(),
+                    "keep one",
+                ))
             }
-            (Some(s), None) => Some(HostRelation::Same(self.step_ref(s, earlier)?)),
-            (None, Some(d)) => Some(HostRelation::Different(self.step_ref(d, earlier)?)),
-            (None, None) => None,
+            (Some(s), None, None) => Some(HostRelation::Same(self.step_ref(s, earlier)?)),
+            (None, Some(d), None) => Some(HostRelation::Different(self.step_ref(d, earlier)?)),
+            (None, None, Some(p)) => {
+                let r = self.step_ref(p, earlier)?;
+                let peers = |s: &String| {
+                    self.catalogue
+                        .get(s)
+                        .is_some_and(|d| d.has_field("peer") || d.has_field("destination"))
+                };
+                if !earlier[r].signals.iter().all(peers) {
+                    return Err(self.err(
+                        p,
+                        format!(
+                            "peer_of reads the `peer` or `destination` field of step `{}`, which not every signal of it has",
+                            p.get_ref()
+                        ),
+                        "name a step of migration signals",
+                    ));
+                }
+                Some(HostRelation::PeerOf(r))
+            }
+            (None, None, None) => None,
         };
         let source_is_host_of = file
             .source_is_host_of
@@ -697,10 +721,9 @@ impl RuleShape {
                 .any(|s| catalogue.get(s).is_some_and(|d| d.has_field(field)))
         };
         let known = match name.split_once('.') {
-            Some((step, field)) => self
-                .steps
-                .iter()
-                .any(|(n, signals)| n == step && has(signals, field)),
+            Some((step, field)) => self.steps.iter().any(|(n, signals)| {
+                n == step && (matches!(field, "host" | "time") || has(signals, field))
+            }),
             None => self.steps.iter().any(|(_, signals)| has(signals, name)),
         };
         known

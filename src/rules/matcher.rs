@@ -267,6 +267,12 @@ fn related(step: &Step, signal: &Signal, bound: &[Vec<usize>], timeline: &[Signa
         Some(HostRelation::Different(r)) => {
             rep(bound, r, timeline).is_some_and(|o| o.host != signal.host)
         }
+        Some(HostRelation::PeerOf(r)) => rep(bound, r, timeline).is_some_and(|o| {
+            o.fields
+                .get("peer")
+                .or_else(|| o.fields.get("destination"))
+                .is_some_and(|peer| *peer == signal.host)
+        }),
     };
     let source_ok = step.source_is_host_of.is_none_or(|r| {
         rep(bound, r, timeline).is_some_and(|o| signal.fields.get("source") == Some(&o.host))
@@ -578,7 +584,16 @@ fn field_value(form: &Form, group: &[Match], timeline: &[Signal], name: &str) ->
         .enumerate()
         .filter(|(_, s)| step.is_none_or(|n| n == s.name))
         .flat_map(|(i, _)| group.iter().flat_map(move |m| m.bound[i].iter()))
-        .find_map(|&id| timeline[id].fields.get(field).cloned())
+        .find_map(|&id| {
+            let signal = &timeline[id];
+            signal.fields.get(field).cloned().or_else(|| match field {
+                // `{step.host}` and `{step.time}`: the host that logged it and when, for
+                // signals without a field of that name.
+                "host" if step.is_some() => Some(signal.host.clone()),
+                "time" if step.is_some() => Some(crate::report::utc(signal.at)),
+                _ => None,
+            })
+        })
 }
 
 /// `{from->to}`: the time from the first signal of step `from` to the first of step `to`, in

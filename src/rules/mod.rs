@@ -154,6 +154,8 @@ pub struct Step {
 pub enum HostRelation {
     Same(usize),
     Different(usize),
+    /// The host at the other end of that step's migration (its `peer`, else `destination`).
+    PeerOf(usize),
 }
 
 #[derive(Debug, Clone, Copy)]
