@@ -199,6 +199,43 @@ fn peer_of_is_the_other_end_of_the_migration() {
 }
 
 #[test]
+fn not_code_holds_when_no_code_of_the_signal_is_listed() {
+    let set = rules(
+        "[[step]]\nname = \"failure\"\nsignal = \"migration_failed\"\nwhere.hresult = { not_code = [\"0x8007000E\"] }\n",
+    );
+    let with = |fields: &[(&str, &str)]| {
+        let t = timeline(vec![signal("migration_failed", 0, "HV01", fields)]);
+        correlate(&set, &t, &[], "en").len()
+    };
+    assert_eq!(with(&[("hresult", "0x80004005")]), 1);
+    assert_eq!(with(&[("hresult", "0x8007000E")]), 0);
+    // A listed code anywhere in the message's codes counts too.
+    assert_eq!(
+        with(&[
+            ("hresult", "0x80004005"),
+            ("codes", "0x80004005 0x8007000E")
+        ]),
+        0
+    );
+    assert_eq!(
+        with(&[]),
+        1,
+        "a failure without a code is not explained by the list"
+    );
+}
+
+#[test]
+fn a_medium_ceiling_caps_the_full_form() {
+    let set = rules(
+        "confidence = \"medium\"\n[[step]]\nname = \"failure\"\nsignal = \"migration_failed\"\n",
+    );
+    let t = timeline(vec![failed(0, "HV01", "VM1", "0x1")]);
+    let found = correlate(&set, &t, &[], "en");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].confidence, Confidence::Medium);
+}
+
+#[test]
 fn same_vm() {
     let set = rules(
         r#"

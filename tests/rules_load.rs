@@ -179,3 +179,18 @@ fn peer_of_needs_a_migration_step_and_no_other_host_relation() {
         "{err}"
     );
 }
+
+#[test]
+fn a_confidence_ceiling_is_medium_or_high() {
+    let wrong = GOOD.replacen("[[step]]", "confidence = \"low\"\n\n[[step]]", 1);
+    let err = refused(&wrong).to_string();
+    assert!(err.contains("unknown confidence \"low\""), "{err}");
+    let medium = GOOD.replacen("[[step]]", "confidence = \"medium\"\n\n[[step]]", 1);
+    let set = load_one(&medium).unwrap_or_else(|e| panic!("{e}"));
+    let rule = set
+        .rules
+        .iter()
+        .find(|r| r.file == "my/rule.toml")
+        .expect("the rule");
+    assert_eq!(rule.ceiling, hvtriage::rules::Confidence::Medium);
+}

@@ -134,6 +134,8 @@ struct RuleFile {
     #[serde(default)]
     seeds: Vec<String>,
     config_check: Option<Spanned<String>>,
+    /// The most the rule may claim: `medium` when a fact it rests on is unverified.
+    confidence: Option<Spanned<String>>,
     step: Vec<StepFile>,
     #[serde(default)]
     absent: Vec<AbsentFile>,
@@ -235,6 +237,7 @@ struct ConditionTable {
     one_of: Option<Vec<String>>,
     regex: Option<String>,
     code: Option<OneOrManyPlain>,
+    not_code: Option<OneOrManyPlain>,
 }
 
 #[derive(Deserialize)]
@@ -578,37 +581,38 @@ impl Checker<'_> {
             ConditionFile::Equals(v) => return Ok(Condition::Equals(v.clone())),
             ConditionFile::Table(t) => t,
         };
-        match (&table.one_of, &table.regex, &table.code) {
-            (Some(vs), None, None) => Ok(Condition::OneOf(vs.clone())),
-            (None, Some(re), None) => Regex::new(re).map(Condition::Regex).map_err(|e| {
+        let codes = |codes: &OneOrManyPlain| -> Result<Vec<String>, LoadError> {
+            let codes = match codes {
+                OneOrManyPlain::One(c) => std::slice::from_ref(c),
+                OneOrManyPlain::Many(cs) => cs.as_slice(),
+            };
+            codes
+                .iter()
+                .map(|c| {
+                    crate::timeline::normalize_code(c).ok_or_else(|| {
+                        self.err(
+                            cond,
+                            format!("bad code {c:?}"),
+                            "write an HRESULT or NTSTATUS such as 0x80090311",
+                        )
+                    })
+                })
+                .collect()
+        };
+        match (&table.one_of, &table.regex, &table.code, &table.not_code) {
+            (Some(vs), None, None, None) => Ok(Condition::OneOf(vs.clone())),
+            (None, Some(re), None, None) => Regex::new(re).map(Condition::Regex).map_err(|e| {
                 self.err(
                     cond,
                     format!("bad regex {re:?}: {e}"),
                     "write a valid regular expression (Rust regex syntax)",
                 )
             }),
-            (None, None, Some(codes)) => {
-                let codes = match codes {
-                    OneOrManyPlain::One(c) => vec![c.clone()],
-                    OneOrManyPlain::Many(cs) => cs.clone(),
-                };
-                codes
-                    .iter()
-                    .map(|c| {
-                        crate::timeline::normalize_code(c).ok_or_else(|| {
-                            self.err(
-                                cond,
-                                format!("bad code {c:?}"),
-                                "write an HRESULT or NTSTATUS such as 0x80090311",
-                            )
-                        })
-                    })
-                    .collect::<Result<_, _>>()
-                    .map(Condition::Code)
-            }
+            (None, None, Some(c), None) => codes(c).map(Condition::Code),
+            (None, None, None, Some(c)) => codes(c).map(Condition::NotCode),
             _ => Err(self.err(
                 cond,
-                "a condition needs exactly one of one_of, regex, code".into(),
+                "a condition needs exactly one of one_of, regex, code, not_code".into(),
                 "write e.g. { code = \"0x80090311\" } or a plain string for equality",
             )),
         }
@@ -833,6 +837,21 @@ fn parse_rule(file: &str, text: &str, catalogue: &Catalogue) -> Result<Rule, Loa
             ));
         }
     }
+    let ceiling = match parsed
+        .confidence
+        .as_ref()
+        .map(|v| (v, v.get_ref().as_str()))
+    {
+        None | Some((_, "high")) => Confidence::High,
+        Some((_, "medium")) => Confidence::Medium,
+        Some((v, other)) => {
+            return Err(c.err(
+                v,
+                format!("unknown confidence {other:?}"),
+                "write confidence = \"medium\" (the most the rule may claim) or leave it out",
+            ))
+        }
+    };
     Ok(Rule {
         id: parsed.id.into_inner(),
         file: file.to_string(),
@@ -846,6 +865,7 @@ fn parse_rule(file: &str, text: &str, catalogue: &Catalogue) -> Result<Rule, Loa
         references: parsed.references,
         seeds: parsed.seeds,
         config_check: parsed.config_check.map(Spanned::into_inner),
+        ceiling,
         text: texts,
         fixtures,
     })

@@ -92,7 +92,7 @@ pub fn correlate(
 }
 
 fn findings_of(rule: &Rule, cx: &Context) -> Vec<Finding> {
-    let mut matches = matches_of(rule, &rule.high, Confidence::High, cx);
+    let mut matches = matches_of(rule, &rule.high, rule.ceiling, cx);
     if let Some(medium) = &rule.medium {
         // A medium match is only a finding where the rule did not already hold in full.
         let weaker: Vec<Match> = matches_of(rule, medium, Confidence::Medium, cx)
@@ -206,6 +206,12 @@ fn all_hold(conditions: &[FieldCondition], signal: &Signal) -> bool {
 /// A field condition on one signal. A `code` condition also holds for any code of the
 /// signal's `codes` (every code its message carries: a wrapper and its cause).
 pub(crate) fn holds(field: &str, cond: &Condition, signal: &Signal) -> bool {
+    if let Condition::NotCode(_) = cond {
+        // Every code the signal carries must be outside the list.
+        return ["codes", field]
+            .iter()
+            .all(|name| signal.fields.get(*name).is_none_or(|v| cond.holds(v)));
+    }
     let value = |name: &str| signal.fields.get(name).is_some_and(|v| cond.holds(v));
     value(field) || (matches!(cond, Condition::Code(_)) && value("codes"))
 }

@@ -97,6 +97,9 @@ pub struct Rule {
     /// A check of the hosts' configuration that confirms or contradicts the cause
     /// (`shared-uplink-only-path`), see `src/config`.
     pub config_check: Option<String>,
+    /// The most the rule may claim (`confidence = "medium"` when a fact it rests on is
+    /// unverified); its full form then matches at this confidence.
+    pub ceiling: Confidence,
     /// Texts by language (`en` always).
     pub text: BTreeMap<String, text::Text>,
     /// The cases that prove the rule (SPEC §6.4): where it must match, and where it must not.
@@ -183,6 +186,9 @@ pub enum Condition {
     OneOf(Vec<String>),
     Regex(Regex),
     Code(Vec<String>),
+    /// None of these codes: neither the field nor the signal's `codes` holds one (a signal
+    /// without any code passes).
+    NotCode(Vec<String>),
 }
 
 /// "And no signal X on (other | the same | any) host within D of step S."
@@ -213,11 +219,17 @@ impl Condition {
             Condition::OneOf(vs) => vs.iter().any(|v| value.eq_ignore_ascii_case(v)),
             Condition::Regex(re) => re.is_match(value),
             // A value may hold several codes (the `codes` of a message), space-separated.
-            Condition::Code(codes) => value
-                .split_whitespace()
-                .any(|v| codes.iter().any(|c| c == v)),
+            Condition::Code(codes) => any_code(codes, value),
+            Condition::NotCode(codes) => !any_code(codes, value),
         }
     }
+}
+
+/// Whether a value (one code, or several space-separated) holds one of `codes`.
+fn any_code(codes: &[String], value: &str) -> bool {
+    value
+        .split_whitespace()
+        .any(|v| codes.iter().any(|c| c == v))
 }
 
 impl RuleSet {
