@@ -68,6 +68,28 @@ pub fn build(inputs: &[InputReport], needed: &[String]) -> Vec<Coverage> {
     out
 }
 
+/// A row per host whose configuration was collected (`channel` "configuration"): `records`
+/// counts the adapters, switches, host adapters, team members and routes read. It spans no
+/// time: configuration is a snapshot of when it was collected.
+pub fn add_configs(coverage: &mut Vec<Coverage>, configs: &[crate::config::HostConfig]) {
+    for config in configs.iter().filter(|c| !c.key().is_empty()) {
+        coverage.push(Coverage {
+            host: config.key(),
+            channel: CONFIGURATION.to_string(),
+            first: None,
+            last: None,
+            records: config.objects() as u64,
+            record_id_gaps: 0,
+            damaged: false,
+            missing: false,
+        });
+    }
+    coverage.sort_by(|a, b| (&a.host, &a.channel).cmp(&(&b.host, &b.channel)));
+}
+
+/// The coverage row of a host's configuration.
+pub const CONFIGURATION: &str = "configuration";
+
 /// The same log collected twice (an `.evtx` and its XML export) counts once.
 fn union(mut spans: Vec<LogSpan>) -> LogSpan {
     spans.sort_by_key(|s| (s.min_id, s.max_id, s.records));

@@ -171,7 +171,8 @@ pub fn analyze(paths: &[PathBuf], rules: &RuleSet, options: &Options) -> Result<
         options.since.is_none_or(|t| s.at >= t) && options.until.is_none_or(|t| s.at <= t)
     });
     let timeline = timeline::build(signals);
-    let coverage = coverage::build(&inputs, &rules.catalogue.logs);
+    let mut coverage = coverage::build(&inputs, &rules.catalogue.logs);
+    coverage::add_configs(&mut coverage, &configs);
     let findings = if options.all {
         Vec::new()
     } else {

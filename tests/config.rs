@@ -47,7 +47,17 @@ fn confirmed_contradicted_and_absent_configuration() {
     );
     assert!(!f.title.contains("only path"), "{}", f.title);
 
+    // Coverage lists the configuration beside the logs, per host, without a time span.
+    let row = confirmed
+        .coverage
+        .iter()
+        .find(|c| c.channel == "configuration")
+        .expect("a configuration row");
+    assert_eq!(row.host, "HV01");
+    assert!(row.records >= 3 && row.first.is_none(), "{row:?}");
+
     let absent = run(&[fixtures.join("seed-001")]);
+    assert!(!absent.coverage.iter().any(|c| c.channel == "configuration"));
     let f = shared_nic(&absent);
     assert_eq!(f.config.as_deref(), Some("absent"));
     assert!(f.missing.iter().any(|m| m.contains("Collect-HvTriage.ps1")));

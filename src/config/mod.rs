@@ -106,6 +106,15 @@ impl HostConfig {
         }
     }
 
+    /// How many objects were read: adapters, switches, host adapters, team members, routes.
+    pub fn objects(&self) -> usize {
+        self.adapters.len()
+            + self.switches.len()
+            + self.host_vnics.len()
+            + self.team_members.len()
+            + self.routes.len()
+    }
+
     /// The host key of the configuration.
     pub fn key(&self) -> String {
         host_key(&self.name)

@@ -58,6 +58,7 @@ struct Words {
     not_collected: &'static str,
     ids_missing: &'static str,
     damaged: &'static str,
+    objects: &'static str,
 }
 
 const EN: Words = Words {
@@ -84,6 +85,7 @@ const EN: Words = Words {
     not_collected: "not collected",
     ids_missing: "record ids missing",
     damaged: "damaged",
+    objects: "objects (adapters, switches, routes: a snapshot of when it was collected)",
 };
 
 const JA: Words = Words {
@@ -110,6 +112,7 @@ const JA: Words = Words {
     not_collected: "採取されていません",
     ids_missing: "個のレコード ID が欠落",
     damaged: "破損",
+    objects: "個のオブジェクト (アダプター、スイッチ、ルート: 採取時点の構成)",
 };
 
 fn words(lang: &str) -> &'static Words {
@@ -303,6 +306,10 @@ fn coverage(out: &mut String, a: &Analysis) {
         );
         if c.missing {
             let _ = writeln!(out, "{}", w.not_collected);
+            continue;
+        }
+        if c.channel == crate::coverage::CONFIGURATION {
+            let _ = writeln!(out, "{:>8} {}", c.records, w.objects);
             continue;
         }
         let _ = write!(out, "{:>8} {}", c.records, w.records);
