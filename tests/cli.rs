@@ -547,6 +547,23 @@ fn a_fifo_named_alone_exits_2_naming_it_without_opening_it() {
 
 #[cfg(unix)]
 #[test]
+fn a_fifo_named_toml_in_a_rules_folder_is_refused_unopened() {
+    let dir = common::temp_dir("fifo-rules");
+    let rules = dir.join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    mkfifo(&rules.join("trap.toml"));
+    let err = fails_in_one_sentence(
+        common::hvtriage()
+            .args(["rules", "check"])
+            .arg(&rules)
+            .timeout(NO_HANG),
+    );
+    assert!(err.contains("trap.toml"), "{err}");
+    assert!(err.contains("is not a regular file"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
 fn fifos_beside_logs_are_listed_as_skipped_never_read() {
     let dir = common::temp_dir("fifo-beside");
     let case = dir.join("case");

@@ -20,7 +20,12 @@ pub struct LoadError {
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}", self.file, self.line, self.message)?;
+        // Line 0: the mistake is the file itself (unreadable, not a file), not a line of it.
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.message)?;
+        } else {
+            write!(f, "{}:{}: {}", self.file, self.line, self.message)?;
+        }
         if !self.fix.is_empty() {
             write!(f, "; {}", self.fix)?;
         }
@@ -57,19 +62,41 @@ pub fn read_dir(dir: &std::path::Path) -> Result<Vec<(String, String)>, LoadErro
     if paths.is_empty() {
         return Err(fail("holds no rule file".into()));
     }
-    paths
-        .iter()
-        .map(|p| {
-            std::fs::read_to_string(p)
-                .map(|text| (p.display().to_string(), text))
-                .map_err(|e| LoadError {
-                    file: p.display().to_string(),
-                    line: 0,
-                    message: format!("cannot be read ({e})"),
-                    fix: "rule files are UTF-8 text".into(),
-                })
-        })
-        .collect()
+    paths.iter().map(|p| read_rule_file(p)).collect()
+}
+
+/// The longest rule file read: rules are a few kilobytes; more is no rule file.
+const MAX_RULE_BYTES: u64 = 1 << 20;
+
+/// One rule file's text. A FIFO, socket or device named `*.toml` is never opened (it could
+/// block forever), and a file too big to be a rule is refused before it is read.
+fn read_rule_file(p: &std::path::Path) -> Result<(String, String), LoadError> {
+    let fail = |message: String, fix: &str| LoadError {
+        file: p.display().to_string(),
+        line: 0,
+        message,
+        fix: fix.into(),
+    };
+    let meta = std::fs::metadata(p)
+        .map_err(|e| fail(format!("cannot be read ({e})"), "rule files are UTF-8 text"))?;
+    if !meta.is_file() {
+        return Err(fail(
+            "is not a regular file (a pipe, socket or device)".into(),
+            "remove it from the rules folder, or rename it to something other than *.toml",
+        ));
+    }
+    if meta.len() > MAX_RULE_BYTES {
+        return Err(fail(
+            format!(
+                "is {} bytes, more than a rule file can be ({MAX_RULE_BYTES})",
+                meta.len()
+            ),
+            "a rule file is a few kilobytes of TOML: check that this is the right file",
+        ));
+    }
+    std::fs::read_to_string(p)
+        .map(|text| (p.display().to_string(), text))
+        .map_err(|e| fail(format!("cannot be read ({e})"), "rule files are UTF-8 text"))
 }
 
 /// Loads a rule set: `builtin` files, then `extra` ones (whose rules replace built-in rules of
