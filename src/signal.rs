@@ -100,6 +100,8 @@ enum Normalize {
     Code,
     /// Every code the text carries (a wrapper and its cause), space-separated, in order.
     Codes,
+    /// Hexadecimal digits without `0x` (cluster.log's `status 8007054B`) as a code.
+    HexCode,
     NtstatusBinary,
     Host,
     Vm,
@@ -522,6 +524,7 @@ impl FieldSpec {
             Normalize::Text => mapped.trim().to_string(),
             Normalize::Code => normalize_code(&mapped)?,
             Normalize::Codes => all_codes(&mapped).join(" "),
+            Normalize::HexCode => hex_code(&mapped)?,
             Normalize::NtstatusBinary => normalize_ntstatus_binary(&mapped)?,
             Normalize::Host => host_key(&mapped),
             Normalize::Vm => vm_name(&mapped),
@@ -554,6 +557,21 @@ impl Item {
             Item::Computer => Some(event.computer.as_str()),
         }
     }
+}
+
+/// `8007054B` or `0x8007054B` → `0x8007054B`; anything else is no code.
+fn hex_code(text: &str) -> Option<String> {
+    let t = text.trim();
+    let digits = t
+        .strip_prefix("0x")
+        .or_else(|| t.strip_prefix("0X"))
+        .unwrap_or(t);
+    if digits.is_empty() || digits.len() > 8 {
+        return None;
+    }
+    u32::from_str_radix(digits, 16)
+        .ok()
+        .map(|n| format!("0x{n:08X}"))
 }
 
 fn compile(pattern: &str) -> Result<Regex, String> {

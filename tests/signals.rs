@@ -237,3 +237,68 @@ fn every_signal_has_a_japanese_line_using_its_fields() {
         "{err}"
     );
 }
+
+/// cluster.log lines in the words Microsoft's articles quote (docs/sources/formats-23.md).
+#[test]
+fn cluster_log_lines_in_their_published_wording() {
+    let line = |component: &str, text: &str| {
+        event(
+            "cluster.log",
+            0,
+            &[("Component", component), ("Text", text)],
+        )
+    };
+    let route = one(line(
+        "IM",
+        "Marking Route from 10.0.1.11:~3343~ to 10.0.1.12:~3343~ as down",
+    ));
+    assert_eq!(route.name, "cluster_interface_unreachable");
+    assert_eq!(field(&route, "interface"), Some("10.0.1.11"));
+    assert_eq!(field(&route, "remote"), Some("10.0.1.12"));
+    let netft = one(line(
+        "NETFTAPI",
+        "Signaled NetftRemoteUnreachable event, local address fe80::1:3343 remote address fe80::2:3343",
+    ));
+    assert_eq!(field(&netft, "interface"), Some("fe80::1"));
+
+    let search = one(line(
+        "RES",
+        "Network Name <Cluster Name>: Search for existing computer account failed. status 8007054B",
+    ));
+    assert_eq!(search.name, "cno_logon_token_failed");
+    assert_eq!(field(&search, "code"), Some("0x8007054B"));
+    assert_eq!(field(&search, "resource"), Some("Cluster Name"));
+    // The object deleted (80072030) is another condition: no signal.
+    let gone = line(
+        "RES",
+        "Network Name <FSCAP01>: Search for existing computer account failed. status 80072030",
+    );
+    assert!(Catalogue::builtin().signals_of(&gone).is_empty());
+
+    let moving = one(line(
+        "RCM",
+        "move of group AOCProd01AG from CO2ICMV3SQL09(1) to CO2ICMV3SQL10(2) of type MoveType::Manual is about to succeed, failoverCount=3, lastFailoverTime=2020/08/05-02:08:54.524 targeted=true ",
+    ));
+    assert_eq!(moving.name, "role_moving");
+    assert_eq!(field(&moving, "vm"), Some("AOCProd01AG"));
+    assert_eq!(field(&moving, "source"), Some("CO2ICMV3SQL09"));
+    assert_eq!(field(&moving, "destination"), Some("CO2ICMV3SQL10"));
+    assert_eq!(field(&moving, "move_type"), Some("Manual"));
+}
+
+/// FailoverClustering 1641 in either template: the role first, the node it moves to last.
+#[test]
+fn role_moving_reads_both_templates_of_1641() {
+    let fc = "Microsoft-Windows-FailoverClustering";
+    let to = one(event(fc, 1641, &[("param1", "VM2"), ("param2", "HV02")]));
+    let from_to = one(event(
+        fc,
+        1641,
+        &[("param1", "VM2"), ("param2", "HV01"), ("param3", "HV02")],
+    ));
+    for s in [&to, &from_to] {
+        assert_eq!(s.name, "role_moving");
+        assert_eq!(field(s, "vm"), Some("VM2"));
+        assert_eq!(field(s, "destination"), Some("HV02"));
+    }
+}
