@@ -59,6 +59,8 @@ pub struct Case {
 pub struct TopFinding {
     pub severity: Severity,
     pub rule: String,
+    /// Its title, in the batch's language.
+    pub title: String,
     pub host: String,
     /// Every host of its evidence (a cluster-wide finding has several).
     pub hosts: Vec<String>,
@@ -233,10 +235,14 @@ fn run_case(case: &Case, out: &Path, rules: &RuleSet, options: &Options, counter
             Ok(reports) => row_of(&case.name, &analysis, reports),
             Err(err) => failed_row(&case.name, err.to_string()),
         },
-        Ok(Err(err)) => failed_row(&case.name, err.to_string()),
+        Ok(Err(err)) => failed_row(&case.name, err.in_lang(&options.lang)),
         Err(_) => failed_row(
             &case.name,
-            "hvtriage stopped on an internal error while reading this case; the other cases are not affected — please report it with the case's files".into(),
+            if options.lang == "ja" {
+                "このケースの読み取り中に hvtriage が内部エラーで停止しました。他のケースには影響しません。ケースのファイルを添えて報告してください".into()
+            } else {
+                "hvtriage stopped on an internal error while reading this case; the other cases are not affected — please report it with the case's files".into()
+            },
         ),
     }
 }
@@ -272,6 +278,7 @@ fn row_of(name: &str, a: &Analysis, reports: Vec<String>) -> Row {
         top_finding: a.findings.first().map(|f| TopFinding {
             severity: f.severity,
             rule: f.rule.clone(),
+            title: f.title.clone(),
             host: f.host.clone(),
             hosts: f.hosts.clone(),
         }),

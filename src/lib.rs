@@ -88,6 +88,22 @@ pub enum Error {
     NotFound { paths: String },
 }
 
+impl Error {
+    /// The sentence in the report's language (`ja`, else English). The reason of
+    /// `NothingReadable` lists files and what the readers said of them; it stays as written.
+    pub fn in_lang(&self, lang: &str) -> String {
+        match (lang, self) {
+            ("ja", Error::NothingReadable { paths, why }) => format!(
+                "{paths} に読み取れるイベントがありません: {why}。エクスポートしたイベント ログ (.evtx または Event XML) のフォルダーかファイルを指定してください"
+            ),
+            ("ja", Error::NotFound { paths }) => format!(
+                "{paths}: ファイルまたはフォルダーがありません。パスを確認してください (エクスポートしたイベント ログのフォルダー、.evtx または Event XML ファイル、zip)"
+            ),
+            _ => self.to_string(),
+        }
+    }
+}
+
 /// Analyzes one case: reads every path, builds the timeline, runs the rules.
 ///
 /// # Errors

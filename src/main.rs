@@ -462,7 +462,7 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode, Fatal> {
             "{}",
             report::terminal::render(&analysis, report::terminal::Style { color })
         );
-        eprintln!("HTML report written to {}", shown(&html_path));
+        eprintln!("{}", written(&options.lang, "HTML", &shown(&html_path)));
     } else {
         let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         print(&report::terminal::render(
@@ -474,10 +474,16 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode, Fatal> {
             ("CSV", args.csv.as_deref().and_then(Path::to_str)),
         ] {
             if let Some(path) = path {
-                print(&format!("{flag} written to {}\n", report::visible(path)))?;
+                print(&format!(
+                    "{}\n",
+                    written(&options.lang, flag, &report::visible(path))
+                ))?;
             }
         }
-        print(&format!("HTML report written to {}\n", shown(&html_path)))?;
+        print(&format!(
+            "{}\n",
+            written(&options.lang, "HTML", &shown(&html_path))
+        ))?;
     }
     let fail_on = args.fail_on.as_deref().and_then(Severity::parse);
     let failed = fail_on.is_some_and(|limit| analysis.worst().is_some_and(|worst| worst <= limit));
@@ -525,13 +531,55 @@ fn run_batch(args: BatchArgs) -> Result<ExitCode, Fatal> {
         progress: true,
     };
     let rows = hvtriage::batch::run(&args.dir, &args.output, &rules, &options, &batch)?;
+    let ja = options.lang == "ja";
+    let severity = hvtriage::report::i18n::words(&options.lang);
+    let width = rows
+        .iter()
+        .map(|r| report::visible(&r.case).chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(40);
+    for r in &rows {
+        let line = match (&r.error, &r.top_finding) {
+            (Some(error), _) => format!(
+                "{}{}",
+                if ja {
+                    "解析できませんでした: "
+                } else {
+                    "not analyzed: "
+                },
+                error
+            ),
+            (None, Some(top)) => {
+                format!("{:<8}  {}", severity.severity_name(top.severity), top.title)
+            }
+            (None, None) => (if ja {
+                "診断結果なし"
+            } else {
+                "no finding"
+            })
+            .to_string(),
+        };
+        print(&format!(
+            "  {:<width$}  {}\n",
+            report::visible(&r.case),
+            report::visible(&line)
+        ))?;
+    }
     let failed = rows.iter().filter(|r| r.error.is_some()).count();
     let with_findings = rows.iter().filter(|r| r.findings > 0).count();
-    print(&format!(
-        "{} cases: {with_findings} with findings, {failed} not analyzed. Index: {}\n",
-        rows.len(),
-        shown(&args.output.join("index.html"))
-    ))?;
+    let index = shown(&args.output.join("index.html"));
+    print(&if ja {
+        format!(
+            "ケース {} 件: 診断結果あり {with_findings} 件、解析できなかったもの {failed} 件。一覧: {index}\n",
+            rows.len()
+        )
+    } else {
+        format!(
+            "{} cases: {with_findings} with findings, {failed} not analyzed. Index: {index}\n",
+            rows.len()
+        )
+    })?;
     let fail_on = args.fail_on.as_deref().and_then(Severity::parse);
     let failed = fail_on.is_some_and(|limit| hvtriage::batch::any_at_or_above(&rows, limit));
     Ok(if failed {
@@ -539,6 +587,16 @@ fn run_batch(args: BatchArgs) -> Result<ExitCode, Fatal> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// "HTML report written to PATH" (or JSON, CSV), in the report's language.
+fn written(lang: &str, what: &str, path: &str) -> String {
+    match (lang, what) {
+        ("ja", "HTML") => format!("HTML レポートを書き出しました: {path}"),
+        ("ja", _) => format!("{what} を書き出しました: {path}"),
+        (_, "HTML") => format!("HTML report written to {path}"),
+        _ => format!("{what} written to {path}"),
+    }
 }
 
 fn run_timeline(args: TimelineArgs) -> Result<ExitCode, Fatal> {

@@ -91,6 +91,24 @@ fn every_case_gets_a_row_and_its_reports_and_a_bad_case_stops_none() {
         "shared-nic-only-dc-path"
     );
     assert_eq!(row("seed-001")["top_finding"]["severity"], "critical");
+    assert!(row("seed-001")["top_finding"]["title"]
+        .as_str()
+        .unwrap()
+        .contains("only path to the domain controller"));
+    // The terminal names each case with its worst finding's severity and title.
+    let line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("seed-001"))
+        .expect("a line for seed-001");
+    assert!(
+        line.contains("Critical") && line.contains("only path"),
+        "{line}"
+    );
+    let index = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(
+        index.contains("only path to the domain controller"),
+        "titles in the index"
+    );
     assert_eq!(row("seed-001")["top_finding"]["host"], "HV01");
     assert_eq!(
         row("dc-outage")["top_finding"]["rule"],
@@ -137,8 +155,35 @@ fn the_index_is_self_contained_escaped_and_links_each_report() {
 
 #[test]
 fn lang_ja_gives_a_japanese_index_and_japanese_case_reports() {
-    let (_tmp, out, _) = batch(&["--lang", "ja"]);
+    let (_tmp, out, stdout) = batch(&["--lang", "ja"]);
+    // The terminal: a line per case (worst severity and title, or why not), then the total.
+    let seed = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("seed-001"))
+        .expect("a line for seed-001");
+    assert!(
+        seed.contains("重大") && seed.contains("唯一の経路"),
+        "{seed}"
+    );
+    let broken = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("broken"))
+        .expect("a line for broken.zip");
+    assert!(broken.contains("解析できませんでした"), "{broken}");
+    assert!(
+        stdout.contains("ケース ") && stdout.contains("一覧: "),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("not analyzed") && !stdout.contains("with findings"),
+        "{stdout}"
+    );
     let index = std::fs::read_to_string(out.join("index.html")).unwrap();
+    // The failure reasons are Japanese sentences too.
+    assert!(
+        index.contains("読み取れるイベントがありません"),
+        "the index's failure reason"
+    );
     assert!(index.contains("<html lang=\"ja\">"));
     for words in ["ケース", "最重要の診断結果", "重大", "解析できませんでした"]
     {

@@ -16,6 +16,7 @@ td.n{text-align:right}td:first-child,td.t{white-space:nowrap}\
 .critical{color:#fff;background:#b00020}.error{color:#fff;background:#d35400}\
 .warning{background:#f1c40f}.info{background:#d6eaf8}\
 .sev{padding:0 .4em;border-radius:3px}.failed{color:#b00020}\
+.rule{color:#555;font-size:.9em;white-space:nowrap}\
 @media print{th{cursor:auto}}";
 
 /// Sorts the table by the clicked column: numbers and severities by their `data-sort` key.
@@ -167,10 +168,11 @@ fn top_cell(r: &Row, w: &Words) -> String {
     }
     match &r.top_finding {
         Some(t) => format!(
-            "<td data-sort=\"{}\"><span class=\"sev {}\">{}</span> {} {} {}</td>",
+            "<td data-sort=\"{}\"><span class=\"sev {}\">{}</span> {} <span class=\"rule\">({}, {} {})</span></td>",
             t.severity as u8,
             t.severity.as_str(),
             report::i18n::words(w.lang).severity_name(t.severity),
+            text(&t.title),
             text(&t.rule),
             w.on,
             text(&if t.hosts.is_empty() {
