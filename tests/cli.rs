@@ -870,3 +870,53 @@ fn the_terminal_summary_speaks_japanese_with_lang_ja() {
         assert!(!text.contains(english), "{english} left in:\n{text}");
     }
 }
+
+/// `wevtutil qe /f:xml > x.xml` in Windows PowerShell 5.1 writes UTF-16 LE with a BOM; other
+/// tools write BE or no BOM. Each is read as the event log it is.
+#[test]
+fn event_xml_in_utf16_of_any_byte_order_is_read() {
+    let dir = common::temp_dir("utf16-xml");
+    for (name, encode) in [
+        (
+            "le-bom",
+            (|t: &str| {
+                [0xFF, 0xFE]
+                    .into_iter()
+                    .chain(t.encode_utf16().flat_map(u16::to_le_bytes))
+                    .collect()
+            }) as fn(&str) -> Vec<u8>,
+        ),
+        ("be-bare", |t: &str| {
+            t.encode_utf16().flat_map(u16::to_be_bytes).collect()
+        }),
+    ] {
+        let utf8 = dir.join(format!("{name}-utf8"));
+        common::xml_case("seed-001", &utf8, &|xml| xml.to_string());
+        let case = dir.join(name);
+        for file in common::files(&utf8, "xml") {
+            let target = case.join(file.strip_prefix(&utf8).unwrap());
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            std::fs::write(&target, encode(&std::fs::read_to_string(&file).unwrap())).unwrap();
+        }
+        let out = common::hvtriage()
+            .arg(&case)
+            .args(["--json", "-", "-o"])
+            .arg(dir.join(format!("{name}.html")))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {out:?}");
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(
+            !json["inputs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|i| i["format"] == "skipped" && i["path"].as_str().unwrap().ends_with(".xml")),
+            "{name}: an XML log was skipped"
+        );
+        assert_eq!(
+            json["findings"][0]["rule"], "shared-nic-only-dc-path",
+            "{name}"
+        );
+    }
+}

@@ -155,39 +155,49 @@ impl HostConfig {
 /// PowerShell 5.1's `>`), UTF-8 with or without a BOM, or the console's code page (932 on
 /// Japanese Windows, for `ipconfig` redirected from cmd).
 pub fn decode(bytes: &[u8]) -> String {
-    if let Some(rest) = bytes.strip_prefix(&[0xFF, 0xFE]) {
-        return encoding_rs::UTF_16LE
-            .decode_without_bom_handling(rest)
-            .0
-            .into_owned();
-    }
-    if let Some(rest) = bytes.strip_prefix(&[0xFE, 0xFF]) {
-        return encoding_rs::UTF_16BE
-            .decode_without_bom_handling(rest)
-            .0
-            .into_owned();
+    if let Some(text) = utf16(bytes) {
+        return text;
     }
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    // UTF-16 without a BOM: every other byte of ASCII text is zero.
-    let zeros = body
-        .iter()
-        .take(512)
-        .skip(1)
-        .step_by(2)
-        .filter(|b| **b == 0)
-        .count();
-    if body.len() >= 4 && zeros * 2 >= body.len().min(512) / 2 {
-        return encoding_rs::UTF_16LE
-            .decode_without_bom_handling(body)
-            .0
-            .into_owned();
-    }
     match std::str::from_utf8(body) {
         Ok(text) => text.to_string(),
         Err(_) => encoding_rs::SHIFT_JIS
             .decode_without_bom_handling(body)
             .0
             .into_owned(),
+    }
+}
+
+/// The text of UTF-16, LE or BE, with or without a BOM; `None` when the bytes are not UTF-16
+/// (without a BOM, ASCII text in UTF-16 has a zero in every other byte).
+pub fn utf16(bytes: &[u8]) -> Option<String> {
+    let decode = |enc: &'static encoding_rs::Encoding, body: &[u8]| {
+        Some(enc.decode_without_bom_handling(body).0.into_owned())
+    };
+    if let Some(rest) = bytes.strip_prefix(&[0xFF, 0xFE]) {
+        return decode(encoding_rs::UTF_16LE, rest);
+    }
+    if let Some(rest) = bytes.strip_prefix(&[0xFE, 0xFF]) {
+        return decode(encoding_rs::UTF_16BE, rest);
+    }
+    let sample = &bytes[..bytes.len().min(512)];
+    let zeros_at = |first: usize| {
+        sample
+            .iter()
+            .skip(first)
+            .step_by(2)
+            .filter(|b| **b == 0)
+            .count()
+    };
+    let half = sample.len() / 2;
+    if sample.len() < 4 {
+        None
+    } else if zeros_at(1) * 2 >= half {
+        decode(encoding_rs::UTF_16LE, bytes)
+    } else if zeros_at(0) * 2 >= half {
+        decode(encoding_rs::UTF_16BE, bytes)
+    } else {
+        None
     }
 }
 

@@ -260,8 +260,9 @@ pub(super) fn sniff_bytes(head: &[u8]) -> Sniffed {
 
 /// Event XML as `wevtutil qe /f:xml` or Event Viewer's "Save as XML" writes it.
 fn is_event_xml(head: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head));
-    let text = text.trim_start();
+    // UTF-16 too: `wevtutil qe /f:xml > x.xml` in Windows PowerShell 5.1 writes it.
+    let text = super::xml::decode(head);
+    let text = text.trim_start_matches('\u{feff}').trim_start();
     let starts_like_xml =
         text.starts_with("<?xml") || text.starts_with("<Events") || text.starts_with("<Event");
     starts_like_xml && text.contains(EVENT_NS)
@@ -280,5 +281,12 @@ mod tests {
         assert!(is_event_xml(rooted.as_bytes()));
         assert!(!is_event_xml(b"<?xml version=\"1.0\"?><html/>"));
         assert!(!is_event_xml(b"Event log export"));
+        let utf16le: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain(one.encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        assert!(is_event_xml(&utf16le), "UTF-16 LE with a BOM");
+        let bare_be: Vec<u8> = one.encode_utf16().flat_map(u16::to_be_bytes).collect();
+        assert!(is_event_xml(&bare_be), "UTF-16 BE without a BOM");
     }
 }

@@ -76,17 +76,13 @@ pub fn read(
     (report, events)
 }
 
-/// Text of a file in UTF-8 or UTF-16 (what PowerShell's redirection writes).
-fn decode(bytes: &[u8]) -> String {
-    if let Some(rest) = bytes.strip_prefix(b"\xFF\xFE") {
-        let units: Vec<u16> = rest
-            .chunks_exact(2)
-            .map(|p| u16::from_le_bytes([p[0], p[1]]))
-            .collect();
-        return String::from_utf16_lossy(&units);
-    }
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    String::from_utf8_lossy(bytes).into_owned()
+/// Text of a file in UTF-8 or UTF-16, LE or BE, with or without a BOM (what Windows
+/// PowerShell 5.1's redirection writes); invalid UTF-8 is kept as replacement characters.
+pub(super) fn decode(bytes: &[u8]) -> String {
+    crate::config::utf16(bytes).unwrap_or_else(|| {
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        String::from_utf8_lossy(bytes).into_owned()
+    })
 }
 
 /// `wevtutil qe /f:xml` prints a bare sequence of `<Event>` elements, which is not a document:
