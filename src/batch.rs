@@ -3,6 +3,7 @@
 //! row per case (SPEC §5.5). One bad case never stops the others: it becomes a row that says
 //! why.
 
+pub mod cache;
 mod index;
 mod progress;
 
@@ -12,7 +13,7 @@ use crate::rules::{RuleSet, Severity};
 use crate::{analyze, report, Options};
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -22,7 +23,12 @@ pub const CASE_JSON: &str = "report.json";
 pub const CASE_CSV: &str = "report.csv";
 
 /// The files a batch writes at the top of its output, which no case folder may be named.
-const RESERVED: [&str; 3] = ["index.html", "summary.json", "summary.csv"];
+const RESERVED: [&str; 4] = [
+    "index.html",
+    "summary.json",
+    "summary.csv",
+    cache::STATE_DIR,
+];
 
 /// How to run a batch.
 #[derive(Debug, Clone)]
@@ -31,6 +37,24 @@ pub struct BatchOptions {
     pub jobs: usize,
     /// Show progress bars on standard error (only when it is a terminal).
     pub progress: bool,
+    /// Analyze every case again, whatever the stamps of an earlier run say.
+    pub force: bool,
+    /// `(k, n)`: run only the cases whose place in the sorted queue is k modulo n.
+    pub shard: Option<(usize, usize)>,
+    /// A hash of the rule set ([`RuleSet::fingerprint`]): results of other rules are not reused.
+    pub rules_fingerprint: u64,
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        BatchOptions {
+            jobs: 1,
+            progress: false,
+            force: false,
+            shard: None,
+            rules_fingerprint: 0,
+        }
+    }
 }
 
 /// Why a batch could not run at all (a single case's failure is a row, not an error).
@@ -44,6 +68,8 @@ pub enum BatchError {
     Output { dir: String, err: std::io::Error },
     #[error("cannot start {jobs} worker threads ({why})")]
     Threads { jobs: usize, why: String },
+    #[error("{dirs}: no case a batch analyzed (no stamps in .hvtriage/); pass the output folders of `hvtriage batch`")]
+    NoStamps { dirs: String },
 }
 
 /// One case of the queue.
@@ -55,7 +81,7 @@ pub struct Case {
 }
 
 /// The most severe finding of a case.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TopFinding {
     pub severity: Severity,
     pub rule: String,
@@ -67,7 +93,7 @@ pub struct TopFinding {
 }
 
 /// One row of the index and the summaries.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Row {
     pub case: String,
     pub hosts: Vec<String>,
@@ -80,6 +106,9 @@ pub struct Row {
     pub error: Option<String>,
     /// The case's report files, relative to the output folder.
     pub reports: Vec<String>,
+    /// Taken from an earlier run's stamp: the case's files had not changed.
+    #[serde(skip)]
+    pub reused: bool,
 }
 
 impl Row {
@@ -89,20 +118,23 @@ impl Row {
 }
 
 /// The cases of `dir`: its immediate sub-folders and `.zip` files, sorted by name, each with
-/// an output folder name no other case and no summary file has.
+/// an output folder name no other case and no summary file has. A batch's own output (`out`,
+/// or any folder holding a batch's stamps or index and summary) is not a case, even inside
+/// the queue.
 ///
 /// # Errors
 /// [`BatchError::Unreadable`] when `dir` cannot be listed, [`BatchError::NoCase`] when it
 /// holds no case.
-pub fn cases(dir: &Path) -> Result<Vec<Case>, BatchError> {
+pub fn cases(dir: &Path, out: &Path) -> Result<Vec<Case>, BatchError> {
     let entries = std::fs::read_dir(dir).map_err(|err| BatchError::Unreadable {
         dir: dir.display().to_string(),
         err,
     })?;
+    let out = std::fs::canonicalize(out).ok();
     let mut paths: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| is_case(p))
+        .filter(|p| is_case(p) && !is_output(p, out.as_deref()))
         .collect();
     paths.sort();
     // Names are all decided here, before any case runs: two cases writing into one folder
@@ -123,8 +155,13 @@ pub fn cases(dir: &Path) -> Result<Vec<Case>, BatchError> {
     Ok(cases)
 }
 
-/// The case's output name, recorded in `taken`: its name, else (`x/` beside `x.zip`) its
-/// file name, else its name suffixed `-2`, `-3`, … until free.
+/// Whether a folder is a batch's output rather than a case.
+fn is_output(path: &Path, out: Option<&Path>) -> bool {
+    out.is_some_and(|out| std::fs::canonicalize(path).is_ok_and(|p| p == out))
+        || path.join(cache::STATE_DIR).is_dir()
+        || (path.join("summary.json").is_file() && path.join("index.html").is_file())
+}
+
 fn unique_name(path: &Path, taken: &mut BTreeSet<String>) -> String {
     let name = case_name(path);
     let file_name = path
@@ -180,8 +217,20 @@ pub fn run(
     options: &Options,
     batch: &BatchOptions,
 ) -> Result<Vec<Row>, BatchError> {
-    let cases = cases(dir)?;
+    let all = cases(dir, out)?;
     std::fs::create_dir_all(out).map_err(|err| output_error(out, err))?;
+    let in_shard = |i: usize| batch.shard.is_none_or(|(k, n)| i % n == k);
+    let mine: Vec<&Case> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| in_shard(*i))
+        .map(|(_, c)| c)
+        .collect();
+    let others = all
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !in_shard(*i))
+        .map(|(_, c)| c);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(batch.jobs.max(1))
         .build()
@@ -189,25 +238,126 @@ pub fn run(
             jobs: batch.jobs,
             why: e.to_string(),
         })?;
-    let bars = progress::Bars::new(cases.len(), batch.progress);
-    let mut rows: Vec<Row> = bars.while_running(|| {
-        pool.install(|| {
-            cases
-                .par_iter()
-                .enumerate()
-                .map(|(index, case)| {
-                    let counter = Progress::new();
-                    let bar = bars.start(index, &case.name, counter.clone());
-                    let row = run_case(case, out, rules, options, counter);
-                    bars.finish(index, bar);
-                    row
-                })
-                .collect()
+    let key = cache::key(options, batch.rules_fingerprint);
+    // Rows of the cases other shards run, as far as their stamps in `out` say.
+    let theirs: Vec<Row> = others
+        .filter_map(|case| cache::load(out, &case.name))
+        .filter(|stamp| stamp.key == key)
+        .map(|stamp| Row {
+            reused: true,
+            ..stamp.row
         })
+        .collect();
+    let done = std::sync::Mutex::new(Progressive {
+        rows: theirs,
+        written: std::time::Instant::now(),
     });
+    let bars = progress::Bars::new(mine.len(), batch.progress);
+    bars.while_running(|| {
+        pool.install(|| {
+            mine.par_iter().enumerate().for_each(|(index, case)| {
+                let counter = Progress::new();
+                let bar = bars.start(index, &case.name, counter.clone());
+                let row = run_case(case, out, rules, options, batch, &key, counter);
+                bars.finish(index, bar);
+                let mut done = done
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                done.rows.push(row);
+                // An interrupted batch still leaves an index of what is complete.
+                if done.written.elapsed() >= INDEX_EVERY {
+                    let mut rows = done.rows.clone();
+                    sort_rows(&mut rows);
+                    let _ = write_summaries(out, &rows, &options.lang);
+                    done.written = std::time::Instant::now();
+                }
+            });
+        });
+    });
+    let mut rows = done
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .rows;
     sort_rows(&mut rows);
     write_summaries(out, &rows, &options.lang)?;
     Ok(rows)
+}
+
+/// How often a running batch rewrites its index from the cases done so far.
+const INDEX_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The rows done so far and when the index was last written.
+struct Progressive {
+    rows: Vec<Row>,
+    written: std::time::Instant,
+}
+
+/// `hvtriage index`: the rows of every case the batches writing into `dirs` analyzed (their
+/// stamps), with links relative to `out`, written as one index and summary into `out`.
+///
+/// # Errors
+/// [`BatchError::NoStamps`] when no folder holds a stamp, [`BatchError::Output`] when `out`
+/// cannot be written.
+pub fn merge(dirs: &[PathBuf], out: &Path, lang: &str) -> Result<Vec<Row>, BatchError> {
+    std::fs::create_dir_all(out).map_err(|err| output_error(out, err))?;
+    let base = std::fs::canonicalize(out).map_err(|err| output_error(out, err))?;
+    let mut rows: Vec<Row> = Vec::new();
+    for dir in dirs {
+        let prefix = std::fs::canonicalize(dir)
+            .map(|d| relative(&base, &d))
+            .unwrap_or_default();
+        for (_, row, _) in cache::stamps(dir) {
+            let row = Row {
+                reports: row.reports.iter().map(|r| join_link(&prefix, r)).collect(),
+                ..row
+            };
+            if !rows
+                .iter()
+                .any(|r| r.case == row.case && r.reports == row.reports)
+            {
+                rows.push(row);
+            }
+        }
+    }
+    if rows.is_empty() {
+        return Err(BatchError::NoStamps {
+            dirs: dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    sort_rows(&mut rows);
+    write_summaries(out, &rows, lang)?;
+    Ok(rows)
+}
+
+/// The path from folder `base` to `target`, both absolute, with `/` (`../shard-1`), or the
+/// target itself when they share no root.
+fn relative(base: &Path, target: &Path) -> String {
+    let b: Vec<_> = base.components().collect();
+    let t: Vec<_> = target.components().collect();
+    let common = b.iter().zip(&t).take_while(|(x, y)| x == y).count();
+    if common == 0 {
+        return target.to_string_lossy().replace('\\', "/");
+    }
+    std::iter::repeat_n("..".to_string(), b.len() - common)
+        .chain(
+            t[common..]
+                .iter()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+        )
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn join_link(prefix: &str, path: &str) -> String {
+    if prefix.is_empty() {
+        path.to_string()
+    } else {
+        format!("{prefix}/{path}")
+    }
 }
 
 /// Worst finding first (what to look at first), then by name.
@@ -218,8 +368,26 @@ fn sort_rows(rows: &mut [Row]) {
     });
 }
 
-/// One case: analyzed and its reports written; whatever goes wrong is its row's error.
-fn run_case(case: &Case, out: &Path, rules: &RuleSet, options: &Options, counter: Progress) -> Row {
+/// One case: its row from an earlier run when its files did not change, else analyzed and
+/// its reports written; whatever goes wrong is its row's error.
+fn run_case(
+    case: &Case,
+    out: &Path,
+    rules: &RuleSet,
+    options: &Options,
+    batch: &BatchOptions,
+    key: &str,
+    counter: Progress,
+) -> Row {
+    let files = cache::files(&case.path);
+    if !batch.force {
+        if let Some(row) = cache::reuse(out, &case.name, &case.path, key, &files) {
+            return Row {
+                reused: true,
+                ..row
+            };
+        }
+    }
     let options = Options {
         case: Some(case.name.clone()),
         progress: counter,
@@ -230,21 +398,39 @@ fn run_case(case: &Case, out: &Path, rules: &RuleSet, options: &Options, counter
     let analyzed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         analyze(&paths, rules, &options)
     }));
-    match analyzed {
-        Ok(Ok(analysis)) => match write_case(&analysis, &out.join(&case.name)) {
+    let dir = out.join(&case.name);
+    let row = match analyzed {
+        Ok(Ok(analysis)) => match write_case(&analysis, &dir) {
             Ok(reports) => row_of(&case.name, &analysis, reports),
-            Err(err) => failed_row(&case.name, err.to_string()),
+            // Not remembered: the next run tries to write it again.
+            Err(err) => return failed_row(&case.name, err.to_string()),
         },
-        Ok(Err(err)) => failed_row(&case.name, err.in_lang(&options.lang)),
-        Err(_) => failed_row(
-            &case.name,
-            if options.lang == "ja" {
-                "このケースの読み取り中に hvtriage が内部エラーで停止しました。他のケースには影響しません。ケースのファイルを添えて報告してください".into()
-            } else {
-                "hvtriage stopped on an internal error while reading this case; the other cases are not affected — please report it with the case's files".into()
-            },
-        ),
-    }
+        Ok(Err(err)) => {
+            // Reports of an earlier run of this case no longer stand.
+            for file in [CASE_HTML, CASE_JSON, CASE_CSV] {
+                let _ = std::fs::remove_file(dir.join(file));
+            }
+            failed_row(&case.name, err.in_lang(&options.lang))
+        }
+        Err(_) => {
+            return failed_row(
+                &case.name,
+                if options.lang == "ja" {
+                    "このケースの読み取り中に hvtriage が内部エラーで停止しました。他のケースには影響しません。ケースのファイルを添えて報告してください".into()
+                } else {
+                    "hvtriage stopped on an internal error while reading this case; the other cases are not affected — please report it with the case's files".into()
+                },
+            )
+        }
+    };
+    let stamp = cache::Stamp {
+        key: key.to_string(),
+        content: cache::content(&case.path, &files),
+        files,
+        row,
+    };
+    cache::save(out, &case.name, &stamp);
+    stamp.row
 }
 
 /// Writes a case's reports into `dir`; returns their paths relative to the output folder.
@@ -261,7 +447,8 @@ fn write_case(analysis: &Analysis, dir: &Path) -> Result<Vec<String>, BatchError
     let mut written = Vec::new();
     for (file, text) in files {
         let path = dir.join(file);
-        std::fs::write(&path, text).map_err(|err| output_error(&path, err))?;
+        crate::outputs::write_atomic(&path, text.as_bytes())
+            .map_err(|err| output_error(&path, err))?;
         written.push(format!("{name}/{file}"));
     }
     Ok(written)
@@ -286,6 +473,7 @@ fn row_of(name: &str, a: &Analysis, reports: Vec<String>) -> Row {
         warnings: a.warnings.len(),
         error: None,
         reports,
+        reused: false,
     }
 }
 
@@ -300,6 +488,7 @@ fn failed_row(name: &str, error: String) -> Row {
         warnings: 0,
         error: Some(error),
         reports: Vec::new(),
+        reused: false,
     }
 }
 
@@ -319,7 +508,8 @@ fn write_summaries(out: &Path, rows: &[Row], lang: &str) -> Result<(), BatchErro
     ];
     for (file, text) in files {
         let path = out.join(file);
-        std::fs::write(&path, text).map_err(|err| output_error(&path, err))?;
+        crate::outputs::write_atomic(&path, text.as_bytes())
+            .map_err(|err| output_error(&path, err))?;
     }
     Ok(())
 }
@@ -402,11 +592,24 @@ mod tests {
         }
         std::fs::write(tmp.path().join("a.zip"), b"").unwrap();
         std::fs::write(tmp.path().join("notes.txt"), b"").unwrap();
-        let names: Vec<String> = cases(tmp.path())
+        let names: Vec<String> = cases(tmp.path(), &tmp.path().join("out"))
             .unwrap()
             .into_iter()
             .map(|c| c.name)
             .collect();
         assert_eq!(names, ["a", "a.zip", "b", "index.html-2"]);
+    }
+
+    #[test]
+    fn links_between_output_folders_are_relative() {
+        let p = |s: &str| PathBuf::from(s);
+        assert_eq!(relative(&p("/q/out"), &p("/q/out")), "");
+        assert_eq!(relative(&p("/q/out"), &p("/q/shard-1")), "../shard-1");
+        assert_eq!(relative(&p("/q/out"), &p("/q/out/part")), "part");
+        assert_eq!(
+            join_link("../s1", "case/report.html"),
+            "../s1/case/report.html"
+        );
+        assert_eq!(join_link("", "case/report.html"), "case/report.html");
     }
 }

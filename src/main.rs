@@ -31,6 +31,11 @@ enum Command {
         after_help = "Example:\n  hvtriage batch incoming/ -o reports/ --jobs 2 --fail-on critical\n\nWrites reports/<case>/report.html, report.json and report.csv for each case, and\nreports/index.html, summary.json and summary.csv with one row per case."
     )]
     Batch(BatchArgs),
+    /// Merge batch outputs (the shards of one queue) into one index and summary
+    #[command(
+        after_help = "Example:\n  hvtriage batch incoming/ -o out/ --shard 0/2 &\n  hvtriage batch incoming/ -o out/ --shard 1/2; wait\n  hvtriage index out/\n\nReads the cases' stamps (OUT/.hvtriage/) that each batch leaves, and writes\nindex.html, summary.json and summary.csv with one row per case."
+    )]
+    Index(IndexArgs),
     /// Print the merged, normalized timeline of a case
     #[command(
         after_help = "Example:\n  hvtriage timeline case-12345/ --format csv > timeline.csv"
@@ -135,6 +140,49 @@ struct BatchArgs {
     /// Exit 1 when any case has a finding of this severity or worse
     #[arg(long, value_parser = ["critical", "error", "warning", "info"])]
     fail_on: Option<String>,
+    /// Analyze every case again (by default a case whose files, hvtriage and rules did not
+    /// change since the last batch into the same output keeps its reports)
+    #[arg(long)]
+    force: bool,
+    /// Run only the K-th of N shares of the queue (K from 0 to N-1, every N-th case of the
+    /// sorted queue), e.g. a Kubernetes Indexed Job's completion index
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    shard: Option<(usize, usize)>,
+}
+
+/// `K/N` with 0 <= K < N.
+fn parse_shard(text: &str) -> Result<(usize, usize), String> {
+    let (k, n) = text
+        .split_once('/')
+        .ok_or_else(|| format!("{text:?} is not K/N; write e.g. 0/4 (the first of four shares)"))?;
+    let (k, n): (usize, usize) = (
+        k.trim()
+            .parse()
+            .map_err(|_| format!("{k:?} is not a number; write e.g. 0/4"))?,
+        n.trim()
+            .parse()
+            .map_err(|_| format!("{n:?} is not a number; write e.g. 0/4"))?,
+    );
+    if n == 0 || k >= n {
+        return Err(format!(
+            "{text}: K must be from 0 to N-1 (the shares of 0/{n} to {}/{n})",
+            n.saturating_sub(1)
+        ));
+    }
+    Ok((k, n))
+}
+
+#[derive(Args)]
+struct IndexArgs {
+    /// Batch output folders (of shards of one queue, or of several queues)
+    #[arg(required = true)]
+    dirs: Vec<PathBuf>,
+    /// Where to write index.html, summary.json and summary.csv (default: the first folder)
+    #[arg(short = 'o', long = "output")]
+    output: Option<PathBuf>,
+    /// Language of the index's own words
+    #[arg(long, default_value = "en", value_parser = ["en", "ja"])]
+    lang: String,
 }
 
 #[derive(Args)]
@@ -197,8 +245,8 @@ fn main() -> ExitCode {
 }
 
 /// The sub-commands, as the first argument names them.
-const COMMANDS: [&str; 7] = [
-    "analyze", "timeline", "rules", "explain", "fixture", "help", "batch",
+const COMMANDS: [&str; 8] = [
+    "analyze", "timeline", "rules", "explain", "fixture", "help", "batch", "index",
 ];
 
 /// `hvtriage anlyze case` is a mistyped command, not a path, unless such a path exists: one
@@ -248,6 +296,7 @@ fn run(cli: Cli) -> Result<ExitCode, Fatal> {
     match cli.command {
         Command::Analyze(args) => run_analyze(args),
         Command::Batch(args) => run_batch(args),
+        Command::Index(args) => run_index(args),
         Command::Timeline(args) => run_timeline(args),
         Command::Rules(RulesCommand::List { rules }) => {
             let set = rule_set(rules.as_deref())?;
@@ -529,6 +578,9 @@ fn run_batch(args: BatchArgs) -> Result<ExitCode, Fatal> {
     let batch = hvtriage::batch::BatchOptions {
         jobs,
         progress: true,
+        force: args.force,
+        shard: args.shard,
+        rules_fingerprint: rules.fingerprint,
     };
     let rows = hvtriage::batch::run(&args.dir, &args.output, &rules, &options, &batch)?;
     let ja = options.lang == "ja";
@@ -568,15 +620,16 @@ fn run_batch(args: BatchArgs) -> Result<ExitCode, Fatal> {
     }
     let failed = rows.iter().filter(|r| r.error.is_some()).count();
     let with_findings = rows.iter().filter(|r| r.findings > 0).count();
+    let reused = rows.iter().filter(|r| r.reused).count();
     let index = shown(&args.output.join("index.html"));
     print(&if ja {
         format!(
-            "ケース {} 件: 診断結果あり {with_findings} 件、解析できなかったもの {failed} 件。一覧: {index}\n",
+            "ケース {} 件: 診断結果あり {with_findings} 件、解析できなかったもの {failed} 件 (前回の結果を再利用 {reused} 件)。一覧: {index}\n",
             rows.len()
         )
     } else {
         format!(
-            "{} cases: {with_findings} with findings, {failed} not analyzed. Index: {index}\n",
+            "{} cases: {with_findings} with findings, {failed} not analyzed ({reused} unchanged since the last run, reused). Index: {index}\n",
             rows.len()
         )
     })?;
@@ -587,6 +640,19 @@ fn run_batch(args: BatchArgs) -> Result<ExitCode, Fatal> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn run_index(args: IndexArgs) -> Result<ExitCode, Fatal> {
+    let out = args.output.clone().unwrap_or_else(|| args.dirs[0].clone());
+    let rows = hvtriage::batch::merge(&args.dirs, &out, &args.lang)?;
+    let failed = rows.iter().filter(|r| r.error.is_some()).count();
+    let with_findings = rows.iter().filter(|r| r.findings > 0).count();
+    print(&format!(
+        "{} cases: {with_findings} with findings, {failed} not analyzed. Index: {}\n",
+        rows.len(),
+        shown(&out.join("index.html"))
+    ))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// "HTML report written to PATH" (or JSON, CSV), in the report's language.
@@ -613,7 +679,7 @@ fn run_timeline(args: TimelineArgs) -> Result<ExitCode, Fatal> {
 }
 
 fn write_file(path: &Path, text: &str) -> Result<(), Fatal> {
-    std::fs::write(path, text).map_err(|e| {
+    hvtriage::outputs::write_atomic(path, text.as_bytes()).map_err(|e| {
         Fatal(format!(
             "{}: cannot be written ({e}); check the folder exists and is writable",
             path.display()

@@ -102,6 +102,35 @@ fn same_inode(_: &Path, _: &Path) -> bool {
     false
 }
 
+/// Writes `contents` to `path` whole or not at all: into a temporary file beside it, then
+/// renamed over it. An interrupted run leaves the old file (or none), never a cut one.
+///
+/// # Errors
+/// Writing or renaming failed; the temporary file is removed.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    // A link or a device (`-o /dev/stdout`) is written through, never replaced.
+    if std::fs::symlink_metadata(path).is_ok_and(|m| !m.file_type().is_file()) {
+        return std::fs::write(path, contents);
+    }
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    // Short enough for any file system, whatever the final name's length.
+    let short: String = name.chars().take(64).collect();
+    let temp = path.with_file_name(format!(
+        ".{short}.{}-{}.part",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = std::fs::write(&temp, contents).and_then(|()| std::fs::rename(&temp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -333,3 +333,152 @@ fn summary_csv_neutralises_cells_that_start_like_a_formula() {
     // findings and warnings are counts, written as digits.
     assert!(rows[1..].iter().all(|r| r[7].parse::<u64>().is_ok()));
 }
+
+/// Runs `hvtriage batch QUEUE -o OUT` with `extra`; returns standard output.
+fn run_batch(queue: &Path, out: &Path, extra: &[&str]) -> String {
+    let assert = common::hvtriage()
+        .arg("batch")
+        .arg(queue)
+        .arg("-o")
+        .arg(out)
+        .args(extra)
+        .assert()
+        .success();
+    String::from_utf8_lossy(&assert.get_output().stdout).into_owned()
+}
+
+fn summary_rows(out: &Path) -> Vec<serde_json::Value> {
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    summary["cases"].as_array().unwrap().clone()
+}
+
+#[test]
+fn a_rerun_reuses_unchanged_cases_and_analyzes_changed_ones() {
+    let tmp = queue();
+    let q = tmp.path().join("queue");
+    // The output inside the queue: never taken for a case.
+    let out = q.join("reports");
+    let first = run_batch(&q, &out, &[]);
+    assert!(
+        first.contains("5 cases") && first.contains("(0 unchanged"),
+        "{first}"
+    );
+    let second = run_batch(&q, &out, &[]);
+    assert!(
+        second.contains("5 cases") && second.contains("(5 unchanged"),
+        "{second}"
+    );
+    assert_eq!(summary_rows(&out).len(), 5);
+    let row = |name: &str| {
+        summary_rows(&out)
+            .into_iter()
+            .find(|r| r["case"] == name)
+            .unwrap()
+    };
+    let before = row("seed-001");
+
+    // One case changes (HV01's System log, both its copies, taken away): only it is
+    // analyzed again, and its new row is in the index.
+    let logs: Vec<(std::path::PathBuf, Vec<u8>)> = ["System.evtx", "System.xml"]
+        .iter()
+        .map(|f| q.join("seed-001/HV01").join(f))
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            std::fs::remove_file(&p).unwrap();
+            (p, bytes)
+        })
+        .collect();
+    let third = run_batch(&q, &out, &[]);
+    assert!(third.contains("(4 unchanged"), "{third}");
+    assert_ne!(row("seed-001"), before, "the changed case's row is new");
+
+    // Put back: changed again since the last run, so analyzed again; then written once more
+    // with the same bytes (a new time at most), it is recognized by its content.
+    for (path, bytes) in &logs {
+        std::fs::write(path, bytes).unwrap();
+    }
+    let fourth = run_batch(&q, &out, &[]);
+    assert!(fourth.contains("(4 unchanged"), "{fourth}");
+    assert_eq!(row("seed-001"), before);
+    for (path, bytes) in &logs {
+        std::fs::write(path, bytes).unwrap();
+    }
+    let fifth = run_batch(&q, &out, &[]);
+    assert!(fifth.contains("(5 unchanged"), "{fifth}");
+
+    let forced = run_batch(&q, &out, &["--force"]);
+    assert!(forced.contains("(0 unchanged"), "{forced}");
+    // Every file was written whole: no temporary file is left behind.
+    for entry in walk(&out) {
+        assert!(!entry.ends_with(".part"), "{entry}");
+    }
+}
+
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path.display().to_string());
+        }
+    }
+    out
+}
+
+/// Rows without their links, for comparing batches written into different folders.
+fn unlinked(rows: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
+    rows.into_iter()
+        .map(|mut r| {
+            r["reports"] = serde_json::Value::Null;
+            r
+        })
+        .collect()
+}
+
+#[test]
+fn two_shards_merged_give_the_summary_of_one_batch() {
+    let tmp = queue();
+    let q = tmp.path().join("queue");
+    let whole = tmp.path().join("whole");
+    run_batch(&q, &whole, &[]);
+
+    // Two processes, one output folder: the last to finish writes every case's row.
+    let shared = tmp.path().join("shared");
+    let zero = run_batch(&q, &shared, &["--shard", "0/2"]);
+    assert!(zero.contains("3 cases"), "{zero}");
+    run_batch(&q, &shared, &["--shard", "1/2"]);
+    assert_eq!(summary_rows(&shared), summary_rows(&whole));
+
+    // One folder per shard, merged by `hvtriage index`.
+    let (a, b, merged) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("merged"),
+    );
+    run_batch(&q, &a, &["--shard", "0/2"]);
+    run_batch(&q, &b, &["--shard", "1/2"]);
+    common::hvtriage()
+        .arg("index")
+        .arg(&a)
+        .arg(&b)
+        .arg("-o")
+        .arg(&merged)
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("5 cases"));
+    let rows = summary_rows(&merged);
+    assert_eq!(unlinked(rows.clone()), unlinked(summary_rows(&whole)));
+    // The merged index links into the shards' folders.
+    let seed = rows.iter().find(|r| r["case"] == "seed-001").unwrap();
+    let link = seed["reports"][0].as_str().unwrap();
+    assert!(merged.join(link).is_file(), "{link}");
+
+    common::hvtriage()
+        .args(["batch", "x", "-o", "y", "--shard", "2/2"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("K must be from 0 to N-1"));
+}

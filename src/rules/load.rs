@@ -139,7 +139,16 @@ pub fn load(
             rules.push(rule);
         }
     }
-    Ok(RuleSet { catalogue, rules })
+    // What the rules were loaded from, so a cached result can tell it was made by other rules.
+    let mut hasher = std::hash::DefaultHasher::new();
+    for (file, text) in builtin.iter().chain(extra) {
+        std::hash::Hash::hash(&(file.rsplit(['/', '\\']).next(), text), &mut hasher);
+    }
+    Ok(RuleSet {
+        catalogue,
+        rules,
+        fingerprint: std::hash::Hasher::finish(&hasher),
+    })
 }
 
 // ---- the file format -------------------------------------------------------------------

@@ -22,9 +22,12 @@ pub const BUILTIN_SIGNALS: &str =
 pub struct RuleSet {
     pub catalogue: Catalogue,
     pub rules: Vec<Rule>,
+    /// A hash of every file the set was loaded from (names and texts): the same rules give
+    /// the same value within one build of hvtriage.
+    pub fingerprint: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Critical,
