@@ -15,6 +15,13 @@ if ! python3 -c 'import Evtx.Evtx' 2>/dev/null; then
   python3 -m pip install --quiet python-evtx || python3 -m pip install --quiet --break-system-packages python-evtx
 fi
 
+# kubernetes-validate: checks the Kubernetes manifests of deploy/ against the API's schemas,
+# offline (kubectl's dry run needs a cluster).
+if ! command -v kubernetes-validate >/dev/null 2>&1; then
+  step "installing kubernetes-validate (pip)"
+  python3 -m pip install --quiet kubernetes-validate || python3 -m pip install --quiet --break-system-packages kubernetes-validate
+fi
+
 # Chromium, CJK fonts for the Japanese report and poppler-utils: the browser test opens the HTML
 # reports in Chromium and prints them to PDF. Without them that test fails, saying how to install
 # them; it is never skipped.
@@ -43,5 +50,9 @@ cargo test --quiet
 
 step "rule files"
 cargo run --quiet -- rules check rules
+
+step "deployment manifests"
+kubernetes-validate --strict --quiet deploy/k8s/*.yaml
+python3 scripts/check_deploy.py
 
 step "all passed"

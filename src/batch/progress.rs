@@ -7,7 +7,6 @@ use crate::input::Progress;
 use crate::report::visible;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -63,18 +62,20 @@ impl Bars {
         self.overall.inc(1);
     }
 
-    /// Runs `work` while a thread copies the byte counters into the lines.
+    /// Runs `work` while a thread copies the byte counters into the lines. The thread stops
+    /// the moment the work is done, not at its next refresh.
     pub(super) fn while_running<T>(&self, work: impl FnOnce() -> T) -> T {
-        let done = AtomicBool::new(false);
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let result = std::thread::scope(|scope| {
-            scope.spawn(|| {
-                while !done.load(Ordering::Relaxed) {
+            scope.spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(REFRESH)
+                {
                     self.refresh();
-                    std::thread::sleep(REFRESH);
                 }
             });
             let result = work();
-            done.store(true, Ordering::Relaxed);
+            drop(stop);
             result
         });
         self.overall.finish_and_clear();
