@@ -79,6 +79,9 @@ impl Default for Options {
     }
 }
 
+/// The most signals one case keeps: memory and the rules' work stay bounded on a flood.
+pub const MAX_SIGNALS: usize = 100_000;
+
 /// Why a case could not be analyzed at all.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -139,6 +142,7 @@ pub fn analyze(paths: &[PathBuf], rules: &RuleSet, options: &Options) -> Result<
     let mut inputs = Vec::new();
     let mut warnings = Vec::new();
     let mut signals = Vec::new();
+    let mut signals_left_out = 0u64;
     let mut names: BTreeMap<String, String> = BTreeMap::new();
     for (report, events) in read {
         warnings.extend(report.warnings.iter().cloned());
@@ -151,8 +155,10 @@ pub fn analyze(paths: &[PathBuf], rules: &RuleSet, options: &Options) -> Result<
         for event in events {
             if options.all {
                 signals.push(signal::Signal::raw(event));
-            } else {
+            } else if signals.len() < MAX_SIGNALS {
                 signals.extend(rules.catalogue.signals_of(&event));
+            } else {
+                signals_left_out += 1;
             }
         }
         inputs.push(report);
@@ -175,6 +181,11 @@ pub fn analyze(paths: &[PathBuf], rules: &RuleSet, options: &Options) -> Result<
             warnings: vec![line],
             ..Default::default()
         });
+    }
+    if signals_left_out > 0 {
+        warnings.push(format!(
+            "this case holds more than {MAX_SIGNALS} events the rules read (a real case holds a few thousand): {signals_left_out} were left out of the timeline and the findings; narrow the time range with --since/--until"
+        ));
     }
     if !options.all {
         migration::join(&mut signals, &rules.catalogue);

@@ -182,3 +182,109 @@ fn a_dirty_header_that_undercounts_chunks_hides_nothing() {
     assert_eq!(input.records, 2508);
     assert!(input.warnings.iter().any(|w| w.contains("dirty")));
 }
+
+/// seed-001 as Event XML in a fresh folder, HV01's System log edited by `edit`.
+fn xml_case_with(edit: &dyn Fn(&str) -> String) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = tmp.path().join("seed-001");
+    common::xml_case("seed-001", &case, &|xml| xml.to_string());
+    let system = case.join("HV01/System.xml");
+    let text = std::fs::read_to_string(&system).unwrap();
+    std::fs::write(&system, edit(&text)).unwrap();
+    (tmp, case)
+}
+
+fn xml_input(a: &Analysis) -> &hvtriage::input::InputReport {
+    a.inputs
+        .iter()
+        .find(|i| i.path == "HV01/System.xml")
+        .expect("HV01/System.xml is an input")
+}
+
+/// An event of megabytes of XML (25 million empty elements in the wild; a 3 MB flood here,
+/// and a 2 MB `<Computer>`) is skipped with a line that says why; the events around it are read.
+#[test]
+fn an_event_of_megabytes_of_xml_is_skipped_and_its_neighbours_read() {
+    let flood = format!(
+        "<Event xmlns=\"http://schemas.microsoft.com/win/2004/08/events/event\"><System>{}</System></Event>\n",
+        "<x/>".repeat(750_000)
+    );
+    let long_name = format!(
+        "<Event xmlns=\"http://schemas.microsoft.com/win/2004/08/events/event\"><System><Provider Name=\"x\"/><EventID>1</EventID><TimeCreated SystemTime=\"2026-11-20T00:00:00Z\"/><EventRecordID>1</EventRecordID><Channel>System</Channel><Computer>{}</Computer></System></Event>\n",
+        "H".repeat(2 << 20)
+    );
+    let (_tmp, case) = xml_case_with(&|xml| {
+        // After the first event: the floods sit between real events.
+        let at = xml.find("</Event>").unwrap() + "</Event>".len();
+        format!("{}\n{flood}{long_name}{}", &xml[..at], &xml[at..])
+    });
+    let a = run(&case);
+    let input = xml_input(&a);
+    assert_eq!(input.records_lost, 2, "{:?}", input.warnings);
+    assert!(
+        input
+            .warnings
+            .iter()
+            .filter(|w| w.contains("more than 1 MiB of XML"))
+            .count()
+            == 2,
+        "{:?}",
+        input.warnings
+    );
+    assert_finding_survives(&a);
+}
+
+/// One event that is not well-formed costs only itself, and a file cut inside an event keeps
+/// every event before the cut.
+#[test]
+fn a_broken_event_or_a_cut_costs_only_that_event() {
+    let (_tmp, case) = xml_case_with(&|xml| {
+        let at = xml.find("<EventID").unwrap();
+        let broken = format!("{}<EventID <<{}", &xml[..at], &xml[at + "<EventID".len()..]);
+        // And the file ends inside its last event.
+        let cut = broken.rfind("<System>").unwrap();
+        broken[..cut].to_string()
+    });
+    let a = run(&case);
+    let input = xml_input(&a);
+    assert_eq!(input.records_lost, 2, "{:?}", input.warnings);
+    assert!(input
+        .warnings
+        .iter()
+        .any(|w| w.contains("event skipped: not well-formed XML")));
+    assert!(input.warnings.iter().any(|w| w.contains("cut short")));
+    assert!(input.records > 100, "{}", input.records);
+    assert_finding_survives(&a);
+}
+
+/// A log of nothing but wanted events (a flood) keeps the first of them and says how many
+/// were left out (scripts/bench_memory.sh measures its time and memory).
+#[test]
+fn a_flood_of_wanted_events_is_cut_at_the_limit_with_a_warning() {
+    let limit = hvtriage::input::MAX_EVENTS_PER_INPUT;
+    let one = |i: usize| {
+        format!(
+            "<Event xmlns=\"http://schemas.microsoft.com/win/2004/08/events/event\"><System><Provider Name=\"NETLOGON\"/><EventID>5719</EventID><TimeCreated SystemTime=\"2026-11-20T00:00:00Z\"/><EventRecordID>{i}</EventRecordID><Channel>System</Channel><Computer>HV01</Computer></System><EventData><Data>CONTOSO</Data><Data>%%1311</Data><Binary>5E0000C0</Binary></EventData></Event>\n"
+        )
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("flood.xml");
+    let text: String = (1..=limit + 1000).map(one).collect();
+    std::fs::write(&file, text).unwrap();
+    let a = run(&file);
+    let input = &a.inputs[0];
+    assert_eq!(
+        input.records as usize,
+        limit + 1000,
+        "every record is counted"
+    );
+    assert_eq!(input.events_used as usize, limit);
+    assert!(
+        input
+            .warnings
+            .iter()
+            .any(|w| w.contains(&format!("the first {limit} were kept and 1000 left out"))),
+        "{:?}",
+        input.warnings
+    );
+}

@@ -168,19 +168,22 @@ pub fn decode(bytes: &[u8]) -> String {
     }
 }
 
-/// The text of UTF-16, LE or BE, with or without a BOM; `None` when the bytes are not UTF-16
-/// (without a BOM, ASCII text in UTF-16 has a zero in every other byte).
+/// The text of UTF-16, LE or BE, with or without a BOM; `None` when the bytes are not UTF-16.
 pub fn utf16(bytes: &[u8]) -> Option<String> {
-    let decode = |enc: &'static encoding_rs::Encoding, body: &[u8]| {
-        Some(enc.decode_without_bom_handling(body).0.into_owned())
-    };
-    if let Some(rest) = bytes.strip_prefix(&[0xFF, 0xFE]) {
-        return decode(encoding_rs::UTF_16LE, rest);
+    let encoding = utf16_encoding(bytes)?;
+    Some(encoding.decode_with_bom_removal(bytes).0.into_owned())
+}
+
+/// Which UTF-16 the first bytes of a text are in, if any: a BOM says it, and without one,
+/// ASCII text in UTF-16 has a zero in every other byte (the odd ones for LE).
+pub fn utf16_encoding(head: &[u8]) -> Option<&'static encoding_rs::Encoding> {
+    if head.starts_with(&[0xFF, 0xFE]) {
+        return Some(encoding_rs::UTF_16LE);
     }
-    if let Some(rest) = bytes.strip_prefix(&[0xFE, 0xFF]) {
-        return decode(encoding_rs::UTF_16BE, rest);
+    if head.starts_with(&[0xFE, 0xFF]) {
+        return Some(encoding_rs::UTF_16BE);
     }
-    let sample = &bytes[..bytes.len().min(512)];
+    let sample = &head[..head.len().min(512)];
     let zeros_at = |first: usize| {
         sample
             .iter()
@@ -193,9 +196,9 @@ pub fn utf16(bytes: &[u8]) -> Option<String> {
     if sample.len() < 4 {
         None
     } else if zeros_at(1) * 2 >= half {
-        decode(encoding_rs::UTF_16LE, bytes)
+        Some(encoding_rs::UTF_16LE)
     } else if zeros_at(0) * 2 >= half {
-        decode(encoding_rs::UTF_16BE, bytes)
+        Some(encoding_rs::UTF_16BE)
     } else {
         None
     }

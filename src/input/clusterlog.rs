@@ -51,7 +51,10 @@ pub fn read(
         }
     };
     let bytes = opened.bytes();
-    let mut reader = Lines::default();
+    let mut reader = Lines {
+        limit: wanted.max_events(),
+        ..Lines::default()
+    };
     let mut offset = 0u64;
     let mut buf = vec![0u8; BLOCK_BYTES];
     let keep = wanted.event(PROVIDER, 0);
@@ -70,6 +73,10 @@ pub fn read(
         });
     }
     let events = reader.events;
+    if reader.left_out > 0 {
+        report.events_left_out = reader.left_out;
+        report.warn(super::too_many_events(events.len(), reader.left_out));
+    }
     if let Some(Clock::Local(offset)) = reader.clock {
         report.warn(match offset {
             Some(m) => format!("times are the node's local time (UTC {m:+} minutes, from its header): converted to UTC"),
@@ -86,6 +93,9 @@ struct Lines {
     /// The end of the previous block that was no whole line yet.
     rest: Vec<u8>,
     events: Vec<RawEvent>,
+    /// The most entries kept ([`Wanted::max_events`]); those past it are counted here.
+    limit: usize,
+    left_out: u64,
     clock: Option<Clock>,
     /// Lines seen (header and continuations too).
     line: u64,
@@ -139,6 +149,10 @@ impl Lines {
                     text,
                 };
                 match on_entry(entry) {
+                    Some(_) if self.events.len() >= self.limit => {
+                        self.left_out += 1;
+                        self.last_kept = false;
+                    }
                     Some(event) => {
                         self.events.push(event);
                         self.last_kept = true;

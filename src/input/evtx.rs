@@ -45,6 +45,9 @@ impl ChunkRead {
     }
 }
 
+/// Chunks read in parallel before their events are counted against the input's limit.
+const WINDOW_CHUNKS: u64 = 64;
+
 /// Reads an EVTX file, its chunks in parallel.
 pub fn read(
     index: usize,
@@ -68,20 +71,41 @@ pub fn read(
     // A cut-short last chunk is read too: the records before the cut are whole.
     let chunks = whole + u64::from(tail != 0);
     let settings = Arc::new(ParserSettings::new().num_threads(1).recover_records(true));
-    let reads: Vec<ChunkRead> = (0..chunks)
-        .into_par_iter()
-        .map(|n| {
-            let chunk = read_chunk(index, bytes, n, &settings, wanted);
-            progress.add(CHUNK_BYTES);
-            chunk
-        })
-        .collect();
+    // Chunks are read in parallel a window at a time, and events past the input's limit are
+    // counted and dropped as each window is done: memory stays bounded, and which events are
+    // kept (the first in file order) does not depend on the threads.
+    let mut reads: Vec<ChunkRead> = Vec::with_capacity(chunks.min(1 << 16) as usize);
+    let (mut kept, limit) = (0usize, wanted.max_events());
+    for window in (0..chunks).step_by(WINDOW_CHUNKS as usize) {
+        let mut part: Vec<ChunkRead> = (window..(window + WINDOW_CHUNKS).min(chunks))
+            .into_par_iter()
+            .map(|n| {
+                let chunk = read_chunk(index, bytes, n, &settings, wanted);
+                progress.add(CHUNK_BYTES);
+                chunk
+            })
+            .collect();
+        for chunk in &mut part {
+            let room = limit - kept;
+            if chunk.events.len() > room {
+                report.events_left_out += (chunk.events.len() - room) as u64;
+                chunk.events.truncate(room);
+                chunk.events.shrink_to_fit();
+            }
+            kept += chunk.events.len();
+        }
+        reads.extend(part);
+    }
     if tail != 0 {
         report.warn(format!(
             "file is cut short: its last chunk ({whole}) has only {tail} of {CHUNK_BYTES} bytes; the records before the cut were read"
         ));
     }
     let events = merge(&mut report, reads);
+    if report.events_left_out > 0 {
+        let line = super::too_many_events(events.len(), report.events_left_out);
+        report.warn(line);
+    }
     (report, events)
 }
 

@@ -88,6 +88,9 @@ pub struct InputReport {
     /// how many, since the JSON schema has no key for them).
     #[serde(skip)]
     pub recovered: u64,
+    /// Wanted events beyond [`Wanted::max_events`], counted and not kept (a warning says so).
+    #[serde(skip)]
+    pub events_left_out: u64,
 }
 
 /// The records of one log of one computer, as far as one input holds them.
@@ -190,6 +193,21 @@ pub trait Wanted: Sync {
     fn keeps(&self, _event: &RawEvent) -> bool {
         true
     }
+    /// The most events one input keeps: memory stays bounded whatever a file holds.
+    fn max_events(&self) -> usize {
+        MAX_EVENTS_PER_INPUT
+    }
+}
+
+/// The most wanted events kept from one input. A cluster's real logs hold a few thousand of
+/// the events the rules read; a file with more is a flood, and the rest are counted, not kept.
+pub const MAX_EVENTS_PER_INPUT: usize = 50_000;
+
+/// The warning for an input that held more wanted events than it may keep.
+pub fn too_many_events(kept: usize, left_out: u64) -> String {
+    format!(
+        "more events of the kinds hvtriage reads than one log of a real case holds: the first {kept} were kept and {left_out} left out; narrow the time range with --since/--until, or check what wrote this file"
+    )
 }
 
 /// Accepts every record (`timeline --all`).
@@ -201,6 +219,10 @@ impl Wanted for Everything {
     }
     fn event(&self, _: &str, _: u32) -> bool {
         true
+    }
+    /// `timeline --all` prints every record it reads.
+    fn max_events(&self) -> usize {
+        usize::MAX
     }
 }
 

@@ -5,7 +5,9 @@ use super::text::fill;
 use super::*;
 use crate::analysis::{Coverage, Finding};
 use crate::signal::Signal;
-use std::collections::BTreeSet;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
 
 /// What correlating one case needs besides a rule.
 struct Context<'a> {
@@ -123,9 +125,22 @@ fn matches_of(rule: &Rule, form: &Form, confidence: Confidence, cx: &Context) ->
         .position(|s| s.name == rule.host_step)
         .unwrap_or(0);
     let mut out = Vec::new();
+    // A flood of one event (the same signal, host and fields many times a second) anchors
+    // the rule once per second: every copy would bind the same evidence.
+    let mut anchored: HashMap<u64, i64> = HashMap::new();
     for (anchor, signal) in timeline.iter().enumerate() {
         if !accepts(&form.steps[0], signal) {
             continue;
+        }
+        let at = signal.at.timestamp_millis();
+        match anchored.entry(same_content(signal)) {
+            Entry::Occupied(last) if at - *last.get() < 1000 => continue,
+            Entry::Occupied(mut last) => {
+                last.insert(at);
+            }
+            Entry::Vacant(v) => {
+                v.insert(at);
+            }
         }
         let Some(bound) = bind(form, anchor, timeline, &cx.hosts) else {
             continue;
@@ -189,6 +204,18 @@ fn bind(
     Some(bound)
 }
 
+/// A hash of what a signal says (name, host, fields), not of when or from which record.
+fn same_content(signal: &Signal) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    (&signal.name, &signal.host, &signal.fields).hash(&mut h);
+    h.finish()
+}
+
+/// The most signals one step looks at around one anchor. A real case has far fewer in any
+/// window; in a flood past it, a step binds what it saw. (Absences look at their whole window:
+/// a signal missed there would be claimed absent.)
+const MAX_SCAN: usize = 5_000;
+
 /// Name and field conditions: what a step asks of a signal on its own.
 fn accepts(step: &Step, signal: &Signal) -> bool {
     step.signals.contains(&signal.name)
@@ -229,6 +256,7 @@ fn candidates(step: &Step, bound: &[Vec<usize>], timeline: &[Signal]) -> Vec<usi
     timeline[start..]
         .iter()
         .take_while(|s| s.at.timestamp_millis() <= hi)
+        .take(MAX_SCAN)
         .filter(|s| accepts(step, s) && related(step, s, bound, timeline))
         .filter(|s| far_enough(step, s, bound, timeline))
         // The signal an earlier step stands on is not this step's evidence too (a step may
