@@ -55,7 +55,7 @@ pub(super) fn walk_file(
     path: &std::path::Path,
     display: &str,
     (limits, progress): (&ZipLimits, &Progress),
-    memory_bytes: &mut u64,
+    held: &mut Held,
     found: &mut Discovered,
 ) {
     let opened = std::fs::File::open(path).and_then(|f| f.metadata().map(|m| (f, m.len())));
@@ -79,18 +79,38 @@ pub(super) fn walk_file(
         limits,
         progress,
         budget: &mut budget,
-        memory_bytes,
+        held,
         found,
     };
     ctx.archive(io::BufReader::new(file), display, 1);
+}
+
+/// What the zip entries of one case hold: bytes in memory, and one anonymous temporary file
+/// that every entry too big for memory is appended to. One file, not one per entry: a
+/// bundle of thousands of logs keeps one descriptor open, whatever `ulimit -n` is.
+#[derive(Default)]
+pub(super) struct Held {
+    memory_bytes: u64,
+    spill: Option<Arc<std::fs::File>>,
+    spill_len: u64,
+}
+
+impl Held {
+    /// The temporary file, and where the next entry starts in it.
+    fn spill(&mut self) -> io::Result<(Arc<std::fs::File>, u64)> {
+        if self.spill.is_none() {
+            self.spill = Some(Arc::new(tempfile::tempfile()?));
+        }
+        let file = self.spill.clone().ok_or(io::ErrorKind::Other)?;
+        Ok((file, self.spill_len))
+    }
 }
 
 struct Walk<'a> {
     limits: &'a ZipLimits,
     progress: &'a Progress,
     budget: &'a mut Budget,
-    /// Bytes of entries kept in memory for the case so far.
-    memory_bytes: &'a mut u64,
+    held: &'a mut Held,
     found: &'a mut Discovered,
 }
 
@@ -263,7 +283,7 @@ impl Walk<'_> {
         let memory_left = self
             .limits
             .memory_budget_bytes
-            .saturating_sub(*self.memory_bytes)
+            .saturating_sub(self.held.memory_bytes)
             .min(self.limits.max_memory_entry_bytes);
         let mut sink = Sink::Memory(head);
         let mut buf = vec![0u8; 64 << 10];
@@ -283,16 +303,16 @@ impl Walk<'_> {
                 return Inflated::Refused(cap.why.clone());
             }
             self.progress.add(n as u64);
-            if let Err(err) = sink.write(&buf[..n], memory_left) {
+            if let Err(err) = sink.write(&buf[..n], memory_left, self.held) {
                 error = Some(err);
                 break;
             }
         }
         self.budget.tree_bytes = self.budget.tree_bytes.saturating_sub(sink.len());
-        match sink.into_source() {
+        match sink.into_source(self.held) {
             Ok((source, in_memory)) => {
                 if in_memory {
-                    *self.memory_bytes += source_len(&source);
+                    self.held.memory_bytes += source_len(&source);
                 }
                 Inflated::Read { source, error }
             }
@@ -312,9 +332,12 @@ impl Walk<'_> {
         };
         let mut notes = Vec::new();
         if let Some(err) = error {
-            notes.push(format!(
-                "zip entry is damaged ({err}); the bytes before the damage were read"
-            ));
+            notes.push(if err.raw_os_error().is_some() {
+                // The machine's limit or disk, not the entry: say so, not "damaged".
+                format!("zip entry could not be inflated whole ({err}): a limit or error of this machine, not damage in the zip; the bytes before it were read — free disk space or raise the limit and run again")
+            } else {
+                format!("zip entry is damaged ({err}); the bytes before the damage were read")
+            });
         }
         match sniffed {
             Sniffed::Zip if depth >= self.limits.max_depth => skip(
@@ -344,7 +367,11 @@ impl Walk<'_> {
     fn nested(&mut self, source: Source, display: &str, depth: usize) {
         match source {
             Source::Memory(bytes) => self.archive(io::Cursor::new(bytes), display, depth),
-            Source::Temp(file) => self.archive(io::BufReader::new(&*file), display, depth),
+            Source::Temp { file, offset, len } => self.archive(
+                io::BufReader::new(super::source::Slice::new(file, offset, len)),
+                display,
+                depth,
+            ),
             Source::File(_) => {}
         }
     }
@@ -374,47 +401,67 @@ impl Inflated {
     }
 }
 
-/// Where inflated bytes go: memory first, a temporary file once they outgrow `memory_left`.
+/// Where inflated bytes go: memory first, the case's temporary file once they outgrow
+/// `memory_left` (appended after the entries already there).
 enum Sink {
     Memory(Vec<u8>),
-    Temp(std::fs::File, u64),
+    Spilled {
+        file: Arc<std::fs::File>,
+        offset: u64,
+        len: u64,
+    },
 }
 
 impl Sink {
     fn len(&self) -> u64 {
         match self {
             Sink::Memory(v) => v.len() as u64,
-            Sink::Temp(_, len) => *len,
+            Sink::Spilled { len, .. } => *len,
         }
     }
 
-    fn write(&mut self, bytes: &[u8], memory_left: u64) -> io::Result<()> {
+    fn write(&mut self, bytes: &[u8], memory_left: u64, held: &mut Held) -> io::Result<()> {
         if let Sink::Memory(v) = self {
             if (v.len() + bytes.len()) as u64 <= memory_left {
                 v.extend_from_slice(bytes);
                 return Ok(());
             }
-            let mut file = tempfile::tempfile()?;
-            file.write_all(v)?;
-            *self = Sink::Temp(file, v.len() as u64);
+            let (file, offset) = held.spill()?;
+            append(&file, v, held)?;
+            *self = Sink::Spilled {
+                file,
+                offset,
+                len: v.len() as u64,
+            };
         }
-        if let Sink::Temp(file, len) = self {
-            file.write_all(bytes)?;
+        if let Sink::Spilled { file, len, .. } = self {
+            append(file, bytes, held)?;
             *len += bytes.len() as u64;
         }
         Ok(())
     }
 
     /// The source, and whether it is held in memory.
-    fn into_source(self) -> io::Result<(Source, bool)> {
+    fn into_source(self, held: &mut Held) -> io::Result<(Source, bool)> {
         Ok(match self {
             Sink::Memory(v) => (Source::Memory(v.into()), true),
-            Sink::Temp(mut file, _) => {
-                file.flush()?;
-                (Source::Temp(Arc::new(file)), false)
+            Sink::Spilled { file, offset, len } => {
+                (&*file).flush()?;
+                // The next entry starts after this one, whatever was written past it.
+                held.spill_len = held.spill_len.max(offset + len);
+                (Source::Temp { file, offset, len }, false)
             }
         })
     }
+}
+
+/// Appends to the case's temporary file (only discovery writes it, one entry at a time).
+fn append(file: &std::fs::File, bytes: &[u8], held: &mut Held) -> io::Result<()> {
+    let mut writer = file;
+    writer.seek(io::SeekFrom::Start(held.spill_len))?;
+    writer.write_all(bytes)?;
+    held.spill_len += bytes.len() as u64;
+    Ok(())
 }
 
 fn source_len(source: &Source) -> u64 {
@@ -452,14 +499,14 @@ mod tests {
         let mut budget = Budget {
             tree_bytes: u64::MAX,
         };
-        let mut memory = 0;
+        let mut held = Held::default();
         let mut found = Discovered::default();
         let progress = Progress::new();
         let mut walk = Walk {
             limits: &limits,
             progress: &progress,
             budget: &mut budget,
-            memory_bytes: &mut memory,
+            held: &mut held,
             found: &mut found,
         };
         let cap = Cap {

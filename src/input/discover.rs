@@ -37,7 +37,7 @@ pub fn discover(paths: &[PathBuf], limits: &ZipLimits, progress: &Progress) -> D
     let mut walk = Walker {
         limits,
         progress,
-        memory_bytes: 0,
+        held: archive::Held::default(),
         found: Discovered::default(),
     };
     for path in paths {
@@ -46,11 +46,12 @@ pub fn discover(paths: &[PathBuf], limits: &ZipLimits, progress: &Progress) -> D
     walk.found
 }
 
-/// The state of one discovery: the zip limits and how much memory zip entries hold so far.
+/// The state of one discovery: the zip limits and what zip entries hold so far.
 struct Walker<'a> {
     limits: &'a ZipLimits,
     progress: &'a Progress,
-    memory_bytes: u64,
+    /// What zip entries of the case hold: memory, and the one temporary file.
+    held: archive::Held,
     found: Discovered,
 }
 
@@ -140,7 +141,7 @@ impl Walker<'_> {
                 path,
                 &display,
                 (self.limits, self.progress),
-                &mut self.memory_bytes,
+                &mut self.held,
                 found,
             ),
             Ok(Sniffed::Other(reason)) => found.skipped.push(Skipped {

@@ -15,9 +15,74 @@ pub enum Source {
     File(PathBuf),
     /// A zip entry inflated into memory.
     Memory(Arc<[u8]>),
-    /// A zip entry too big to keep in memory, inflated into an anonymous temporary file
-    /// (deleted by the system when closed; its name, if any, never comes from the entry).
-    Temp(Arc<File>),
+    /// A zip entry too big to keep in memory: `len` bytes at `offset` of the case's anonymous
+    /// temporary file (deleted by the system when closed; its name never comes from the entry).
+    Temp {
+        file: Arc<File>,
+        offset: u64,
+        len: u64,
+    },
+}
+
+/// `len` bytes at `offset` of a shared file: one zip entry of the case's temporary file.
+#[derive(Debug, Clone)]
+pub struct Slice {
+    file: Arc<File>,
+    offset: u64,
+    len: u64,
+    /// Where `Read` is (`ByteSource` reads do not move it).
+    pos: u64,
+}
+
+impl Slice {
+    pub fn new(file: Arc<File>, offset: u64, len: u64) -> Self {
+        Slice {
+            file,
+            offset,
+            len,
+            pos: 0,
+        }
+    }
+}
+
+impl ByteSource for Slice {
+    fn len(&self) -> u64 {
+        self.len
+    }
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        let end = offset
+            .checked_add(buf.len() as u64)
+            .ok_or(io::ErrorKind::UnexpectedEof)?;
+        if end > self.len {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        file_read_at(&self.file, buf, self.offset + offset)
+    }
+}
+
+impl io::Read for Slice {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = (self.len.saturating_sub(self.pos)).min(buf.len() as u64) as usize;
+        if n == 0 {
+            return Ok(0);
+        }
+        ByteSource::read_at(self, &mut buf[..n], self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl io::Seek for Slice {
+    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+        let pos = match to {
+            io::SeekFrom::Start(n) => Some(n),
+            io::SeekFrom::End(d) => self.len.checked_add_signed(d),
+            io::SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        }
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
+        self.pos = pos;
+        Ok(pos)
+    }
 }
 
 /// Bytes that can be read at any offset, from several threads at once.
@@ -72,7 +137,7 @@ impl ByteSource for File {
 pub enum Opened {
     File(File),
     Memory(Arc<[u8]>),
-    Temp(Arc<File>),
+    Temp(Slice),
 }
 
 impl Opened {
@@ -81,7 +146,7 @@ impl Opened {
         match self {
             Opened::File(file) => file,
             Opened::Memory(bytes) => bytes,
-            Opened::Temp(file) => &**file,
+            Opened::Temp(slice) => slice,
         }
     }
 }
@@ -95,7 +160,9 @@ impl Source {
         Ok(match self {
             Source::File(path) => Opened::File(File::open(path)?),
             Source::Memory(bytes) => Opened::Memory(bytes.clone()),
-            Source::Temp(file) => Opened::Temp(file.clone()),
+            Source::Temp { file, offset, len } => {
+                Opened::Temp(Slice::new(file.clone(), *offset, *len))
+            }
         })
     }
 
