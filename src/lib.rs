@@ -249,8 +249,27 @@ fn nothing_readable(
     if inputs.is_empty() && paths_given.iter().all(|p| !p.exists()) {
         return Error::NotFound { paths };
     }
-    let why = if let Some(w) = inputs.iter().flat_map(|i| i.warnings.first()).next() {
-        w.clone()
+    let logs: Vec<&InputReport> = inputs.iter().filter(|i| i.format != "config").collect();
+    let why = if let Some(first) = logs.first() {
+        // Why nothing was read, not whatever was warned first (a checksum note, say).
+        let state = match (first.chunks_skipped, first.records_lost) {
+            (0, 0) => "it holds no record".to_string(),
+            (0, lost) => format!("{lost} record(s) could not be read"),
+            (chunks, 0) => format!("{chunks} chunk(s) could not be read"),
+            (chunks, lost) => {
+                format!("{chunks} chunk(s) and {lost} record(s) could not be read")
+            }
+        };
+        let others = if skipped.is_empty() {
+            String::new()
+        } else {
+            format!("; {} other file(s) skipped", skipped.len())
+        };
+        format!(
+            "{} log file(s) opened, none with a readable record (first: {}: {state}){others}",
+            logs.len(),
+            first.path
+        )
     } else if inputs.is_empty() && skipped.is_empty() {
         "no files found".to_string()
     } else if inputs.is_empty() {

@@ -920,3 +920,38 @@ fn event_xml_in_utf16_of_any_byte_order_is_read() {
         );
     }
 }
+
+/// `fixture` on a file without events refuses instead of writing an empty log.
+#[test]
+fn fixture_of_a_file_without_events_exits_2() {
+    let dir = common::temp_dir("fixture-empty");
+    let input = dir.join("notes.txt");
+    std::fs::write(&input, "just some notes").unwrap();
+    let out = dir.join("out.evtx");
+    let err = fails_in_one_sentence(
+        common::hvtriage()
+            .arg("fixture")
+            .arg(&input)
+            .arg("-o")
+            .arg(&out),
+    );
+    assert!(err.contains("no <Event> element"), "{err}");
+    assert!(!out.exists(), "no empty log is written");
+}
+
+/// "No readable event" says why nothing was read, not the first warning of a file.
+#[test]
+fn nothing_readable_names_why_not_a_side_warning() {
+    let dir = common::temp_dir("nothing-why");
+    // An EVTX header with one chunk of garbage: the file opens, no record reads.
+    let sample =
+        std::fs::read(common::samples().join("omerbenamram__samples__system.evtx")).unwrap();
+    let mut bytes = sample[..4096 + 65536].to_vec();
+    for b in &mut bytes[4096 + 512..] {
+        *b = 0xA5;
+    }
+    std::fs::write(dir.join("System.evtx"), bytes).unwrap();
+    let err = fails_in_one_sentence(common::hvtriage().arg(&dir));
+    assert!(err.contains("none with a readable record"), "{err}");
+    assert!(err.contains("System.evtx"), "{err}");
+}

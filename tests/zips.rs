@@ -260,8 +260,9 @@ fn a_damaged_zip_beside_good_logs_is_a_warning() {
     write(&case, "cut.zip", &good[..good.len() / 2]);
     let a = analyze_with(&case, ZipLimits::default());
     assert!(has_finding(&a));
-    let w = warning_with(&a, "cut.zip");
-    assert!(w.contains("zip archive cannot be read"), "{w}");
+    // Cut in half: what is whole of it is read from the entries' own headers, and it says so.
+    let w = warning_with(&a, "read entry by entry");
+    assert!(w.starts_with("cut.zip"), "{w}");
     drop(tmp);
 }
 
@@ -355,4 +356,87 @@ fn entries_past_the_memory_budget_share_one_temporary_file() {
         })
         .sum();
     assert_eq!(total, one * 150);
+}
+
+/// A zip cut short has no central directory: its whole entries are still read from their
+/// own headers, and the warning says the zip was read that way.
+#[test]
+fn a_zip_cut_short_keeps_its_whole_entries() {
+    let tmp = tempfile::tempdir().unwrap();
+    let whole = zip_of(&case_entries("seed-001", ""), CompressionMethod::Deflated);
+    // Cut inside the last entry's data: the directory and that entry's end are gone.
+    let cut = &whole[..whole.len() * 9 / 10];
+    let zip = write(tmp.path(), "cut.zip", cut);
+    let a = analyze_with(&zip, ZipLimits::default());
+    let read = a
+        .inputs
+        .iter()
+        .filter(|i| i.format == "evtx" && i.records > 0)
+        .count();
+    assert!(
+        read >= 4,
+        "{:?}",
+        a.inputs.iter().map(|i| &i.path).collect::<Vec<_>>()
+    );
+    assert!(!warning_with(&a, "read entry by entry").is_empty());
+}
+
+/// Two entries of one name are two logs: neither is dropped.
+#[test]
+fn entries_of_the_same_name_are_both_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let seed = case_entries("seed-001", "");
+    let system = |host: &str| {
+        seed.iter()
+            .find(|(n, _)| n == &format!("{host}/System.evtx"))
+            .unwrap()
+            .1
+            .clone()
+    };
+    let entries = vec![
+        ("logs/System.evtx".to_string(), system("HV01")),
+        ("logs/System.evtx".to_string(), system("HV02")),
+    ];
+    let zip = write(tmp.path(), "dup.zip", &zip_of_duplicates(&entries));
+    let a = analyze_with(&zip, ZipLimits::default());
+    let paths: Vec<&str> = a
+        .inputs
+        .iter()
+        .filter(|i| i.format == "evtx")
+        .map(|i| i.path.as_str())
+        .collect();
+    assert_eq!(
+        paths,
+        ["dup.zip!logs/System.evtx", "dup.zip!logs/System.evtx (2)"],
+        "{paths:?}"
+    );
+    let hosts: Vec<&str> = a.hosts.iter().map(|h| h.key.as_str()).collect();
+    assert!(
+        hosts.contains(&"HV01") && hosts.contains(&"HV02"),
+        "{hosts:?}"
+    );
+}
+
+/// A zip with two entries of one name (the writer refuses that, so the second name is
+/// patched in after).
+fn zip_of_duplicates(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let renamed: Vec<(String, Vec<u8>)> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, (name, bytes))| (format!("{}{i}", &name[..name.len() - 1]), bytes.clone()))
+        .collect();
+    let mut bytes = zip_of(&renamed, CompressionMethod::Deflated);
+    for (i, (name, _)) in entries.iter().enumerate() {
+        let patched = format!("{}{i}", &name[..name.len() - 1]);
+        let mut at = 0;
+        while let Some(pos) = find(&bytes[at..], patched.as_bytes()) {
+            bytes[at + pos..at + pos + name.len()].copy_from_slice(name.as_bytes());
+            at += pos + name.len();
+        }
+    }
+    bytes
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }

@@ -115,16 +115,23 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    fn archive<R: Read + Seek>(&mut self, reader: R, display: &str, depth: usize) {
-        let mut archive = match zip::ZipArchive::new(reader) {
+    fn archive<R: Read + Seek>(&mut self, mut reader: R, display: &str, depth: usize) {
+        let mut archive = match zip::ZipArchive::new(&mut reader) {
+            Ok(archive) if archive.has_duplicate_names() => {
+                // The directory maps each name to one entry: the others would be lost.
+                drop(archive);
+                self.stream(reader, display, depth, "it holds entries of the same name");
+                return;
+            }
             Ok(archive) => archive,
             Err(err) => {
-                skip(
-                    self.found,
+                // No central directory (a zip cut short): its entries' own headers still
+                // lead from one to the next.
+                self.stream(
+                    reader,
                     display,
-                    format!(
-                        "zip archive cannot be read ({err}); it may be damaged or cut short: copy or create it again"
-                    ),
+                    depth,
+                    &format!("its directory cannot be read ({err}); it may be cut short"),
                 );
                 return;
             }
@@ -195,8 +202,72 @@ impl Walk<'_> {
                 return;
             }
         };
+        self.take(&mut file, compressed, display, depth);
+    }
+
+    /// Reads a zip entry by the local headers alone, from the start of the archive: every
+    /// entry is kept, whole ones read and the one a cut goes through read up to it. `why`
+    /// says why the directory was not used.
+    fn stream<R: Read + Seek>(&mut self, mut reader: R, display: &str, depth: usize, why: &str) {
+        let mut names: std::collections::BTreeMap<String, usize> = Default::default();
+        let mut read = 0usize;
+        let stopped = reader
+            .seek(io::SeekFrom::Start(0))
+            .err()
+            .map(|e| e.to_string());
+        let stopped = stopped.or_else(|| loop {
+            if read >= self.limits.max_entries {
+                break Some(format!("{read} entries read, the limit"));
+            }
+            let mut file = match zip::read::read_zipfile_from_stream(&mut reader) {
+                Ok(Some(file)) => file,
+                Ok(None) => break None,
+                Err(err) => break Some(err.to_string()),
+            };
+            read += 1;
+            let name = entry_name(file.name());
+            let seen = names.entry(name.clone()).or_default();
+            *seen += 1;
+            let entry_display = if *seen > 1 {
+                format!("{display}!{name} ({})", *seen)
+            } else {
+                format!("{display}!{name}")
+            };
+            if file.is_dir() {
+                continue;
+            }
+            if file.encrypted() {
+                skip(
+                    self.found,
+                    &entry_display,
+                    "encrypted zip entry skipped: hvtriage takes no passwords; extract it and pass the file".into(),
+                );
+                continue;
+            }
+            let (size, compressed) = (file.size(), file.compressed_size());
+            if let Err(why) = self.check_header(size, compressed) {
+                skip(self.found, &entry_display, why);
+                continue;
+            }
+            self.take(&mut file, compressed, &entry_display, depth);
+        });
+        let how = match stopped {
+            None => format!("{read} entries read from their own headers"),
+            Some(err) => {
+                format!("{read} entries read from their own headers, then it stopped ({err})")
+            }
+        };
+        skip(
+            self.found,
+            display,
+            format!("zip archive read entry by entry because {why}: {how}; check it against the original"),
+        );
+    }
+
+    /// Sniffs and inflates one entry and makes it an input (or a skipped file).
+    fn take<F: Read>(&mut self, file: &mut F, compressed: u64, display: &str, depth: usize) {
         let mut head = Vec::with_capacity(SNIFF_BYTES);
-        let head_read = (&mut file).take(SNIFF_BYTES as u64).read_to_end(&mut head);
+        let head_read = file.take(SNIFF_BYTES as u64).read_to_end(&mut head);
         if let (Err(err), true) = (&head_read, head.len() < 8) {
             skip(
                 self.found,
@@ -217,10 +288,9 @@ impl Walk<'_> {
         }
         let cap = self.cap(compressed);
         let inflated = match head_read {
-            Ok(_) => self.inflate(&mut file, head, &cap),
+            Ok(_) => self.inflate(file, head, &cap),
             Err(err) => Inflated::partial(head, err),
         };
-        drop(file);
         self.use_entry(inflated, sniffed, display, depth);
     }
 
