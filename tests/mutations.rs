@@ -90,7 +90,64 @@ fn corpus() -> Vec<Original> {
         name: "bomb.zip".into(),
         bytes: nested_bomb(),
     });
+    corpus.extend(generated_shapes(&root));
     corpus
+}
+
+/// The shapes an adversarial run found, generated here rather than committed: an Event XML
+/// flood (one event of over a megabyte of empty elements between real events), Event XML in
+/// UTF-16, a zip fanning out into hundreds of entries, and a zip whose entries share a name.
+fn generated_shapes(seed: &Path) -> Vec<Original> {
+    let xml = std::fs::read_to_string(seed.join("HV01/Microsoft-Windows-Hyper-V-VMMS-Admin.xml"))
+        .unwrap();
+    let at = xml.find("</Event>").unwrap() + "</Event>".len();
+    let flood = format!(
+        "{}\n<Event xmlns=\"http://schemas.microsoft.com/win/2004/08/events/event\"><System>{}</System></Event>\n{}",
+        &xml[..at],
+        "<x/>".repeat(300_000),
+        &xml[at..]
+    );
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(xml.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let one_event = xml[..at].to_string().into_bytes();
+    let fanout: Vec<(String, Vec<u8>)> = (0..300)
+        .map(|i| (format!("node-{i}/VMMS.xml"), one_event.clone()))
+        .collect();
+    let mut dup = zip_of(
+        &[
+            ("logs/a.xml0".to_string(), one_event.clone()),
+            ("logs/a.xml1".to_string(), xml.clone().into_bytes()),
+        ],
+        zip::CompressionMethod::Deflated,
+    );
+    for from in [b"logs/a.xml0", b"logs/a.xml1"] {
+        let mut i = 0;
+        while let Some(p) = dup[i..].windows(from.len()).position(|w| w == from) {
+            // The zip writer refuses one name twice: give both the same name after.
+            dup[i + p..i + p + from.len()].copy_from_slice(b"logs/a.xmlx");
+            i += p + from.len();
+        }
+    }
+    vec![
+        Original {
+            name: "flood.xml".into(),
+            bytes: flood.into_bytes(),
+        },
+        Original {
+            name: "utf16.xml".into(),
+            bytes: utf16,
+        },
+        Original {
+            name: "fanout.zip".into(),
+            bytes: zip_of(&fanout, zip::CompressionMethod::Deflated),
+        },
+        Original {
+            name: "dup.zip".into(),
+            bytes: dup,
+        },
+    ]
 }
 
 fn zip_of(entries: &[(String, Vec<u8>)], method: zip::CompressionMethod) -> Vec<u8> {
@@ -272,5 +329,50 @@ fn no_mutated_input_panics_hangs_or_grows_memory() {
     );
     if let Some(peak) = peak {
         assert!(peak < MAX_RSS_BYTES, "peak RSS {peak} bytes");
+    }
+}
+
+/// Files that are not regular files (a FIFO, a device, links that loop or lead nowhere)
+/// beside a log are listed and never opened: the run ends, with the log read.
+#[cfg(unix)]
+#[test]
+fn non_regular_files_beside_a_log_are_never_opened() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = tmp.path().join("case");
+    std::fs::create_dir_all(&case).unwrap();
+    let seed = common::root().join("fixtures/seed-001/HV01/System.evtx");
+    std::fs::copy(&seed, case.join("System.evtx")).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(case.join("Application.evtx"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    std::os::unix::fs::symlink("/dev/zero", case.join("zero.evtx")).unwrap();
+    std::os::unix::fs::symlink(case.join("loop-b"), case.join("loop-a")).unwrap();
+    std::os::unix::fs::symlink(case.join("loop-a"), case.join("loop-b")).unwrap();
+    std::os::unix::fs::symlink(case.join("gone"), case.join("dangling.evtx")).unwrap();
+    let rules = Arc::new(RuleSet::builtin().unwrap());
+    let path = case.clone();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(analyze(&[path], &rules, &Options::default()).map(|a| a.inputs));
+    });
+    let inputs = rx
+        .recv_timeout(CASE_LIMIT)
+        .expect("the run ends")
+        .expect("the log is read");
+    let read = inputs.iter().find(|i| i.path == "System.evtx").unwrap();
+    assert!(read.records > 0);
+    for name in ["Application.evtx", "zero.evtx"] {
+        assert!(
+            inputs
+                .iter()
+                .any(|i| i.format == "skipped" && i.path == name),
+            "{name} is listed as skipped: {:?}",
+            inputs
+                .iter()
+                .map(|i| (&i.path, &i.format))
+                .collect::<Vec<_>>()
+        );
     }
 }
