@@ -114,11 +114,13 @@ impl Error {
 /// readable event.
 pub fn analyze(paths: &[PathBuf], rules: &RuleSet, options: &Options) -> Result<Analysis, Error> {
     let found = input::discover(paths, &options.zip_limits, &options.progress);
-    let wanted: &dyn Wanted = if options.all {
+    let inner: &dyn Wanted = if options.all {
         &Everything
     } else {
         &rules.catalogue
     };
+    let windowed = input::Windowed::new(inner, options.since, options.until);
+    let wanted: &dyn Wanted = &windowed;
     let read: Vec<(InputReport, Vec<input::RawEvent>)> = found
         .inputs
         .par_iter()

@@ -113,3 +113,41 @@ fn optional_evidence_absent_from_a_collected_log_is_not_asked_for() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// `--since`/`--until` leave records far outside the window unread (never rendered), yet
+/// coverage still counts every record of every log, and the timeline holds only the window.
+#[test]
+fn a_time_window_reads_less_and_covers_the_same() {
+    use chrono::TimeZone;
+    let case = common::root().join("fixtures/seed-001");
+    let rules = hvtriage::rules::RuleSet::builtin().unwrap();
+    let all = hvtriage::analyze(&[case.clone()], &rules, &hvtriage::Options::default()).unwrap();
+    let since = chrono::Utc.with_ymd_and_hms(2026, 11, 20, 2, 0, 0).unwrap();
+    let until = chrono::Utc
+        .with_ymd_and_hms(2026, 11, 20, 2, 30, 0)
+        .unwrap();
+    let options = hvtriage::Options {
+        since: Some(since),
+        until: Some(until),
+        ..hvtriage::Options::default()
+    };
+    let window = hvtriage::analyze(&[case], &rules, &options).unwrap();
+    let records = |a: &hvtriage::analysis::Analysis| -> Vec<(String, String, u64)> {
+        a.coverage
+            .iter()
+            .map(|c| (c.host.clone(), c.channel.clone(), c.records))
+            .collect()
+    };
+    assert_eq!(records(&window), records(&all));
+    assert!(!window.timeline.is_empty());
+    assert!(window
+        .timeline
+        .iter()
+        .all(|s| s.at >= since && s.at <= until));
+    assert!(window.timeline.len() < all.timeline.len());
+    // The seed-001 finding lies inside the window.
+    assert!(window
+        .findings
+        .iter()
+        .any(|f| f.rule == "shared-nic-only-dc-path"));
+}

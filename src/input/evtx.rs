@@ -227,7 +227,14 @@ fn read_chunk(
     }
     // The first chunk is always read: its records name the file's computer (the host list).
     let scan = prescan::scan(&chunk.data, wanted);
-    if !scan.read && number != 0 && !slack_holds_records(&chunk.data) {
+    // A chunk whose records all fall outside --since/--until is counted like one of no
+    // wanted event (its first and last records bound it: a log is written in time order).
+    let (a, b) = (
+        from_filetime(scan.first_filetime),
+        from_filetime(scan.last_filetime),
+    );
+    let in_time = scan.records == 0 || wanted.overlaps(a.min(b), a.max(b));
+    if (!scan.read || !in_time) && number != 0 && !slack_holds_records(&chunk.data) {
         if scan.records > 0 {
             out.rest = LogSpan {
                 first: Some(from_filetime(scan.first_filetime.min(scan.last_filetime))),
@@ -290,7 +297,7 @@ fn read_record(index: usize, record: EvtxRecord, wanted: &dyn Wanted, out: &mut 
     let header_time = to_chrono(record.timestamp);
     let record_id = record.event_record_id;
     // The chunk's first record is always rendered: it names the computer and channel.
-    if !out.seen.is_empty() && !prefilter(&record, wanted) {
+    if !out.seen.is_empty() && (!wanted.time(header_time) || !prefilter(&record, wanted)) {
         out.rest.add(header_time, record_id);
         return;
     }

@@ -197,6 +197,66 @@ pub trait Wanted: Sync {
     fn max_events(&self) -> usize {
         MAX_EVENTS_PER_INPUT
     }
+    /// Whether an event logged at `time` may be wanted (`--since`/`--until`): records outside
+    /// are counted, never rendered.
+    fn time(&self, _time: DateTime<Utc>) -> bool {
+        true
+    }
+    /// Whether events logged from `first` to `last` may hold a wanted time.
+    fn overlaps(&self, _first: DateTime<Utc>, _last: DateTime<Utc>) -> bool {
+        true
+    }
+}
+
+/// Another `Wanted` limited to a span of time, widened by [`WINDOW_MARGIN_HOURS`] on each
+/// side: the exact `--since`/`--until` apply after each host's clock is corrected, which
+/// moves its events by the estimated offset.
+pub struct Windowed<'a> {
+    pub inner: &'a dyn Wanted,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// How far outside `--since`/`--until` records are still read.
+pub const WINDOW_MARGIN_HOURS: i64 = 1;
+
+impl<'a> Windowed<'a> {
+    pub fn new(
+        inner: &'a dyn Wanted,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> Self {
+        let margin = chrono::Duration::hours(WINDOW_MARGIN_HOURS);
+        Windowed {
+            inner,
+            from: since.and_then(|t| t.checked_sub_signed(margin)),
+            to: until.and_then(|t| t.checked_add_signed(margin)),
+        }
+    }
+}
+
+impl Wanted for Windowed<'_> {
+    fn id(&self, event_id: u32) -> bool {
+        self.inner.id(event_id)
+    }
+    fn event(&self, provider: &str, event_id: u32) -> bool {
+        self.inner.event(provider, event_id)
+    }
+    fn providers(&self, event_id: u32) -> Option<&[Vec<u8>]> {
+        self.inner.providers(event_id)
+    }
+    fn keeps(&self, event: &RawEvent) -> bool {
+        self.inner.keeps(event)
+    }
+    fn max_events(&self) -> usize {
+        self.inner.max_events()
+    }
+    fn time(&self, time: DateTime<Utc>) -> bool {
+        self.overlaps(time, time)
+    }
+    fn overlaps(&self, first: DateTime<Utc>, last: DateTime<Utc>) -> bool {
+        self.from.is_none_or(|f| last >= f) && self.to.is_none_or(|t| first <= t)
+    }
 }
 
 /// The most wanted events kept from one input. A cluster's real logs hold a few thousand of

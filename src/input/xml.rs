@@ -277,7 +277,7 @@ pub fn parse_event(
         channel: capped(header.channel, MAX_NAME_CHARS),
         record_id: header.record_id,
     };
-    if !wanted.event(header.provider, header.event_id) {
+    if !wanted.event(header.provider, header.event_id) || !wanted.time(header.time) {
         return Ok((seen, None));
     }
     let data = node
