@@ -121,7 +121,12 @@ fn a_time_window_reads_less_and_covers_the_same() {
     use chrono::TimeZone;
     let case = common::root().join("fixtures/seed-001");
     let rules = hvtriage::rules::RuleSet::builtin().unwrap();
-    let all = hvtriage::analyze(&[case.clone()], &rules, &hvtriage::Options::default()).unwrap();
+    let all = hvtriage::analyze(
+        std::slice::from_ref(&case),
+        &rules,
+        &hvtriage::Options::default(),
+    )
+    .unwrap();
     let since = chrono::Utc.with_ymd_and_hms(2026, 11, 20, 2, 0, 0).unwrap();
     let until = chrono::Utc
         .with_ymd_and_hms(2026, 11, 20, 2, 30, 0)
