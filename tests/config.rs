@@ -126,3 +126,77 @@ fn the_collector_writes_the_files_the_fixture_holds() {
     assert!(script.contains("Get-ClusterLog"));
     assert!(!script.contains("-UseLocalTime "), "cluster.log in UTC");
 }
+
+/// GetLogs' `<Node>-NetInfoPerHost.xml` (Export-Clixml, UTF-16 LE as Windows PowerShell 5.1
+/// writes it): the node's adapters and, from Get-NetIPConfiguration, their gateways and DNS
+/// servers. Its `ipconfig /all` ran on the collecting machine, another host: not used, said.
+#[test]
+fn getlogs_net_info_per_host_is_read_from_clixml() {
+    let clixml = r#"<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04">
+  <Obj RefId="0">
+    <TN RefId="0"><T>System.Management.Automation.PSCustomObject</T><T>System.Object</T></TN>
+    <MS>
+      <S N="ComputerName">HV01</S>
+      <Obj N="NetIpconfig" RefId="1">
+        <TN RefId="1"><T>System.Object[]</T></TN>
+        <LST>
+          <Obj RefId="2"><MS>
+            <S N="InterfaceAlias">vEthernet (Corp)</S>
+            <Obj N="IPv4Address" RefId="3"><LST><Obj RefId="4"><Props><S N="IPAddress">10.0.1.11</S></Props></Obj></LST></Obj>
+            <Obj N="IPv4DefaultGateway" RefId="5"><LST><Obj RefId="6"><Props><S N="NextHop">10.0.1.1</S></Props></Obj></LST></Obj>
+            <Obj N="DNSServer" RefId="7"><LST>
+              <Obj RefId="8"><Props><I32 N="AddressFamily">2</I32><Obj N="ServerAddresses" RefId="9"><LST><S>10.0.1.10</S></LST></Obj></Props></Obj>
+              <Obj RefId="10"><Props><I32 N="AddressFamily">23</I32><Obj N="ServerAddresses" RefId="11"><LST><S>fec0:0:0:ffff::1</S></LST></Obj></Props></Obj>
+            </LST></Obj>
+          </MS></Obj>
+        </LST>
+      </Obj>
+      <Obj N="Ipconfig" RefId="12">
+        <LST>
+          <S>Windows IP Configuration</S>
+          <S>   Host Name . . . . . . . . . . . . : ADMIN-PC</S>
+          <S>Ethernet adapter Ethernet:</S>
+          <S>   Default Gateway . . . . . . . . . : 192.168.0.1</S>
+        </LST>
+      </Obj>
+      <Obj N="NIC" RefId="13">
+        <LST>
+          <Obj RefId="14"><Props><S N="Name">Ethernet 2</S><S N="InterfaceDescription">Intel(R) Ethernet Server Adapter I350-T2 #2</S><S N="MacAddress">00-1B-21-AA-00-02</S><S N="Status">Up</S></Props></Obj>
+        </LST>
+      </Obj>
+    </MS>
+  </Obj>
+</Objs>"#;
+    let bytes: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(clixml.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    assert!(hvtriage::config::sniff(&bytes[..4096.min(bytes.len())]));
+    let (config, warnings) = hvtriage::config::read(&bytes, "HV01-NetInfoPerHost.xml", None);
+    assert_eq!(config.name, "HV01");
+    let corp = config
+        .adapters
+        .iter()
+        .find(|a| a.name == "vEthernet (Corp)")
+        .expect("the vEthernet adapter");
+    assert_eq!(corp.gateways, ["10.0.1.1"]);
+    assert_eq!(corp.dns, ["10.0.1.10"]);
+    assert!(config
+        .adapters
+        .iter()
+        .any(|a| a.description == "Intel(R) Ethernet Server Adapter I350-T2 #2"));
+    assert!(!config
+        .adapters
+        .iter()
+        .any(|a| a.gateways == ["192.168.0.1"]));
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("ADMIN-PC") && w.contains("not used")),
+        "{warnings:?}"
+    );
+    // GetLogs' events as CLIXML are not configuration.
+    assert!(!hvtriage::config::sniff(
+        br#"<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04"><Obj RefId="0"><Props><S N="ProviderName">NETLOGON</S>"#
+    ));
+}

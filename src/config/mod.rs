@@ -4,6 +4,7 @@
 //! any encoding Windows writes them; used to confirm or contradict a finding that rests on
 //! timing alone (`config_check` in a rule).
 
+pub mod clixml;
 pub mod ipconfig;
 pub mod psjson;
 
@@ -207,7 +208,9 @@ pub fn utf16_encoding(head: &[u8]) -> Option<&'static encoding_rs::Encoding> {
 /// Whether the start of a file is a configuration hvtriage reads.
 pub fn sniff(head: &[u8]) -> bool {
     let text = decode(head);
-    ipconfig::looks_like(&text) || psjson::looks_like(&text)
+    ipconfig::looks_like(&text)
+        || psjson::looks_like(&text)
+        || (clixml::looks_like(&text) && !clixml::holds_events(&text))
 }
 
 /// Reads one configuration file. `folder_host` is the host of the folder it is in, for a file
@@ -227,7 +230,23 @@ pub fn read(bytes: &[u8], display: &str, folder_host: Option<&str>) -> (HostConf
         return (config, warnings);
     }
     let text = decode(bytes);
-    if ipconfig::looks_like(&text) {
+    // CLIXML first: GetLogs' holds ipconfig's lines too.
+    if clixml::looks_like(&text) {
+        match clixml::values(&text) {
+            Ok(values) => {
+                let used: usize = values
+                    .iter()
+                    .map(|v| from_clixml(v, &mut config, display, &mut warnings))
+                    .sum();
+                if used == 0 {
+                    warnings.push(format!(
+                        "{display}: CLIXML without any object hvtriage reads (GetLogs' NetInfoPerHost, or Get-VMSwitch, Get-VMNetworkAdapter, Get-NetAdapter, Get-NetLbfoTeamMember, Get-NetRoute): not used"
+                    ));
+                }
+            }
+            Err(why) => warnings.push(format!("{display}: {why}; collect it again")),
+        }
+    } else if ipconfig::looks_like(&text) {
         ipconfig::parse(&text, &mut config);
     } else {
         match psjson::parse(&text, &mut config) {
@@ -246,6 +265,97 @@ pub fn read(bytes: &[u8], display: &str, folder_host: Option<&str>) -> (HostConf
         }
     }
     (config, warnings)
+}
+
+/// One object of a CLIXML file: GetLogs' `NetInfoPerHost` object, else any cmdlet's object
+/// (the same properties as its JSON). Returns how many objects were used.
+fn from_clixml(
+    v: &serde_json::Value,
+    config: &mut HostConfig,
+    display: &str,
+    warnings: &mut Vec<String>,
+) -> usize {
+    let is_net_info = ["NetIpconfig", "Ipconfig", "NIC"]
+        .iter()
+        .any(|k| v.get(k).is_some());
+    if !is_net_info {
+        return usize::from(psjson::read_object(v, config));
+    }
+    let computer = psjson::string(v, "ComputerName").unwrap_or_default();
+    config.set_name(&computer);
+    let mut used = 0;
+    for nic in items(v.get("NIC")) {
+        used += usize::from(psjson::read_object(nic, config));
+    }
+    for ip in items(v.get("NetIpconfig")) {
+        used += usize::from(net_ip_configuration(ip, config));
+    }
+    // GetLogs runs `ipconfig /all` where it runs, not on the node it names (its other
+    // commands go there with -CimSession): only the node's own output is used.
+    let lines: Vec<&str> = items(v.get("Ipconfig"))
+        .filter_map(serde_json::Value::as_str)
+        .collect();
+    if !lines.is_empty() {
+        let mut own = HostConfig::default();
+        ipconfig::parse(&lines.join("\r\n"), &mut own);
+        if own.name.is_empty() || computer.is_empty() || host_key(&own.name) == host_key(&computer)
+        {
+            used += own.adapters.len();
+            own.name.clear();
+            config.merge(own);
+        } else {
+            warnings.push(format!(
+                "{display}: its ipconfig /all is of {} (GetLogs runs ipconfig on the machine it runs on), not of {computer}: not used",
+                own.name
+            ));
+        }
+    }
+    used
+}
+
+/// A `Get-NetIPConfiguration` object: the adapter's addresses, gateways and DNS servers.
+fn net_ip_configuration(v: &serde_json::Value, config: &mut HostConfig) -> bool {
+    let Some(name) = psjson::string(v, "InterfaceAlias") else {
+        return false;
+    };
+    let texts = |key: &str, field: &str| -> Vec<String> {
+        items(v.get(key))
+            .flat_map(|item| match item.get(field) {
+                Some(serde_json::Value::Array(a)) => a.iter().collect::<Vec<_>>(),
+                Some(one) => vec![one],
+                None => vec![item],
+            })
+            .filter_map(serde_json::Value::as_str)
+            .map(str::to_string)
+            .collect()
+    };
+    let ipv4 = |list: Vec<String>| -> Vec<String> {
+        list.into_iter()
+            .filter(|a| a.parse::<std::net::Ipv4Addr>().is_ok() && a != "0.0.0.0")
+            .collect()
+    };
+    let found = Adapter {
+        name: name.chars().take(256).collect(),
+        ipv4: ipv4(texts("IPv4Address", "IPAddress")),
+        gateways: ipv4(texts("IPv4DefaultGateway", "NextHop")),
+        dns: ipv4(texts("DNSServer", "ServerAddresses")),
+        ..Adapter::default()
+    };
+    config.merge(HostConfig {
+        adapters: vec![found],
+        ..HostConfig::default()
+    });
+    true
+}
+
+/// A property that may be one object or a list of them, as items.
+fn items(v: Option<&serde_json::Value>) -> impl Iterator<Item = &serde_json::Value> {
+    let list: Vec<&serde_json::Value> = match v {
+        Some(serde_json::Value::Array(a)) => a.iter().collect(),
+        Some(serde_json::Value::Null) | None => Vec::new(),
+        Some(one) => vec![one],
+    };
+    list.into_iter()
 }
 
 /// The configurations of a case, one per host.

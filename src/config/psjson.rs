@@ -36,7 +36,7 @@ pub fn parse(text: &str, config: &mut HostConfig) -> Result<usize, String> {
     Ok(used)
 }
 
-fn read_object(v: &Value, config: &mut HostConfig) -> bool {
+pub(super) fn read_object(v: &Value, config: &mut HostConfig) -> bool {
     let has = |k: &str| v.get(k).is_some();
     if let Some(name) = string(v, "ComputerName").or_else(|| string(v, "PSComputerName")) {
         config.set_name(&name);
@@ -121,7 +121,7 @@ fn switch_type(v: Option<&Value>) -> Option<&'static str> {
 
 /// A property as text; `null`, objects and arrays are not text. Values are cut to a bound: a
 /// hostile file's megabyte string is no adapter name.
-fn string(v: &Value, key: &str) -> Option<String> {
+pub(super) fn string(v: &Value, key: &str) -> Option<String> {
     match v.get(key)? {
         Value::String(s) => Some(s.chars().take(MAX_VALUE_CHARS).collect()),
         Value::Number(n) => Some(n.to_string()),
