@@ -8,16 +8,13 @@ use crate::report;
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 use std::fmt::Write as _;
 
-const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#111}\
-table{border-collapse:collapse;width:100%}\
-th,td{border-bottom:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}\
-th{background:#f3f3f3;cursor:pointer;user-select:none}\
-td.n{text-align:right}td:first-child,td.t{white-space:nowrap}\
-.critical{color:#fff;background:#b00020}.error{color:#fff;background:#d35400}\
-.warning{background:#f1c40f}.info{background:#d6eaf8}\
-.sev{padding:0 .4em;border-radius:3px}.failed{color:#b00020}\
-.rule{color:#555;font-size:.9em;white-space:nowrap}\
-@media print{th{cursor:auto}}";
+/// What the index adds to the reports' style sheet (`report::html::STYLE`).
+const STYLE: &str = "th{cursor:pointer;user-select:none}\
+td.n{text-align:right;font-variant-numeric:tabular-nums}td:first-child,td.t{white-space:nowrap}\
+td.failed{color:var(--critical)}\
+.rule{color:var(--muted);font-size:.9em;white-space:nowrap}\
+header.top p.summary{margin:0;color:#dde1e7}\
+@media print{th{cursor:auto}header.top{background:#fff;color:#000}}";
 
 /// Sorts the table by the clicked column: numbers and severities by their `data-sort` key.
 const SCRIPT: &str = "document.querySelectorAll('th').forEach(function(th,i){\
@@ -45,7 +42,7 @@ struct Words {
 
 const EN: Words = Words {
     lang: "en",
-    title: "hvtriage batch",
+    title: "Batch index",
     columns: [
         "Case",
         "Hosts",
@@ -63,7 +60,7 @@ const EN: Words = Words {
 
 const JA: Words = Words {
     lang: "ja",
-    title: "hvtriage 一括診断",
+    title: "一括診断の一覧",
     columns: [
         "ケース",
         "ホスト",
@@ -97,8 +94,12 @@ pub(super) fn html(rows: &[Row], lang: &str) -> String {
     );
     out.push_str("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'\">\n");
     out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
-    let _ = writeln!(out, "<title>{}: {}</title>", w.title, rows.len());
-    let _ = writeln!(out, "<style>{STYLE}</style></head><body>");
+    let _ = writeln!(out, "<title>hvtriage — {}: {}</title>", w.title, rows.len());
+    let _ = writeln!(
+        out,
+        "<style>{}{STYLE}</style></head><body>",
+        report::html::STYLE
+    );
     let failed = rows.iter().filter(|r| r.error.is_some()).count();
     let summary = w
         .summary
@@ -108,8 +109,12 @@ pub(super) fn html(rows: &[Row], lang: &str) -> String {
             &rows.iter().filter(|r| r.findings > 0).count().to_string(),
         )
         .replace("{failed}", &failed.to_string());
-    let _ = writeln!(out, "<h1>{}</h1>\n<p>{summary}</p>", w.title);
-    out.push_str("<table><thead><tr>");
+    let _ = writeln!(
+        out,
+        "<header class=\"top\"><p class=\"tool\">hvtriage</p><h1>{}</h1>\n<p class=\"summary\">{summary}</p></header>\n<main>",
+        w.title
+    );
+    out.push_str("<div class=\"wide\"><table><thead><tr>");
     for c in w.columns {
         let _ = write!(out, "<th scope=\"col\">{c}</th>");
     }
@@ -117,10 +122,10 @@ pub(super) fn html(rows: &[Row], lang: &str) -> String {
     for row in rows {
         out.push_str(&table_row(row, w));
     }
-    out.push_str("</tbody></table>\n");
+    out.push_str("</tbody></table></div>\n");
     let _ = writeln!(
         out,
-        "<p>hvtriage {}</p>\n<script>{SCRIPT}</script>\n</body></html>",
+        "<p class=\"note\">hvtriage {}</p></main>\n<script>{SCRIPT}</script>\n</body></html>",
         env!("CARGO_PKG_VERSION")
     );
     out

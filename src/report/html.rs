@@ -613,7 +613,8 @@ fn skipped(out: &mut String, a: &Analysis, w: &Words) {
 
 /// The page's look, on screen and printed. No fonts are fetched: the system's own are used,
 /// with the CJK fonts Windows, macOS and Linux ship named for Japanese.
-const STYLE: &str = r#"
+/// The reports' style sheet; the batch index uses it too, so the pages look alike.
+pub(crate) const STYLE: &str = r#"
 :root{--fg:#1d2330;--muted:#5c6675;--line:#dde1e7;--bg:#f5f6f8;--card:#fff;--critical:#c92a2a;--error:#e8590c;--warning:#e6a100;--info:#1c7ed6}
 *{box-sizing:border-box}
 body{margin:0;background:var(--bg);color:var(--fg);font:15px/1.5 system-ui,-apple-system,"Segoe UI","Noto Sans","Noto Sans CJK JP","Hiragino Sans","Yu Gothic UI",Meiryo,sans-serif}
