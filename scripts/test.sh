@@ -17,7 +17,7 @@ fi
 
 # kubernetes-validate: checks the Kubernetes manifests of deploy/ against the API's schemas,
 # offline (kubectl's dry run needs a cluster).
-if ! command -v kubernetes-validate >/dev/null 2>&1; then
+if ! python3 -c 'import kubernetes_validate' 2>/dev/null; then
   step "installing kubernetes-validate (pip)"
   python3 -m pip install --quiet kubernetes-validate || python3 -m pip install --quiet --break-system-packages kubernetes-validate
 fi
@@ -52,7 +52,7 @@ step "rule files"
 cargo run --quiet -- rules check rules
 
 step "deployment manifests"
-kubernetes-validate --strict --quiet deploy/k8s/*.yaml
+python3 -m kubernetes_validate --strict --quiet deploy/k8s/*.yaml
 python3 scripts/check_deploy.py
 
 step "all passed"
