@@ -288,3 +288,30 @@ fn a_flood_of_wanted_events_is_cut_at_the_limit_with_a_warning() {
         input.warnings
     );
 }
+
+/// A damaged slot of a chunk's string table (a cache of names its records also point at)
+/// no longer costs the whole chunk: it is read again without the table.
+#[test]
+fn a_damaged_string_table_slot_costs_nothing() {
+    let (_tmp, case) = seed_copy();
+    let system = case.join("HV01/System.evtx");
+    let whole = run(&case);
+    let records = system_input(&whole).records;
+    damage(&system, |bytes| {
+        // Slot 0 of chunk 0's string table points at the chunk's last bytes.
+        bytes[HEADER + 128..HEADER + 132].copy_from_slice(&(CHUNK as u32 - 6).to_le_bytes());
+    });
+    let a = run(&case);
+    let input = system_input(&a);
+    assert!(
+        input
+            .warnings
+            .iter()
+            .any(|w| w.contains("table of strings and templates is damaged")),
+        "{:?}",
+        input.warnings
+    );
+    assert_eq!(input.chunks_skipped, 0);
+    assert_eq!(input.records, records);
+    assert_finding_survives(&a);
+}

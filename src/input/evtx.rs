@@ -45,6 +45,9 @@ impl ChunkRead {
     }
 }
 
+/// Where a chunk header keeps its tables of string and template offsets (64 and 32 slots).
+const CACHE_TABLES: std::ops::Range<usize> = 128..512;
+
 /// Chunks read in parallel before their events are counted against the input's limit.
 const WINDOW_CHUNKS: u64 = 64;
 
@@ -246,13 +249,39 @@ fn read_chunk(
         }
         return out;
     }
-    let mut parsed = match chunk.parse(settings.clone()) {
-        Ok(parsed) => parsed,
+    // The chunk header's tables of string and template offsets are only caches of what the
+    // records point at themselves: when one damaged slot stops the chunk, it is read again
+    // with the tables cleared (its records then look their names and templates up directly).
+    let mut cleared: Option<EvtxChunkData>;
+    let mut first_error = None;
+    let parsed = match chunk.parse(settings.clone()) {
+        Ok(parsed) => Ok(parsed),
+        Err(err) => {
+            first_error = Some(err.to_string());
+            let mut data = chunk.data.clone();
+            data[CACHE_TABLES].fill(0);
+            cleared = EvtxChunkData::new(data, false).ok();
+            match cleared.as_mut() {
+                Some(again) => again.parse(settings.clone()).map_err(|e| e.to_string()),
+                None => Err(err.to_string()),
+            }
+        }
+    };
+    let mut parsed = match parsed {
+        Ok(parsed) => {
+            if let Some(err) = &first_error {
+                out.warnings.push(format!(
+                    "chunk {number}: its table of strings and templates is damaged ({err}); read again without it"
+                ));
+            }
+            parsed
+        }
         Err(err) => {
             out.skipped = true;
             out.lost = declared;
             out.warnings.push(format!(
-                "chunk {number} skipped ({err}): up to {declared} records lost"
+                "chunk {number} skipped ({}): up to {declared} records lost",
+                first_error.unwrap_or(err)
             ));
             return out;
         }
