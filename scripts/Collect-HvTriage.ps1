@@ -16,6 +16,7 @@
       Get-NetAdapter.json            the physical and virtual NICs and their state
       Get-NetLbfoTeamMember.json     LBFO team members (empty without teams)
       Get-NetRoute.json              the IPv4 routes with their metrics
+      Get-NetIPConfiguration.json    each adapter's addresses, gateways and IPv4 DNS servers
       Get-ClusterNetwork.json        the cluster networks: role and metric
       Get-ClusterNetworkInterface.json   each node's interface on each cluster network
 
@@ -114,6 +115,18 @@ $collectNode = {
     Save-Json 'Get-NetRoute' {
         Get-NetRoute -AddressFamily IPv4 |
             Select-Object DestinationPrefix, NextHop, RouteMetric, InterfaceMetric, ifIndex, InterfaceAlias
+    }
+    Save-Json 'Get-NetIPConfiguration' {
+        Get-NetIPConfiguration | ForEach-Object {
+            [pscustomobject]@{
+                InterfaceAlias     = $_.InterfaceAlias
+                IPv4Address        = @($_.IPv4Address | ForEach-Object { $_.IPAddress })
+                IPv4DefaultGateway = @($_.IPv4DefaultGateway | ForEach-Object { $_.NextHop })
+                DNSServer          = @($_.DNSServer | Where-Object { $_.AddressFamily -eq 2 } |
+                    ForEach-Object { $_.ServerAddresses })
+                ComputerName       = $node
+            }
+        }
     }
     Save-Json 'Get-ClusterNetwork' {
         Get-ClusterNetwork | Select-Object Name, Role, Metric, Address, State

@@ -353,6 +353,13 @@ fn run(cli: Cli) -> Result<ExitCode, Fatal> {
                 .map_err(|e| Fatal(format!("{}: cannot be read ({e})", input.display())))?;
             let bytes = hvtriage::evtx_write::write_evtx(&xml)
                 .map_err(|e| Fatal(format!("{}: {e}", input.display())))?;
+            // A file header and no chunk: the input held no event.
+            if bytes.len() <= 4096 {
+                return Err(Fatal(format!(
+                    "{}: the input holds no <Event> element, so there is nothing to write; pass Event XML as wevtutil qe /f:xml prints it",
+                    input.display()
+                )));
+            }
             std::fs::write(&output, bytes)
                 .map_err(|e| Fatal(format!("{}: cannot be written ({e})", output.display())))?;
             Ok(ExitCode::SUCCESS)

@@ -200,3 +200,96 @@ fn getlogs_net_info_per_host_is_read_from_clixml() {
         br#"<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04"><Obj RefId="0"><Props><S N="ProviderName">NETLOGON</S>"#
     ));
 }
+
+/// What the collector writes beside the switch: the VMs' adapters (Protected Network on or
+/// off), the cluster's networks and this node's interfaces on them, and
+/// Get-NetIPConfiguration; the verdict's facts say what rides on the switch.
+#[test]
+fn vm_adapters_cluster_networks_and_ip_configuration_are_read() {
+    let files: [(&str, &str); 4] = [
+        (
+            "Get-VMNetworkAdapter-VMs.json",
+            r#"[{"VMName":"VM1","Name":"Network Adapter","SwitchName":"Corp","MacAddress":"00155D010101","ClusterMonitored":true},
+            {"VMName":"VM3","Name":"Network Adapter","SwitchName":"Lab","MacAddress":"00155D010103","ClusterMonitored":false}]"#,
+        ),
+        (
+            "Get-ClusterNetwork.json",
+            r#"[{"Name":"Cluster Network 2","Role":3,"Metric":70384,"Address":"10.0.1.0","State":3},
+            {"Name":"Cluster Network 1","Role":1,"Metric":39840,"Address":"192.168.10.0","State":3}]"#,
+        ),
+        (
+            "Get-ClusterNetworkInterface.json",
+            r#"{"Name":"HV01 - vEthernet (Corp)","Node":"HV01","Network":"Cluster Network 2","Adapter":"vEthernet (Corp)","State":3}"#,
+        ),
+        (
+            "Get-NetIPConfiguration.json",
+            r#"[{"InterfaceAlias":"Management","IPv4Address":["192.168.10.11"],"IPv4DefaultGateway":["192.168.10.1"],"DNSServer":["192.168.10.5"],"ComputerName":"HV01"}]"#,
+        ),
+    ];
+    let mut config = hvtriage::config::HostConfig::default();
+    for (name, text) in files {
+        assert!(hvtriage::config::sniff(text.as_bytes()), "{name}");
+        let (one, warnings) = hvtriage::config::read(text.as_bytes(), name, Some("HV01"));
+        assert!(warnings.is_empty(), "{name}: {warnings:?}");
+        config.inputs.extend(one.inputs.clone());
+        config.name = one.name.clone();
+        config.vm_adapters.extend(one.vm_adapters);
+        config.cluster_networks.extend(one.cluster_networks);
+        config.cluster_interfaces.extend(one.cluster_interfaces);
+        config.adapters.extend(one.adapters);
+    }
+    assert_eq!(config.vm_adapters.len(), 2);
+    assert_eq!(config.vm_adapters[0].protected, Some(true));
+    assert_eq!(config.cluster_networks[0].role, "ClusterAndClient");
+    assert_eq!(config.cluster_interfaces[0].adapter, "vEthernet (Corp)");
+    let management = config
+        .adapters
+        .iter()
+        .find(|a| a.name == "Management")
+        .expect("Get-NetIPConfiguration's adapter");
+    assert_eq!(management.gateways, ["192.168.10.1"]);
+    assert_eq!(management.dns, ["192.168.10.5"]);
+}
+
+/// With the seed-001-config host, the verdict lists the protected VMs on the switch and the
+/// cluster network its vEthernet carries.
+#[test]
+fn the_verdict_names_what_rides_on_the_switch() {
+    let fixtures = common::root().join("fixtures");
+    let tmp = tempfile::tempdir().unwrap();
+    let case = tmp.path().join("case");
+    let from = fixtures.join("seed-001-config");
+    let all = ["evtx", "json", "txt"]
+        .iter()
+        .flat_map(|ext| common::files(&from, ext));
+    for file in all {
+        let rel = file.strip_prefix(fixtures.join("seed-001-config")).unwrap();
+        let to = case.join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&file, &to).unwrap();
+    }
+    std::fs::write(
+        case.join("HV01/Get-VMNetworkAdapter-VMs.json"),
+        r#"[{"VMName":"VM1","SwitchName":"Corp","ClusterMonitored":true},{"VMName":"VM2","SwitchName":"Corp","ClusterMonitored":true}]"#,
+    )
+    .unwrap();
+    std::fs::write(
+        case.join("HV01/Get-ClusterNetworkInterface.json"),
+        r#"{"Name":"HV01 - vEthernet (Corp)","Node":"HV01","Network":"Cluster Network 2","Adapter":"vEthernet (Corp)"}"#,
+    )
+    .unwrap();
+    let a = run(&[case]);
+    let f = shared_nic(&a);
+    assert_eq!(f.config.as_deref(), Some("confirmed"));
+    let facts: Vec<&str> = f.config_evidence.iter().map(|e| e.fact.as_str()).collect();
+    assert!(
+        facts.contains(&"VMs on the switch Corp: VM1 (protected), VM2 (protected)"),
+        "{facts:?}"
+    );
+    assert!(
+        facts.iter().any(
+            |f| f.starts_with("the cluster network Cluster Network 2 runs on vEthernet (Corp)")
+        ),
+        "{facts:?}"
+    );
+}

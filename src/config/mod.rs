@@ -28,6 +28,37 @@ pub struct HostConfig {
     pub host_vnics: Vec<HostVnic>,
     pub team_members: Vec<TeamMember>,
     pub routes: Vec<Route>,
+    /// The VMs' network adapters (`Get-VMNetworkAdapter -VMName *`).
+    pub vm_adapters: Vec<VmAdapter>,
+    /// The cluster's networks (`Get-ClusterNetwork`) and this node's interfaces on them
+    /// (`Get-ClusterNetworkInterface`).
+    pub cluster_networks: Vec<ClusterNetwork>,
+    pub cluster_interfaces: Vec<ClusterInterface>,
+}
+
+/// A VM's network adapter: its switch, and whether Protected Network watches it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VmAdapter {
+    pub vm: String,
+    pub switch: String,
+    /// `ClusterMonitored`: the adapter's network is protected.
+    pub protected: Option<bool>,
+}
+
+/// A cluster network: its role (None, Cluster, ClusterAndClient) and metric.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterNetwork {
+    pub name: String,
+    pub role: String,
+    pub metric: Option<u64>,
+}
+
+/// A node's interface on a cluster network, and the adapter under it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterInterface {
+    pub node: String,
+    pub network: String,
+    pub adapter: String,
 }
 
 /// A network adapter of the host, physical or virtual.
@@ -114,6 +145,9 @@ impl HostConfig {
             + self.host_vnics.len()
             + self.team_members.len()
             + self.routes.len()
+            + self.vm_adapters.len()
+            + self.cluster_networks.len()
+            + self.cluster_interfaces.len()
     }
 
     /// The host key of the configuration.
@@ -149,6 +183,9 @@ impl HostConfig {
         self.host_vnics.extend(other.host_vnics);
         self.team_members.extend(other.team_members);
         self.routes.extend(other.routes);
+        self.vm_adapters.extend(other.vm_adapters);
+        self.cluster_networks.extend(other.cluster_networks);
+        self.cluster_interfaces.extend(other.cluster_interfaces);
     }
 }
 
@@ -314,7 +351,7 @@ fn from_clixml(
 }
 
 /// A `Get-NetIPConfiguration` object: the adapter's addresses, gateways and DNS servers.
-fn net_ip_configuration(v: &serde_json::Value, config: &mut HostConfig) -> bool {
+pub(super) fn net_ip_configuration(v: &serde_json::Value, config: &mut HostConfig) -> bool {
     let Some(name) = psjson::string(v, "InterfaceAlias") else {
         return false;
     };
@@ -465,6 +502,41 @@ pub fn shared_uplink_only_path(configs: &[HostConfig], host: &str, adapter: &str
             "the virtual switch {} is shared with the host ({vethernet})",
             switch.name
         ))),
+    }
+    // What else rides on the switch: the VMs (and whether their network is protected), and
+    // the cluster network the host's vEthernet carries.
+    let vms: Vec<String> = c
+        .vm_adapters
+        .iter()
+        .filter(|a| a.switch == switch.name)
+        .map(|a| match a.protected {
+            Some(true) => format!("{} (protected)", a.vm),
+            _ => a.vm.clone(),
+        })
+        .collect();
+    if !vms.is_empty() {
+        facts.push(fact(format!(
+            "VMs on the switch {}: {}",
+            switch.name,
+            vms.join(", ")
+        )));
+    }
+    for i in c
+        .cluster_interfaces
+        .iter()
+        .filter(|i| i.adapter.eq_ignore_ascii_case(&vethernet))
+    {
+        let net = c.cluster_networks.iter().find(|n| n.name == i.network);
+        facts.push(fact(format!(
+            "the cluster network {} runs on {vethernet}{}",
+            i.network,
+            net.map_or_else(String::new, |n| format!(
+                " (role {}{})",
+                n.role,
+                n.metric
+                    .map_or_else(String::new, |m| format!(", metric {m}"))
+            ))
+        )));
     }
     if c.adapters
         .iter()

@@ -2,7 +2,9 @@
 //! its properties, never by the file's name. Windows PowerShell 5.1 writes enums as numbers
 //! (`SwitchType: 2`) and a single object without an array around it; both are read.
 
-use super::{HostConfig, HostVnic, Route, Switch, TeamMember};
+use super::{
+    ClusterInterface, ClusterNetwork, HostConfig, HostVnic, Route, Switch, TeamMember, VmAdapter,
+};
 use serde_json::Value;
 
 /// Whether a text is JSON that holds objects of a cmdlet hvtriage reads.
@@ -15,6 +17,9 @@ pub fn looks_like(text: &str) -> bool {
             "\"DestinationPrefix\"",
             "\"InterfaceDescription\"",
             "\"InterfaceAlias\"",
+            "\"ClusterMonitored\"",
+            "\"Role\"",
+            "\"Adapter\"",
         ]
         .iter()
         .any(|k| t.contains(k))
@@ -64,7 +69,40 @@ pub(super) fn read_object(v: &Value, config: &mut HostConfig) -> bool {
                 name: string(v, "Name").unwrap_or_default(),
                 switch: string(v, "SwitchName").unwrap_or_default(),
             });
+        } else {
+            config.vm_adapters.push(VmAdapter {
+                vm: string(v, "VMName").unwrap_or_default(),
+                switch: string(v, "SwitchName").unwrap_or_default(),
+                protected: v.get("ClusterMonitored").and_then(Value::as_bool),
+            });
         }
+    } else if has("Role") && has("Metric") && string(v, "Name").is_some() {
+        // Get-ClusterNetwork. Role: 0 None, 1 Cluster, 3 ClusterAndClient (a number in 5.1).
+        config.cluster_networks.push(ClusterNetwork {
+            name: string(v, "Name").unwrap_or_default(),
+            role: match v.get("Role") {
+                Some(Value::Number(n)) => match n.as_u64() {
+                    Some(0) => "None".into(),
+                    Some(1) => "Cluster".into(),
+                    Some(3) => "ClusterAndClient".into(),
+                    _ => n.to_string(),
+                },
+                _ => string(v, "Role").unwrap_or_default(),
+            },
+            metric: number(v, "Metric"),
+        });
+    } else if has("Network") && has("Adapter") && has("Node") {
+        // Get-ClusterNetworkInterface.
+        config.cluster_interfaces.push(ClusterInterface {
+            node: string(v, "Node").unwrap_or_default(),
+            network: string(v, "Network").unwrap_or_default(),
+            adapter: string(v, "Adapter").unwrap_or_default(),
+        });
+    } else if string(v, "InterfaceAlias").is_some()
+        && (has("IPv4DefaultGateway") || has("DNSServer"))
+    {
+        // Get-NetIPConfiguration (ConvertTo-Json -Depth 3 or more keeps its addresses).
+        return super::net_ip_configuration(v, config);
     } else if has("Team") && (has("OperationalStatus") || has("AdministrativeMode")) {
         config.team_members.push(TeamMember {
             name: string(v, "Name").unwrap_or_default(),

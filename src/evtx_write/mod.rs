@@ -65,12 +65,6 @@ pub fn write_evtx(xml: &str) -> Result<Vec<u8>, WriteError> {
     let text = as_single_root(xml);
     let doc = roxmltree::Document::parse(&text).map_err(xml_error)?;
     let events = event::convert_document(&event::Source { doc: &doc })?;
-    if events.is_empty() {
-        return Err(WriteError::Structure {
-            line: 1,
-            found: "the input holds no <Event> element, so there is nothing to write".into(),
-        });
-    }
     let line_of = |event: &EventRecord| doc.text_pos_at(event.source_pos).row;
     let chunks = fill_chunks(&events, &line_of)?;
     let chunk_count = u16::try_from(chunks.len()).map_err(|_| WriteError::TooManyChunks {
