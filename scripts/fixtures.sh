@@ -9,4 +9,6 @@ cargo build --quiet --release
 find fixtures -name '*.xml' -print0 | sort -z | while IFS= read -r -d '' xml; do
   ./target/release/hvtriage fixture "$xml" -o "${xml%.xml}.evtx"
 done
+# seed 001 in the collector's layout: zips of the .evtx just written (fixtures/collector_zips.py).
+python3 fixtures/collector_zips.py
 echo "fixtures written: $(find fixtures -name '*.evtx' | wc -l) .evtx files"
