@@ -16,6 +16,7 @@
       Get-NetAdapter.json            the physical and virtual NICs and their state
       Get-NetLbfoTeamMember.json     LBFO team members (empty without teams)
       Get-NetRoute.json              the IPv4 routes with their metrics
+      Get-NetIPInterface.json        each IPv4 interface's metric (added to its routes' own)
       Get-NetIPConfiguration.json    each adapter's addresses, gateways and IPv4 DNS servers
       Get-ClusterNetwork.json        the cluster networks: role and metric
       Get-ClusterNetworkInterface.json   each node's interface on each cluster network
@@ -115,6 +116,10 @@ $collectNode = {
     Save-Json 'Get-NetRoute' {
         Get-NetRoute -AddressFamily IPv4 |
             Select-Object DestinationPrefix, NextHop, RouteMetric, InterfaceMetric, ifIndex, InterfaceAlias
+    }
+    Save-Json 'Get-NetIPInterface' {
+        Get-NetIPInterface -AddressFamily IPv4 |
+            Select-Object InterfaceAlias, ifIndex, InterfaceMetric, AutomaticMetric, ConnectionState
     }
     Save-Json 'Get-NetIPConfiguration' {
         Get-NetIPConfiguration | ForEach-Object {

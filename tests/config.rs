@@ -293,3 +293,23 @@ fn the_verdict_names_what_rides_on_the_switch() {
         "{facts:?}"
     );
 }
+
+/// Get-NetIPInterface's metric is added to a route whose Get-NetRoute object lacked it, and
+/// a second default route names its metric in the contradicting fact.
+#[test]
+fn interface_metrics_complete_route_metrics() {
+    let interfaces =
+        r#"[{"InterfaceAlias":"Management","ifIndex":7,"InterfaceMetric":25,"AutomaticMetric":1}]"#;
+    let routes = r#"[{"DestinationPrefix":"0.0.0.0/0","NextHop":"192.168.10.1","RouteMetric":256,"InterfaceAlias":"Management"}]"#;
+    let (a, wa) = hvtriage::config::read(
+        interfaces.as_bytes(),
+        "Get-NetIPInterface.json",
+        Some("HV01"),
+    );
+    let (b, wb) = hvtriage::config::read(routes.as_bytes(), "Get-NetRoute.json", Some("HV01"));
+    assert!(wa.is_empty() && wb.is_empty(), "{wa:?} {wb:?}");
+    assert_eq!(a.interface_metrics, [("Management".to_string(), 25)]);
+    let config = hvtriage::config::by_host(vec![a, b]);
+    assert_eq!(config.len(), 1);
+    assert_eq!(config[0].route_metric(&config[0].routes[0]), 256 + 25);
+}

@@ -34,6 +34,8 @@ pub struct HostConfig {
     /// (`Get-ClusterNetworkInterface`).
     pub cluster_networks: Vec<ClusterNetwork>,
     pub cluster_interfaces: Vec<ClusterInterface>,
+    /// Interface metrics by adapter alias (`Get-NetIPInterface -AddressFamily IPv4`).
+    pub interface_metrics: Vec<(String, u64)>,
 }
 
 /// A VM's network adapter: its switch, and whether Protected Network watches it.
@@ -105,7 +107,9 @@ pub struct Route {
     pub prefix: String,
     pub next_hop: String,
     pub interface: String,
+    /// RouteMetric plus InterfaceMetric when Get-NetRoute carried it.
     pub metric: u64,
+    pub interface_metric: Option<u64>,
 }
 
 impl HostConfig {
@@ -148,6 +152,21 @@ impl HostConfig {
             + self.vm_adapters.len()
             + self.cluster_networks.len()
             + self.cluster_interfaces.len()
+            + self.interface_metrics.len()
+    }
+
+    /// A route's metric as Windows compares routes: its own plus its interface's, the latter
+    /// from Get-NetIPInterface when Get-NetRoute did not carry it.
+    pub fn route_metric(&self, route: &Route) -> u64 {
+        if route.interface_metric.is_some() {
+            return route.metric;
+        }
+        route.metric
+            + self
+                .interface_metrics
+                .iter()
+                .find(|(alias, _)| alias.eq_ignore_ascii_case(&route.interface))
+                .map_or(0, |(_, m)| *m)
     }
 
     /// The host key of the configuration.
@@ -186,6 +205,7 @@ impl HostConfig {
         self.vm_adapters.extend(other.vm_adapters);
         self.cluster_networks.extend(other.cluster_networks);
         self.cluster_interfaces.extend(other.cluster_interfaces);
+        self.interface_metrics.extend(other.interface_metrics);
     }
 }
 
@@ -584,8 +604,10 @@ pub fn shared_uplink_only_path(configs: &[HostConfig], host: &str, adapter: &str
         .find(|r| r.prefix == "0.0.0.0/0" && !through_switch(&r.interface));
     if let Some(route) = other_route {
         facts.push(fact(format!(
-            "a default route goes through {} (next hop {})",
-            route.interface, route.next_hop
+            "a default route goes through {} (next hop {}, metric {})",
+            route.interface,
+            route.next_hop,
+            c.route_metric(route)
         )));
         return Verdict::Contradicted(
             facts,

@@ -60,6 +60,7 @@ pub(super) fn read_object(v: &Value, config: &mut HostConfig) -> bool {
             interface: string(v, "InterfaceAlias").unwrap_or_default(),
             metric: number(v, "RouteMetric").unwrap_or(0)
                 + number(v, "InterfaceMetric").unwrap_or(0),
+            interface_metric: number(v, "InterfaceMetric"),
         });
     } else if string(v, "SwitchName").is_some() && (has("IsManagementOs") || has("VMName")) {
         let management = v.get("IsManagementOs").and_then(Value::as_bool) == Some(true)
@@ -103,6 +104,15 @@ pub(super) fn read_object(v: &Value, config: &mut HostConfig) -> bool {
     {
         // Get-NetIPConfiguration (ConvertTo-Json -Depth 3 or more keeps its addresses).
         return super::net_ip_configuration(v, config);
+    } else if string(v, "InterfaceAlias").is_some()
+        && number(v, "InterfaceMetric").is_some()
+        && !has("InterfaceDescription")
+    {
+        // Get-NetIPInterface: the interface's metric, added to its routes' own.
+        config.interface_metrics.push((
+            string(v, "InterfaceAlias").unwrap_or_default(),
+            number(v, "InterfaceMetric").unwrap_or(0),
+        ));
     } else if has("Team") && (has("OperationalStatus") || has("AdministrativeMode")) {
         config.team_members.push(TeamMember {
             name: string(v, "Name").unwrap_or_default(),
