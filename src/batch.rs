@@ -306,7 +306,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, lang: &str) -> Result<Vec<Row>, Batch
         let prefix = std::fs::canonicalize(dir)
             .map(|d| relative(&base, &d))
             .unwrap_or_default();
-        for (_, row, _) in cache::stamps(dir) {
+        for row in cache::stamps(dir) {
             let row = Row {
                 reports: row.reports.iter().map(|r| join_link(&prefix, r)).collect(),
                 ..row

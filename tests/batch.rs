@@ -61,6 +61,14 @@ fn batch(extra: &[&str]) -> (tempfile::TempDir, std::path::PathBuf, String) {
     (tmp, out, stdout)
 }
 
+/// The terminal line of one case of a batch.
+fn case_line<'a>(stdout: &'a str, case: &str) -> &'a str {
+    stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with(case))
+        .unwrap_or_else(|| panic!("no line for {case}: {stdout}"))
+}
+
 #[test]
 fn every_case_gets_a_row_and_its_reports_and_a_bad_case_stops_none() {
     let (_tmp, out, stdout) = batch(&["--jobs", "2"]);
@@ -96,10 +104,7 @@ fn every_case_gets_a_row_and_its_reports_and_a_bad_case_stops_none() {
         .unwrap()
         .contains("only path to the domain controller"));
     // The terminal names each case with its worst finding's severity and title.
-    let line = stdout
-        .lines()
-        .find(|l| l.trim_start().starts_with("seed-001"))
-        .expect("a line for seed-001");
+    let line = case_line(&stdout, "seed-001");
     assert!(
         line.contains("Critical") && line.contains("only path"),
         "{line}"
@@ -157,18 +162,12 @@ fn the_index_is_self_contained_escaped_and_links_each_report() {
 fn lang_ja_gives_a_japanese_index_and_japanese_case_reports() {
     let (_tmp, out, stdout) = batch(&["--lang", "ja"]);
     // The terminal: a line per case (worst severity and title, or why not), then the total.
-    let seed = stdout
-        .lines()
-        .find(|l| l.trim_start().starts_with("seed-001"))
-        .expect("a line for seed-001");
+    let seed = case_line(&stdout, "seed-001");
     assert!(
         seed.contains("重大") && seed.contains("唯一の経路"),
         "{seed}"
     );
-    let broken = stdout
-        .lines()
-        .find(|l| l.trim_start().starts_with("broken"))
-        .expect("a line for broken.zip");
+    let broken = case_line(&stdout, "broken");
     assert!(broken.contains("解析できませんでした"), "{broken}");
     assert!(
         stdout.contains("ケース ") && stdout.contains("一覧: "),

@@ -877,15 +877,7 @@ fn the_terminal_summary_speaks_japanese_with_lang_ja() {
 fn event_xml_in_utf16_of_any_byte_order_is_read() {
     let dir = common::temp_dir("utf16-xml");
     for (name, encode) in [
-        (
-            "le-bom",
-            (|t: &str| {
-                [0xFF, 0xFE]
-                    .into_iter()
-                    .chain(t.encode_utf16().flat_map(u16::to_le_bytes))
-                    .collect()
-            }) as fn(&str) -> Vec<u8>,
-        ),
+        ("le-bom", common::utf16le_bom as fn(&str) -> Vec<u8>),
         ("be-bare", |t: &str| {
             t.encode_utf16().flat_map(u16::to_be_bytes).collect()
         }),

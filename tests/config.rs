@@ -167,10 +167,7 @@ fn getlogs_net_info_per_host_is_read_from_clixml() {
     </MS>
   </Obj>
 </Objs>"#;
-    let bytes: Vec<u8> = [0xFF, 0xFE]
-        .into_iter()
-        .chain(clixml.encode_utf16().flat_map(u16::to_le_bytes))
-        .collect();
+    let bytes = common::utf16le_bom(clixml);
     assert!(hvtriage::config::sniff(&bytes[..4096.min(bytes.len())]));
     let (config, warnings) = hvtriage::config::read(&bytes, "HV01-NetInfoPerHost.xml", None);
     assert_eq!(config.name, "HV01");

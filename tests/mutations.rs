@@ -107,10 +107,7 @@ fn generated_shapes(seed: &Path) -> Vec<Original> {
         "<x/>".repeat(300_000),
         &xml[at..]
     );
-    let utf16: Vec<u8> = [0xFF, 0xFE]
-        .into_iter()
-        .chain(xml.encode_utf16().flat_map(u16::to_le_bytes))
-        .collect();
+    let utf16 = common::utf16le_bom(&xml);
     let one_event = xml[..at].to_string().into_bytes();
     let fanout: Vec<(String, Vec<u8>)> = (0..300)
         .map(|i| (format!("node-{i}/VMMS.xml"), one_event.clone()))

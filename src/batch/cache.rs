@@ -157,20 +157,22 @@ pub(super) fn reuse(
     Some(refreshed.row)
 }
 
-/// Every stamp of an output folder, with its case's name.
-pub fn stamps(out: &Path) -> Vec<(String, Row, String)> {
+/// The rows of every stamp of an output folder, by case name.
+pub fn stamps(out: &Path) -> Vec<Row> {
     let Ok(entries) = std::fs::read_dir(out.join(STATE_DIR)) else {
         return Vec::new();
     };
-    let mut rows: Vec<(String, Row, String)> = entries
+    let mut cases: Vec<String> = entries
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            let case = name.strip_suffix(".json")?.to_string();
-            let stamp = load(out, &case)?;
-            Some((case, stamp.row, stamp.key))
+            name.strip_suffix(".json").map(str::to_string)
         })
         .collect();
-    rows.sort_by(|a, b| a.0.cmp(&b.0));
-    rows
+    cases.sort();
+    cases
+        .iter()
+        .filter_map(|case| load(out, case))
+        .map(|stamp| stamp.row)
+        .collect()
 }

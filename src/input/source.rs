@@ -166,7 +166,7 @@ impl Source {
         })
     }
 
-    /// Reads all of it, when it is at most `max_bytes` long (Event XML is parsed whole).
+    /// Reads all of it, when it is at most `max_bytes` long (a configuration file is).
     ///
     /// # Errors
     /// The I/O error, or `InvalidData` when it is longer than `max_bytes`.

@@ -257,3 +257,11 @@ pub fn csv_cells(text: &str) -> Vec<Vec<String>> {
 pub fn starts_like_a_formula(cell: &str) -> bool {
     cell.starts_with(['=', '+', '-', '@', '\t', '\r'])
 }
+
+/// `text` as UTF-16 LE with a BOM: what Windows PowerShell 5.1's `>` and `Export-Clixml` write.
+pub fn utf16le_bom(text: &str) -> Vec<u8> {
+    [0xFF, 0xFE]
+        .into_iter()
+        .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect()
+}
