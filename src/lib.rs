@@ -28,6 +28,7 @@ pub mod config;
 pub mod coverage;
 pub mod evtx_write;
 pub mod input;
+pub mod ja;
 pub mod migration;
 pub mod outputs;
 pub mod report;
@@ -92,12 +93,13 @@ pub enum Error {
 }
 
 impl Error {
-    /// The sentence in the report's language (`ja`, else English). The reason of
-    /// `NothingReadable` lists files and what the readers said of them; it stays as written.
+    /// The sentence in the report's language (`ja`, else English), the readers' reasons
+    /// within it too.
     pub fn in_lang(&self, lang: &str) -> String {
         match (lang, self) {
             ("ja", Error::NothingReadable { paths, why }) => format!(
-                "{paths} に読み取れるイベントがありません: {why}。エクスポートしたイベント ログ (.evtx または Event XML) のフォルダーかファイルを指定してください"
+                "{paths} に読み取れるイベントがありません: {}。エクスポートしたイベント ログ (.evtx または Event XML) のフォルダーかファイルを指定してください",
+                ja::say(why)
             ),
             ("ja", Error::NotFound { paths }) => format!(
                 "{paths}: ファイルまたはフォルダーがありません。パスを確認してください (エクスポートしたイベント ログのフォルダー、.evtx または Event XML ファイル、zip)"

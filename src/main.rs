@@ -499,7 +499,8 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode, Fatal> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_REPORT));
     check_outputs(&args, &html_path)?;
-    let analysis = analyze(&args.case.paths, &rules, &options)?;
+    let analysis =
+        analyze(&args.case.paths, &rules, &options).map_err(|e| Fatal(e.in_lang(&options.lang)))?;
     write_file(&html_path, &report::html::render(&analysis))?;
     if let Some(path) = &args.csv {
         write_file(path, &report::csv::render(&analysis))?;

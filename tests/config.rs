@@ -280,7 +280,7 @@ fn the_verdict_names_what_rides_on_the_switch() {
     assert_eq!(f.config.as_deref(), Some("confirmed"));
     let facts: Vec<&str> = f.config_evidence.iter().map(|e| e.fact.as_str()).collect();
     assert!(
-        facts.contains(&"VMs on the switch Corp: VM1 (protected), VM2 (protected)"),
+        facts.contains(&"VMs with a protected network on the switch Corp: VM1, VM2"),
         "{facts:?}"
     );
     assert!(

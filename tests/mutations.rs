@@ -258,9 +258,26 @@ fn run_case(path: PathBuf, rules: Arc<RuleSet>) -> Result<(), String> {
 /// Analyzes one file and checks what no input may break: counts that add up.
 fn check(path: &Path, rules: &RuleSet) -> Result<(), String> {
     let len = std::fs::metadata(path).map_or(0, |m| m.len());
-    let Ok(analysis) = analyze(&[path.to_path_buf()], rules, &Options::default()) else {
-        return Ok(()); // Nothing readable is a clear error, not a failure.
+    let analysis = match analyze(&[path.to_path_buf()], rules, &Options::default()) {
+        Ok(analysis) => analysis,
+        // Nothing readable is a clear error, not a failure; its reason is said in Japanese too.
+        Err(hvtriage::Error::NothingReadable { why, .. }) => {
+            return match hvtriage::ja::translate(&why) {
+                Some(_) => Ok(()),
+                None => Err(format!("reason not in src/ja.rs: {why}")),
+            };
+        }
+        Err(_) => return Ok(()),
     };
+    for warning in analysis
+        .warnings
+        .iter()
+        .chain(analysis.inputs.iter().flat_map(|i| &i.warnings))
+    {
+        if hvtriage::ja::translate(warning).is_none() {
+            return Err(format!("warning not in src/ja.rs: {warning}"));
+        }
+    }
     for input in &analysis.inputs {
         // A record takes at least 28 bytes: more records than that is double counting. Zip
         // entries may inflate, up to the ratio limit.

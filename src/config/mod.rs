@@ -525,20 +525,26 @@ pub fn shared_uplink_only_path(configs: &[HostConfig], host: &str, adapter: &str
     }
     // What else rides on the switch: the VMs (and whether their network is protected), and
     // the cluster network the host's vEthernet carries.
-    let vms: Vec<String> = c
-        .vm_adapters
-        .iter()
-        .filter(|a| a.switch == switch.name)
-        .map(|a| match a.protected {
-            Some(true) => format!("{} (protected)", a.vm),
-            _ => a.vm.clone(),
-        })
-        .collect();
-    if !vms.is_empty() {
+    let on_switch = |protected: bool| -> Vec<&str> {
+        c.vm_adapters
+            .iter()
+            .filter(|a| a.switch == switch.name && (a.protected == Some(true)) == protected)
+            .map(|a| a.vm.as_str())
+            .collect()
+    };
+    let (protected, others) = (on_switch(true), on_switch(false));
+    if !protected.is_empty() {
         facts.push(fact(format!(
-            "VMs on the switch {}: {}",
+            "VMs with a protected network on the switch {}: {}",
             switch.name,
-            vms.join(", ")
+            protected.join(", ")
+        )));
+    }
+    if !others.is_empty() {
+        facts.push(fact(format!(
+            "other VMs on the switch {}: {}",
+            switch.name,
+            others.join(", ")
         )));
     }
     for i in c
@@ -710,6 +716,26 @@ pub fn apply(
 
 fn record(f: &mut Finding, verdict: Verdict, lang: &str) {
     let ja = lang == "ja";
+    // The facts and reasons are written in English; a finding in Japanese says them so.
+    let said = |facts: Vec<ConfigFact>| -> Vec<ConfigFact> {
+        facts
+            .into_iter()
+            .map(|f| ConfigFact {
+                fact: crate::ja::in_lang(lang, &f.fact),
+                ..f
+            })
+            .collect()
+    };
+    let verdict = match verdict {
+        Verdict::Confirmed(facts) => Verdict::Confirmed(said(facts)),
+        Verdict::Contradicted(facts, why) => {
+            Verdict::Contradicted(said(facts), crate::ja::in_lang(lang, &why))
+        }
+        Verdict::Unknown(facts, what) => {
+            Verdict::Unknown(said(facts), crate::ja::in_lang(lang, &what))
+        }
+        Verdict::Absent => Verdict::Absent,
+    };
     match verdict {
         Verdict::Confirmed(facts) => {
             f.config = Some("confirmed".into());

@@ -11,6 +11,7 @@ use super::i18n::{words, Words};
 use super::{local, svg, utc};
 use crate::analysis::{Analysis, Finding, Run};
 use crate::input::InputReport;
+use crate::ja;
 use crate::rules::Severity;
 use chrono::{DateTime, Utc};
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
@@ -475,7 +476,7 @@ fn case(out: &mut String, a: &Analysis, w: &Words) {
             a.warnings.len()
         );
         for warning in &a.warnings {
-            let _ = write!(out, "<li>{}</li>", text(warning));
+            let _ = write!(out, "<li>{}</li>", text(&ja::in_lang(&a.lang, warning)));
         }
         out.push_str("</ul>");
     }
@@ -534,7 +535,13 @@ fn inputs(out: &mut String, a: &Analysis, w: &Words) {
             text(&time(i.last)),
             i.chunks_skipped,
             i.records_lost,
-            text(&i.warnings.join("; "))
+            text(
+                &i.warnings
+                    .iter()
+                    .map(|w| ja::in_lang(&a.lang, w))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
         );
     }
     out.push_str("</tbody></table>");
@@ -599,13 +606,13 @@ fn skipped(out: &mut String, a: &Analysis, w: &Words) {
         let why = i
             .warnings
             .first()
-            .map(|r| r.strip_prefix(&prefix).unwrap_or(r))
+            .map(|r| ja::in_lang(&a.lang, r.strip_prefix(&prefix).unwrap_or(r)))
             .unwrap_or_default();
         let _ = write!(
             out,
             "<tr><td class=\"file\">{}</td><td>{}</td></tr>",
             text(&i.path),
-            text(why)
+            text(&why)
         );
     }
     out.push_str("</tbody></table>");

@@ -61,8 +61,12 @@ pub fn short(t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
 }
 
 /// An event as engineers name it: the provider without its `Microsoft-Windows-` prefix, then
-/// the id (`NETLOGON 5719`, `FailoverClustering 1228`, `Hyper-V-HA 21502`).
+/// the id (`NETLOGON 5719`, `FailoverClustering 1228`, `Hyper-V-HA 21502`). A cluster.log
+/// line has no id: it is named `cluster.log` alone.
 pub fn event_name(provider: &str, event_id: u32) -> String {
+    if provider == crate::input::clusterlog::PROVIDER {
+        return provider.to_string();
+    }
     let short = provider
         .strip_prefix("Microsoft-Windows-")
         .unwrap_or(provider);

@@ -167,7 +167,7 @@ pub fn render(a: &Analysis, style: Style) -> String {
             w.clock,
             visible(&h.key),
             h.clock_offset_ms as f64 / 1000.0,
-            visible(&h.clock_basis)
+            visible(&crate::ja::in_lang(&a.lang, &h.clock_basis))
         );
     }
     let _ = writeln!(
@@ -183,7 +183,7 @@ pub fn render(a: &Analysis, style: Style) -> String {
             out,
             "  {} {}",
             style.paint("33", words(&a.lang).warning),
-            visible(w)
+            visible(&crate::ja::in_lang(&a.lang, w))
         );
     }
     if a.warnings.len() > 5 {
