@@ -2,12 +2,13 @@
 //! read like any Event XML) only when its event id is one a signal wants; a damaged chunk
 //! costs only its own records, and every loss is reported.
 
-use super::prescan;
 use super::source::{ByteSource, Progress};
 use super::xml::{parse_event, BadEvent};
+use super::{prescan, template};
 use super::{Input, InputReport, LogSpan, RawEvent, Wanted};
 use chrono::{DateTime, Utc};
 use evtx::binxml::value_variant::BinXmlValue;
+use evtx::binxml::BinXmlTemplateValues;
 use evtx::{EvtxChunkData, EvtxRecord, ParserSettings};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -287,10 +288,11 @@ fn read_chunk(
         }
     };
     let mut errors = 0usize;
+    let mut shapes = template::Shapes::default();
     for record in parsed.iter() {
         match record {
             Ok(record) if record.recovered => read_recovered(index, record, wanted, &mut out),
-            Ok(record) => read_record(index, record, wanted, &mut out),
+            Ok(record) => read_record(index, record, wanted, Some(&mut shapes), &mut out),
             Err(err) => {
                 errors += 1;
                 if errors <= RECORD_ERRORS_SHOWN {
@@ -322,12 +324,35 @@ fn declared_records(chunk: &EvtxChunkData) -> u64 {
     }
 }
 
-fn read_record(index: usize, record: EvtxRecord, wanted: &dyn Wanted, out: &mut ChunkRead) {
+/// Reads one record: through its template (`shapes`) when it has the plain shape, else
+/// rendered to Event XML by the crate and parsed back.
+fn read_record(
+    index: usize,
+    record: EvtxRecord,
+    wanted: &dyn Wanted,
+    shapes: Option<&mut template::Shapes>,
+    out: &mut ChunkRead,
+) {
     let header_time = to_chrono(record.timestamp);
     let record_id = record.event_record_id;
-    // The chunk's first record is always rendered: it names the computer and channel.
-    if !out.seen.is_empty() && (!wanted.time(header_time) || !prefilter(&record, wanted)) {
+    let instances = record.template_instances().ok();
+    // The chunk's first record is always read: it names the computer and channel.
+    if !out.seen.is_empty()
+        && (!wanted.time(header_time) || !prefilter(instances.as_deref(), wanted))
+    {
         out.rest.add(header_time, record_id);
+        return;
+    }
+    let direct = instances
+        .as_deref()
+        .zip(shapes)
+        .and_then(|(instances, shapes)| template::read(&record, instances, shapes, index, wanted));
+    if let Some((seen, event)) = direct {
+        out.seen
+            .entry((seen.computer, seen.channel))
+            .or_default()
+            .add(seen.time, seen.record_id);
+        out.events.extend(event);
         return;
     }
     let xml = match record.into_xml() {
@@ -362,8 +387,8 @@ fn read_record(index: usize, record: EvtxRecord, wanted: &dyn Wanted, out: &mut 
 
 /// The early filter: decides from the substitution values alone whether a record may be
 /// wanted. A record of another shape is always a candidate: the full test comes after.
-fn prefilter(record: &EvtxRecord, wanted: &dyn Wanted) -> bool {
-    let Ok(instances) = record.template_instances() else {
+fn prefilter(instances: Option<&[BinXmlTemplateValues]>, wanted: &dyn Wanted) -> bool {
+    let Some(instances) = instances else {
         return true;
     };
     match instances
@@ -416,7 +441,8 @@ fn read_recovered(index: usize, record: EvtxRecord, wanted: &dyn Wanted, out: &m
         seen: out.seen.clone(),
         ..Default::default()
     };
-    read_record(index, record, wanted, &mut carved);
+    // Carved bytes may point at anything: the crate renders them, never the template reader.
+    read_record(index, record, wanted, None, &mut carved);
     // Noise that looked like a record is not a loss: only what parsed is kept.
     if carved.lost == 0 {
         out.recovered += 1;

@@ -7,6 +7,7 @@ pub mod discover;
 pub mod evtx;
 pub mod prescan;
 pub mod source;
+pub mod template;
 pub mod xml;
 
 use chrono::{DateTime, Utc};

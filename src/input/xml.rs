@@ -353,11 +353,11 @@ fn child_text<'a>(node: Node<'a, 'a>, name: &str) -> Option<&'a str> {
 }
 
 /// The longest provider, channel or computer name kept (Windows names are far shorter).
-const MAX_NAME_CHARS: usize = 1024;
+pub(super) const MAX_NAME_CHARS: usize = 1024;
 /// The longest data item kept (Windows allows 31,839 characters in one insertion string).
-const MAX_VALUE_CHARS: usize = 32 * 1024;
+pub(super) const MAX_VALUE_CHARS: usize = 32 * 1024;
 /// The most data items kept from one event.
-const MAX_ITEMS: usize = 512;
+pub(super) const MAX_ITEMS: usize = 512;
 
 /// `text`, or its first `max` characters and a marker saying how much was cut: no value of a
 /// hostile file is repeated in full into every report.

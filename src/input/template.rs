@@ -1,0 +1,835 @@
+//! A record's event read straight from its template's substitution values, without rendering
+//! it to Event XML and parsing that back (SPEC §7: `timeline --all` reads every record).
+//!
+//! Windows writes nearly every record as one TemplateInstance: a template, defined once per
+//! chunk, and the record's own values. The `evtx` crate parses the values
+//! (`EvtxRecord::template_instances`); this module reads the template's definition once per
+//! chunk (MS-EVEN6 2.2.12: elements, attributes, text and substitution tokens) to learn
+//! which value lands where `xml::parse_event` looks: the provider, EventID, EventRecordID,
+//! TimeCreated, Channel, Computer and the EventData / UserData items. The event it gives is
+//! the one the XML route gives for the same record (`tests/template.rs` compares both on
+//! every record of the real samples and the fixtures).
+//!
+//! Anything outside the plain shape (a template this reader does not follow, nested
+//! templates, arrays, embedded BinXML, an element left out by its DependencyId, an optional
+//! value inside an attribute, text that is not valid UTF-16) gives `None`, and the caller
+//! renders that record through the crate as before.
+
+use super::xml::{capped, Seen, MAX_ITEMS, MAX_NAME_CHARS, MAX_VALUE_CHARS};
+use super::{RawEvent, Wanted};
+use chrono::{DateTime, Utc};
+use evtx::binxml::value_variant::BinXmlValue;
+use evtx::binxml::BinXmlTemplateValues;
+use evtx::EvtxRecord;
+use std::collections::HashMap;
+
+/// A piece of an element's text or of an attribute's value.
+#[derive(Debug, Clone)]
+enum Piece {
+    Text(String),
+    /// A substitution: its value array (0: the record's, k: the k-th embedded fragment's)
+    /// and its index there.
+    Sub {
+        at: Slot,
+        optional: bool,
+    },
+}
+
+/// Where a value is: (array, index).
+type Slot = (usize, usize);
+
+/// An element of a template definition.
+#[derive(Debug, Default, Clone)]
+struct Element {
+    name: String,
+    attributes: Vec<(String, Vec<Piece>)>,
+    children: Vec<Child>,
+    /// The substitution whose NullType value leaves the element out (MS-EVEN6 DependencyId).
+    dependency: Option<Slot>,
+}
+
+#[derive(Debug, Clone)]
+enum Child {
+    Element(Element),
+    Piece(Piece),
+}
+
+/// Where the fields `parse_event` reads come from, for one template.
+#[derive(Debug)]
+pub struct Shape {
+    provider: Option<Vec<Piece>>,
+    event_id: Vec<Piece>,
+    record_id: Vec<Piece>,
+    time: Vec<Piece>,
+    channel: Vec<Piece>,
+    computer: Vec<Piece>,
+    /// EventData / UserData items in document order, named as `parse_event` names them.
+    data: Vec<(String, Vec<Piece>)>,
+    /// Substitutions whose NullType value would leave an element out.
+    dependencies: Vec<Slot>,
+    /// Optional substitutions inside attributes: empty, the crate may leave the attribute out.
+    optional_in_attributes: Vec<Slot>,
+    /// Every substitution of the template: one that holds an array or deeper BinXML changes
+    /// the XML's structure, wherever it is.
+    all: Vec<Slot>,
+}
+
+/// A record's template and the templates of the fragments embedded in its values (classic
+/// providers write EventData so): the definition offset, and (value index, definition
+/// offset) per fragment.
+type Key = (u32, Vec<(usize, u32)>);
+
+/// One chunk's templates (`None`: not followed here), and the shapes of the records made
+/// of them.
+#[derive(Default)]
+pub struct Shapes {
+    trees: HashMap<u32, Option<Element>>,
+    shapes: HashMap<Key, Option<Shape>>,
+}
+
+/// What `read` gives: the record's `Seen`, and its event when `wanted` takes it.
+pub type Read = (Seen, Option<RawEvent>);
+
+/// Reads one record through its template, or `None` when it must be rendered instead.
+pub fn read(
+    record: &EvtxRecord,
+    instances: &[BinXmlTemplateValues],
+    shapes: &mut Shapes,
+    input: usize,
+    wanted: &dyn Wanted,
+) -> Option<Read> {
+    let [instance] = instances else {
+        return None;
+    };
+    let chunk = record.chunk.data;
+    let mut nested = Vec::new();
+    for (i, value) in instance.values.iter().enumerate() {
+        if let BinXmlValue::BinXmlType(bytes) = value {
+            if !bytes.is_empty() {
+                let (definition, values) = fragment(record.chunk, bytes)?;
+                nested.push((i, definition, values));
+            }
+        }
+    }
+    let key: Key = (
+        instance.template_def_offset,
+        nested.iter().map(|(i, d, _)| (*i, *d)).collect(),
+    );
+    if !shapes.shapes.contains_key(&key) {
+        let built = build(chunk, &key, &mut shapes.trees);
+        shapes.shapes.insert(key.clone(), built);
+    }
+    let shape = shapes.shapes.get(&key)?.as_ref()?;
+    let mut arrays: Vec<&[BinXmlValue]> = Vec::with_capacity(1 + nested.len());
+    arrays.push(&instance.values);
+    arrays.extend(nested.iter().map(|(_, _, v)| v.as_slice()));
+    let values = arrays.as_slice();
+    if shape
+        .all
+        .iter()
+        .any(|at| value(values, *at).is_some_and(structural))
+    {
+        return None;
+    }
+    let null = |at: &Slot| matches!(value(values, *at), Some(BinXmlValue::NullType));
+    if shape.dependencies.iter().any(null) {
+        return None;
+    }
+    if shape
+        .optional_in_attributes
+        .iter()
+        .any(|at| value(values, *at).is_none_or(optional_empty))
+    {
+        return None;
+    }
+    let event_id: u32 = text(&shape.event_id, values, false)?.trim().parse().ok()?;
+    let record_id: u64 = text(&shape.record_id, values, false)?.trim().parse().ok()?;
+    let time = time(&shape.time, values)?;
+    let provider = match &shape.provider {
+        Some(pieces) => text(pieces, values, true)?,
+        None => String::new(),
+    };
+    let seen = Seen {
+        time,
+        computer: capped(&text(&shape.computer, values, false)?, MAX_NAME_CHARS),
+        channel: capped(&text(&shape.channel, values, false)?, MAX_NAME_CHARS),
+        record_id,
+    };
+    if !wanted.event(&provider, event_id) || !wanted.time(time) {
+        return Some((seen, None));
+    }
+    let mut data = Vec::with_capacity(shape.data.len().min(MAX_ITEMS));
+    for (name, pieces) in shape.data.iter().take(MAX_ITEMS) {
+        let value = text(pieces, values, false)?;
+        data.push((
+            capped(name, MAX_NAME_CHARS),
+            capped(&value, MAX_VALUE_CHARS),
+        ));
+    }
+    let event = RawEvent {
+        input,
+        record_id,
+        time,
+        provider: capped(&provider, MAX_NAME_CHARS),
+        event_id,
+        channel: seen.channel.clone(),
+        computer: seen.computer.clone(),
+        data,
+    };
+    Some((seen, Some(event)))
+}
+
+fn value<'v, 'a>(
+    values: &'v [&'v [BinXmlValue<'a>]],
+    (array, index): Slot,
+) -> Option<&'v BinXmlValue<'a>> {
+    values.get(array)?.get(index)
+}
+
+/// Whether a value is not text: embedded BinXML (elements), an array (which repeats its
+/// element), or anything else the crate renders as structure. (A record's own embedded
+/// fragments are spliced in before this is asked.)
+fn structural(value: &BinXmlValue) -> bool {
+    if let BinXmlValue::BinXmlType(_) = value {
+        return false;
+    }
+    let mut probe = String::new();
+    value_text(value, &mut probe).is_none()
+}
+
+/// Whether the crate leaves an optional substitution of this value out.
+fn optional_empty(value: &BinXmlValue) -> bool {
+    match value {
+        BinXmlValue::NullType => true,
+        BinXmlValue::StringType(s) => s.is_empty(),
+        BinXmlValue::AnsiStringType(s) => s.is_empty(),
+        BinXmlValue::BinaryType(b) => b.is_empty(),
+        BinXmlValue::BinXmlType(b) => b.is_empty(),
+        _ => false,
+    }
+}
+
+/// The text the XML route reads for `pieces`: the values as the crate writes them into XML,
+/// and as an XML parser gives them back (line ends made `\n`; in an attribute, white space
+/// made spaces). `None` for a value this reader leaves to the crate.
+fn text(pieces: &[Piece], values: &[&[BinXmlValue]], attribute: bool) -> Option<String> {
+    let mut out = String::new();
+    for piece in pieces {
+        match piece {
+            Piece::Text(t) => out.push_str(&escaped(t)),
+            Piece::Sub { at, optional } => {
+                let Some(value) = value(values, *at) else {
+                    continue;
+                };
+                if *optional && optional_empty(value) {
+                    continue;
+                }
+                value_text(value, &mut out)?;
+            }
+        }
+    }
+    Some(as_parsed(out, attribute))
+}
+
+fn value_text(value: &BinXmlValue, out: &mut String) -> Option<()> {
+    use std::fmt::Write as _;
+    match value {
+        BinXmlValue::NullType => {}
+        BinXmlValue::BinXmlType([]) => {}
+        BinXmlValue::StringType(s) => out.push_str(&escaped(&s.to_string().ok()?)),
+        BinXmlValue::AnsiStringType(s) => out.push_str(&escaped(s)),
+        BinXmlValue::Int8Type(_)
+        | BinXmlValue::UInt8Type(_)
+        | BinXmlValue::Int16Type(_)
+        | BinXmlValue::UInt16Type(_)
+        | BinXmlValue::Int32Type(_)
+        | BinXmlValue::UInt32Type(_)
+        | BinXmlValue::Int64Type(_)
+        | BinXmlValue::UInt64Type(_)
+        | BinXmlValue::BoolType(_)
+        | BinXmlValue::BinaryType(_)
+        | BinXmlValue::GuidType(_)
+        | BinXmlValue::SizeTType(_)
+        | BinXmlValue::FileTimeType(_)
+        | BinXmlValue::SysTimeType(_)
+        | BinXmlValue::SidType(_)
+        | BinXmlValue::HexInt32Type(_)
+        | BinXmlValue::HexInt64Type(_) => {
+            let _ = write!(out, "{value}");
+        }
+        // Floats, arrays (which repeat their element), embedded BinXML, handles: the crate.
+        _ => return None,
+    }
+    Some(())
+}
+
+/// A string as the crate writes it into XML: C0 controls other than tab, line feed and
+/// carriage return, and the non-characters U+FFFE / U+FFFF, become `_`.
+fn escaped(s: &str) -> std::borrow::Cow<'_, str> {
+    let odd = |c: char| {
+        (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{FFFE}' | '\u{FFFF}')
+    };
+    if s.chars().any(odd) {
+        s.chars()
+            .map(|c| if odd(c) { '_' } else { c })
+            .collect::<String>()
+            .into()
+    } else {
+        s.into()
+    }
+}
+
+/// What an XML parser gives back for text written raw: `\r\n` and `\r` read as `\n`, and in
+/// an attribute every tab or line end read as a space.
+fn as_parsed(text: String, attribute: bool) -> String {
+    if !text.contains(['\r', '\n', '\t']) {
+        return text;
+    }
+    let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    if attribute {
+        text.replace(['\n', '\t'], " ")
+    } else {
+        text
+    }
+}
+
+/// TimeCreated's SystemTime, read from the text the crate writes for it.
+fn time(pieces: &[Piece], values: &[&[BinXmlValue]]) -> Option<DateTime<Utc>> {
+    super::xml::parse_time(&text(pieces, values, true)?)
+}
+
+/// BinXML tokens (MS-EVEN6 2.2.12), as `evtx_write` writes them.
+mod token {
+    pub const END_OF_STREAM: u8 = 0x00;
+    pub const OPEN_START_ELEMENT: u8 = 0x01;
+    pub const CLOSE_START_ELEMENT: u8 = 0x02;
+    pub const CLOSE_EMPTY_ELEMENT: u8 = 0x03;
+    pub const END_ELEMENT: u8 = 0x04;
+    pub const VALUE: u8 = 0x05;
+    pub const ATTRIBUTE: u8 = 0x06;
+    pub const NORMAL_SUBSTITUTION: u8 = 0x0d;
+    pub const OPTIONAL_SUBSTITUTION: u8 = 0x0e;
+    pub const TEMPLATE_INSTANCE: u8 = 0x0c;
+    pub const FRAGMENT_HEADER: u8 = 0x0f;
+    pub const HAS_MORE: u8 = 0x40;
+    /// BinXML value type of a UTF-16 string.
+    pub const STRING: u8 = 0x01;
+}
+
+/// The shape of a record made of the templates of `key`: the record's template with each
+/// embedded fragment's template in place of its substitution.
+fn build(chunk: &[u8], key: &Key, trees: &mut HashMap<u32, Option<Element>>) -> Option<Shape> {
+    let mut tree_of = |offset: u32| {
+        trees
+            .entry(offset)
+            .or_insert_with(|| tree(chunk, offset as usize))
+            .clone()
+    };
+    let mut root = tree_of(key.0)?;
+    for (k, (index, offset)) in key.1.iter().enumerate() {
+        let mut inner = tree_of(*offset)?;
+        relabel(&mut inner, k + 1);
+        if attribute_pieces(&root)
+            .iter()
+            .any(|p| matches!(p, Piece::Sub { at, .. } if *at == (0, *index)))
+        {
+            return None;
+        }
+        splice(&mut root, *index, &inner);
+    }
+    extract(&root)
+}
+
+/// Moves every substitution of a fragment's template to the fragment's value array.
+fn relabel(e: &mut Element, array: usize) {
+    let mut move_piece = |p: &mut Piece| {
+        if let Piece::Sub { at, .. } = p {
+            at.0 = array;
+        }
+    };
+    for (_, pieces) in &mut e.attributes {
+        pieces.iter_mut().for_each(&mut move_piece);
+    }
+    if let Some(d) = &mut e.dependency {
+        d.0 = array;
+    }
+    for c in &mut e.children {
+        match c {
+            Child::Piece(p) => move_piece(p),
+            Child::Element(inner) => relabel(inner, array),
+        }
+    }
+}
+
+/// Puts the fragment's element where the record's substitution `index` is.
+fn splice(e: &mut Element, index: usize, inner: &Element) {
+    for c in &mut e.children {
+        match c {
+            Child::Piece(Piece::Sub { at, .. }) if *at == (0, index) => {
+                *c = Child::Element(inner.clone());
+            }
+            Child::Element(child) => splice(child, index, inner),
+            Child::Piece(_) => {}
+        }
+    }
+}
+
+/// The element tree of the template defined at `offset` of the chunk, or `None` when its
+/// definition holds anything but the plain tokens.
+fn tree(chunk: &[u8], offset: usize) -> Option<Element> {
+    let size = u32_at(chunk, offset + 20)? as usize;
+    let body = chunk.get(offset + 24..(offset + 24).checked_add(size)?)?;
+    let mut walk = Walk {
+        chunk,
+        at: offset + 24,
+        end: offset + 24 + body.len(),
+    };
+    if walk.byte()? != token::FRAGMENT_HEADER {
+        return None;
+    }
+    walk.at += 3;
+    let root = walk.element()?;
+    if walk.byte()? != token::END_OF_STREAM {
+        return None;
+    }
+    Some(root)
+}
+
+/// An embedded fragment (a value of BinXML type, a slice of the chunk): its template's
+/// definition offset and its substitution values, when it is one TemplateInstance of plain
+/// values (MS-EVEN6 2.2.12; the layout `prescan` reads too).
+fn fragment<'a>(
+    record_chunk: &'a evtx::EvtxChunk<'a>,
+    bytes: &'a [u8],
+) -> Option<(u32, Vec<BinXmlValue<'a>>)> {
+    let chunk = record_chunk.data;
+    let start = (bytes.as_ptr() as usize).checked_sub(chunk.as_ptr() as usize)?;
+    let end = start.checked_add(bytes.len())?;
+    if end > chunk.len() {
+        return None;
+    }
+    let mut at = start;
+    if bytes.get(..4)? == [token::FRAGMENT_HEADER, 1, 1, 0] {
+        at += 4;
+    }
+    if *chunk.get(at)? != token::TEMPLATE_INSTANCE {
+        return None;
+    }
+    at += 2 + 4; // token, one byte of unknown use, template id
+    let definition = u32_at(chunk, at)?;
+    at += 4;
+    if definition as usize == at {
+        at += 24 + u32_at(chunk, at + 20)? as usize;
+    }
+    let count = u32_at(chunk, at)? as usize;
+    at += 4;
+    if count > 4096 || at + count * 4 > end {
+        return None;
+    }
+    let descriptors = at;
+    let mut value_at = at + count * 4;
+    let mut values = Vec::with_capacity(count);
+    for i in 0..count {
+        let size = usize::from(u16_at(chunk, descriptors + i * 4)?);
+        let kind = *chunk.get(descriptors + i * 4 + 2)?;
+        let raw = chunk.get(value_at..value_at + size)?;
+        if value_at + size > end {
+            return None;
+        }
+        values.push(plain_value(kind, raw, record_chunk)?);
+        value_at += size;
+    }
+    Some((definition, values))
+}
+
+/// A substitution value of a plain type from its bytes (MS-EVEN6 2.2.18), a FILETIME or a SID
+/// as the text the crate writes for it; `None` for the types left to the crate (floats,
+/// SYSTEMTIME, ANSI, arrays, BinXML).
+fn plain_value<'a>(
+    kind: u8,
+    raw: &'a [u8],
+    chunk: &'a evtx::EvtxChunk<'a>,
+) -> Option<BinXmlValue<'a>> {
+    fn le<const N: usize>(raw: &[u8]) -> Option<[u8; N]> {
+        raw.try_into().ok()
+    }
+    Some(match kind {
+        0x00 => BinXmlValue::NullType,
+        0x01 => {
+            let units = raw
+                .chunks_exact(2)
+                .position(|u| u == [0, 0])
+                .unwrap_or(raw.len() / 2);
+            BinXmlValue::StringType(evtx::Utf16LeSlice::new(raw, units))
+        }
+        0x03 => BinXmlValue::Int8Type(i8::from_le_bytes(le(raw)?)),
+        0x04 => BinXmlValue::UInt8Type(u8::from_le_bytes(le(raw)?)),
+        0x05 => BinXmlValue::Int16Type(i16::from_le_bytes(le(raw)?)),
+        0x06 => BinXmlValue::UInt16Type(u16::from_le_bytes(le(raw)?)),
+        0x07 => BinXmlValue::Int32Type(i32::from_le_bytes(le(raw)?)),
+        0x08 => BinXmlValue::UInt32Type(u32::from_le_bytes(le(raw)?)),
+        0x09 => BinXmlValue::Int64Type(i64::from_le_bytes(le(raw)?)),
+        0x0A => BinXmlValue::UInt64Type(u64::from_le_bytes(le(raw)?)),
+        0x0D => match i32::from_le_bytes(le(raw)?) {
+            0 => BinXmlValue::BoolType(false),
+            1 => BinXmlValue::BoolType(true),
+            _ => return None,
+        },
+        0x0E => BinXmlValue::BinaryType(raw),
+        0x0F => BinXmlValue::GuidType(le(raw)?),
+        0x11 => BinXmlValue::AnsiStringType(
+            chunk
+                .arena
+                .alloc_str(&filetime(u64::from_le_bytes(le(raw)?))?),
+        ),
+        0x13 => BinXmlValue::AnsiStringType(chunk.arena.alloc_str(&sid(raw)?)),
+        0x14 => BinXmlValue::HexInt32Type(u32::from_le_bytes(le(raw)?)),
+        0x15 => BinXmlValue::HexInt64Type(u64::from_le_bytes(le(raw)?)),
+        _ => return None,
+    })
+}
+
+/// Where `parse_event` looks, found in the template's tree the way it looks in the XML.
+fn extract(event: &Element) -> Option<Shape> {
+    if event.name != "Event" {
+        return None;
+    }
+    let system = child(event, "System")?;
+    let header = |name: &str| child(system, name).map(direct_text);
+    let provider = child(system, "Provider").and_then(|p| {
+        attribute(p, "Name")
+            .or_else(|| attribute(p, "EventSourceName"))
+            .cloned()
+    });
+    let time = child(system, "TimeCreated").and_then(|t| attribute(t, "SystemTime"))?;
+    let mut data = Vec::new();
+    if let Some(container) = event.children.iter().find_map(|c| match c {
+        Child::Element(e) if e.name == "EventData" || e.name == "UserData" => Some(e),
+        _ => None,
+    }) {
+        if container.name == "EventData" {
+            let mut unnamed = 0;
+            for item in elements(container) {
+                let name = match (item.name.as_str(), attribute(item, "Name")) {
+                    ("Data", Some(name)) => literal(name)?,
+                    ("Data", None) => {
+                        unnamed += 1;
+                        format!("Data[{}]", unnamed - 1)
+                    }
+                    (other, _) => other.to_string(),
+                };
+                data.push((name, all_text(item)));
+            }
+        } else {
+            leaves(container, &mut data);
+        }
+    }
+    let mut dependencies = Vec::new();
+    collect(event, &mut dependencies, true);
+    // The attributes read: an optional one left empty may be left out by the crate.
+    let read_attributes = child(system, "Provider")
+        .into_iter()
+        .flat_map(|p| p.attributes.iter())
+        .chain(
+            child(system, "TimeCreated")
+                .into_iter()
+                .flat_map(|t| t.attributes.iter()),
+        );
+    let optional_in_attributes = read_attributes
+        .flat_map(|(_, pieces)| pieces.iter())
+        .filter_map(|p| match p {
+            Piece::Sub { at, optional: true } => Some(*at),
+            _ => None,
+        })
+        .collect();
+    let mut all: Vec<Slot> = all_text(event)
+        .iter()
+        .chain(attribute_pieces(event).iter())
+        .filter_map(|p| match p {
+            Piece::Sub { at, .. } => Some(*at),
+            Piece::Text(_) => None,
+        })
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    Some(Shape {
+        provider,
+        event_id: header("EventID")?,
+        record_id: header("EventRecordID")?,
+        time: time.clone(),
+        channel: header("Channel").unwrap_or_default(),
+        computer: header("Computer").unwrap_or_default(),
+        data,
+        dependencies,
+        optional_in_attributes,
+        all,
+    })
+}
+
+/// Every piece of every attribute under the element (itself included).
+fn attribute_pieces(e: &Element) -> Vec<Piece> {
+    let mut out: Vec<Piece> = e.attributes.iter().flat_map(|(_, v)| v.clone()).collect();
+    for inner in elements(e) {
+        out.extend(attribute_pieces(inner));
+    }
+    out
+}
+
+fn elements(e: &Element) -> impl Iterator<Item = &Element> {
+    e.children.iter().filter_map(|c| match c {
+        Child::Element(e) => Some(e),
+        Child::Piece(_) => None,
+    })
+}
+
+fn child<'e>(e: &'e Element, name: &str) -> Option<&'e Element> {
+    elements(e).find(|c| c.name == name)
+}
+
+fn attribute<'e>(e: &'e Element, name: &str) -> Option<&'e Vec<Piece>> {
+    e.attributes.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+}
+
+fn literal(pieces: &[Piece]) -> Option<String> {
+    pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Text(t) => Some(t.as_str()),
+            Piece::Sub { .. } => None,
+        })
+        .collect()
+}
+
+/// The element's first text node, as roxmltree's `text()` gives it: the pieces before its
+/// first child element.
+fn direct_text(e: &Element) -> Vec<Piece> {
+    e.children
+        .iter()
+        .map_while(|c| match c {
+            Child::Piece(p) => Some(p.clone()),
+            Child::Element(_) => None,
+        })
+        .collect()
+}
+
+/// All text under the element, in document order.
+fn all_text(e: &Element) -> Vec<Piece> {
+    let mut out = Vec::new();
+    for c in &e.children {
+        match c {
+            Child::Piece(p) => out.push(p.clone()),
+            Child::Element(inner) => out.extend(all_text(inner)),
+        }
+    }
+    out
+}
+
+/// UserData's items: every element without child elements (itself included), in document
+/// order, by its name.
+fn leaves(e: &Element, out: &mut Vec<(String, Vec<Piece>)>) {
+    if elements(e).next().is_none() {
+        out.push((e.name.clone(), all_text(e)));
+        return;
+    }
+    for inner in elements(e) {
+        leaves(inner, out);
+    }
+}
+
+fn collect(e: &Element, dependencies: &mut Vec<Slot>, root: bool) {
+    // The root is always rendered (the crate clones it directly).
+    if let (Some(d), false) = (e.dependency, root) {
+        dependencies.push(d);
+    }
+    for inner in elements(e) {
+        collect(inner, dependencies, false);
+    }
+}
+
+/// A cursor over a template definition's tokens.
+struct Walk<'c> {
+    chunk: &'c [u8],
+    at: usize,
+    end: usize,
+}
+
+/// How deep elements may nest in a template this reader follows.
+const MAX_DEPTH: usize = 32;
+
+impl Walk<'_> {
+    fn byte(&mut self) -> Option<u8> {
+        if self.at >= self.end {
+            return None;
+        }
+        let b = *self.chunk.get(self.at)?;
+        self.at += 1;
+        Some(b)
+    }
+
+    fn u16(&mut self) -> Option<u16> {
+        let v = u16_at(self.chunk, self.at)?;
+        self.at += 2;
+        Some(v)
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        let v = u32_at(self.chunk, self.at)?;
+        self.at += 4;
+        Some(v)
+    }
+
+    /// A name reference: the string-table entry at its offset, skipped when inline.
+    fn name(&mut self) -> Option<String> {
+        let offset = self.u32()? as usize;
+        let name = name_at(self.chunk, offset)?;
+        let entry = 8 + (name.encode_utf16().count() + 1) * 2;
+        // Inline when the reference points right after itself; a template embedded in a
+        // value may also carry its names inline while pointing at the same name elsewhere.
+        if offset == self.at || name_at(self.chunk, self.at).as_deref() == Some(name.as_str()) {
+            self.at += entry;
+        }
+        // A prefixed name (`ns:Name`) is matched by local name in XML: not followed here.
+        (!name.contains(':')).then_some(name)
+    }
+
+    fn element(&mut self) -> Option<Element> {
+        self.element_at(0)
+    }
+
+    fn element_at(&mut self, depth: usize) -> Option<Element> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        let start = self.byte()?;
+        if start & !token::HAS_MORE != token::OPEN_START_ELEMENT {
+            return None;
+        }
+        let dependency = self.u16()?;
+        let _size = self.u32()?;
+        let mut element = Element {
+            name: self.name()?,
+            dependency: (dependency != 0xFFFF).then_some((0, usize::from(dependency))),
+            ..Element::default()
+        };
+        if start & token::HAS_MORE != 0 {
+            let _list_size = self.u32()?;
+            loop {
+                let t = self.byte()?;
+                if t & !token::HAS_MORE != token::ATTRIBUTE {
+                    return None;
+                }
+                let name = self.name()?;
+                let value = self.piece()?;
+                element.attributes.push((name, vec![value]));
+                if t & token::HAS_MORE == 0 {
+                    break;
+                }
+            }
+        }
+        match self.byte()? {
+            token::CLOSE_EMPTY_ELEMENT => return Some(element),
+            token::CLOSE_START_ELEMENT => {}
+            _ => return None,
+        }
+        loop {
+            let t = *self.chunk.get(self.at)?;
+            match t & !token::HAS_MORE {
+                token::END_ELEMENT => {
+                    self.at += 1;
+                    return Some(element);
+                }
+                token::OPEN_START_ELEMENT => {
+                    let inner = self.element_at(depth + 1)?;
+                    element.children.push(Child::Element(inner));
+                }
+                _ => {
+                    let piece = self.piece()?;
+                    // Adjacent pieces are one text node in the XML.
+                    element.children.push(Child::Piece(piece));
+                }
+            }
+        }
+    }
+
+    /// A value token (UTF-16 text) or a substitution.
+    fn piece(&mut self) -> Option<Piece> {
+        match self.byte()? & !token::HAS_MORE {
+            token::VALUE => {
+                if self.byte()? != token::STRING {
+                    return None;
+                }
+                let units = usize::from(self.u16()?);
+                let bytes = self.chunk.get(self.at..self.at + units * 2)?;
+                self.at += units * 2;
+                let text = utf16(bytes)?;
+                Some(Piece::Text(text))
+            }
+            t @ (token::NORMAL_SUBSTITUTION | token::OPTIONAL_SUBSTITUTION) => {
+                let index = usize::from(self.u16()?);
+                let _type = self.byte()?;
+                Some(Piece::Sub {
+                    at: (0, index),
+                    optional: t == token::OPTIONAL_SUBSTITUTION,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A FILETIME as the crate writes it: RFC 3339 in UTC with its seven digits of 100 ns.
+fn filetime(ticks: u64) -> Option<String> {
+    const TICKS_TO_1970: u64 = 116_444_736_000_000_000;
+    let since = ticks.checked_sub(TICKS_TO_1970)?;
+    let t = DateTime::from_timestamp(i64::try_from(since / 10_000_000).ok()?, 0)?;
+    Some(format!(
+        "{}.{:07}Z",
+        t.format("%Y-%m-%dT%H:%M:%S"),
+        since % 10_000_000
+    ))
+}
+
+/// A SID as text (`S-1-5-18`): revision, 48-bit big-endian authority, sub-authorities.
+fn sid(raw: &[u8]) -> Option<String> {
+    use std::fmt::Write as _;
+    let (&revision, rest) = raw.split_first()?;
+    let (&count, rest) = rest.split_first()?;
+    let authority = rest
+        .get(..6)?
+        .iter()
+        .fold(0u64, |a, b| (a << 8) | u64::from(*b));
+    if authority >= 1 << 32 || rest.len() != 6 + usize::from(count) * 4 {
+        return None;
+    }
+    let mut out = format!("S-{revision}-{authority}");
+    for sub in rest[6..].chunks_exact(4) {
+        let _ = write!(
+            out,
+            "-{}",
+            u32::from_le_bytes([sub[0], sub[1], sub[2], sub[3]])
+        );
+    }
+    Some(out)
+}
+
+/// The name of the string-table entry at `offset`: next (4), hash (2), length (2), UTF-16.
+fn name_at(chunk: &[u8], offset: usize) -> Option<String> {
+    let units = usize::from(u16_at(chunk, offset + 6)?);
+    utf16(chunk.get(offset + 8..offset + 8 + units * 2)?)
+}
+
+fn utf16(bytes: &[u8]) -> Option<String> {
+    let units: Vec<u16> = bytes
+        .chunks_exact(2)
+        .map(|b| u16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    String::from_utf16(&units).ok()
+}
+
+fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}

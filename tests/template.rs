@@ -1,0 +1,102 @@
+//! The template reader (`input::template`) gives, for every record it reads, exactly the
+//! event the XML route gives (the crate renders Event XML, `parse_event` reads it): on every
+//! record of the real samples and of the fixtures' EVTX files.
+
+mod common;
+
+use evtx::{EvtxParser, ParserSettings};
+use hvtriage::input::template::{self, Shapes};
+use hvtriage::input::xml::parse_event;
+use hvtriage::input::{Everything, RawEvent};
+use std::path::Path;
+
+fn key(e: &RawEvent) -> String {
+    format!(
+        "{} {} {:?} {:?} {} {:?} {:?} {:?}",
+        e.record_id, e.time, e.provider, e.event_id, e.input, e.channel, e.computer, e.data
+    )
+}
+
+/// (records compared, records the template reader read), and every difference.
+fn compare(path: &Path, differences: &mut Vec<String>) -> (usize, usize) {
+    let Ok(parser) = EvtxParser::from_path(path) else {
+        return (0, 0);
+    };
+    let mut parser = parser.with_configuration(ParserSettings::default().num_threads(1));
+    let (mut compared, mut direct) = (0, 0);
+    for chunk in parser.chunks() {
+        let Ok(mut chunk) = chunk else { continue };
+        let Ok(mut parsed) = chunk.parse(std::sync::Arc::new(ParserSettings::default())) else {
+            continue;
+        };
+        let mut shapes = Shapes::default();
+        for record in parsed.iter().filter_map(Result::ok) {
+            if record.recovered {
+                continue;
+            }
+            let Ok(instances) = record.template_instances() else {
+                continue;
+            };
+            let fast = template::read(&record, &instances, &mut shapes, 0, &Everything);
+            let Ok(xml) = record.into_xml() else { continue };
+            let Ok(doc) = roxmltree::Document::parse(&xml.data) else {
+                continue;
+            };
+            let Ok((seen, event)) = parse_event(0, doc.root_element(), &Everything) else {
+                continue;
+            };
+            compared += 1;
+            let Some((fast_seen, fast_event)) = fast else {
+                continue;
+            };
+            direct += 1;
+            let slow = (
+                seen.time,
+                seen.computer,
+                seen.channel,
+                seen.record_id,
+                event.as_ref().map(key),
+            );
+            let quick = (
+                fast_seen.time,
+                fast_seen.computer,
+                fast_seen.channel,
+                fast_seen.record_id,
+                fast_event.as_ref().map(key),
+            );
+            if slow != quick && differences.len() < 20 {
+                differences.push(format!(
+                    "{}: record {}\n  xml:      {slow:?}\n  template: {quick:?}",
+                    path.display(),
+                    xml.event_record_id
+                ));
+            }
+        }
+    }
+    (compared, direct)
+}
+
+#[test]
+fn the_template_reader_gives_the_xml_routes_event_for_every_record_it_reads() {
+    let mut files = common::files(&common::samples(), "evtx");
+    files.extend(common::files(&common::root().join("fixtures"), "evtx"));
+    let mut differences = Vec::new();
+    let (mut compared, mut direct) = (0, 0);
+    for file in &files {
+        let (c, d) = compare(file, &mut differences);
+        compared += c;
+        direct += d;
+    }
+    assert!(
+        differences.is_empty(),
+        "the template reader differs:\n{}",
+        differences.join("\n")
+    );
+    eprintln!("{direct} of {compared} records read through their template");
+    assert!(compared > 20_000, "{compared} records compared");
+    // Windows writes nearly every record as one plain template instance.
+    assert!(
+        direct * 10 >= compared * 9,
+        "only {direct} of {compared} records read through their template"
+    );
+}
