@@ -6,7 +6,7 @@ mod common;
 
 use evtx::{EvtxParser, ParserSettings};
 use hvtriage::input::template::{self, Shapes};
-use hvtriage::input::xml::parse_event;
+use hvtriage::input::xml::{parse_event, Seen};
 use hvtriage::input::{Everything, RawEvent};
 use std::path::Path;
 
@@ -14,6 +14,17 @@ fn key(e: &RawEvent) -> String {
     format!(
         "{} {} {:?} {:?} {} {:?} {:?} {:?}",
         e.record_id, e.time, e.provider, e.event_id, e.input, e.channel, e.computer, e.data
+    )
+}
+
+/// What one route gives for a record, in a form that compares.
+fn summary(seen: Seen, event: Option<&RawEvent>) -> (String, String, String, u64, Option<String>) {
+    (
+        seen.time.to_rfc3339(),
+        seen.computer,
+        seen.channel,
+        seen.record_id,
+        event.map(key),
     )
 }
 
@@ -50,20 +61,8 @@ fn compare(path: &Path, differences: &mut Vec<String>) -> (usize, usize) {
                 continue;
             };
             direct += 1;
-            let slow = (
-                seen.time,
-                seen.computer,
-                seen.channel,
-                seen.record_id,
-                event.as_ref().map(key),
-            );
-            let quick = (
-                fast_seen.time,
-                fast_seen.computer,
-                fast_seen.channel,
-                fast_seen.record_id,
-                fast_event.as_ref().map(key),
-            );
+            let slow = summary(seen, event.as_ref());
+            let quick = summary(fast_seen, fast_event.as_ref());
             if slow != quick && differences.len() < 20 {
                 differences.push(format!(
                     "{}: record {}\n  xml:      {slow:?}\n  template: {quick:?}",

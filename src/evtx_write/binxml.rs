@@ -13,22 +13,22 @@ use super::values::Value;
 /// A chunk is 64 KiB; nothing written may end past it.
 pub(crate) const CHUNK_SIZE: usize = 0x10000;
 
-/// BinXML tokens (MS-EVEN6 2.2.12).
-mod token {
-    pub(super) const END_OF_STREAM: u8 = 0x00;
-    pub(super) const OPEN_START_ELEMENT: u8 = 0x01;
-    pub(super) const CLOSE_START_ELEMENT: u8 = 0x02;
-    pub(super) const CLOSE_EMPTY_ELEMENT: u8 = 0x03;
-    pub(super) const END_ELEMENT: u8 = 0x04;
-    pub(super) const VALUE: u8 = 0x05;
-    pub(super) const ATTRIBUTE: u8 = 0x06;
-    pub(super) const TEMPLATE_INSTANCE: u8 = 0x0c;
-    pub(super) const NORMAL_SUBSTITUTION: u8 = 0x0d;
-    pub(super) const OPTIONAL_SUBSTITUTION: u8 = 0x0e;
-    pub(super) const FRAGMENT_HEADER: u8 = 0x0f;
+/// BinXML tokens (MS-EVEN6 2.2.12), as the writer writes them and `input::template` reads them.
+pub(crate) mod token {
+    pub(crate) const END_OF_STREAM: u8 = 0x00;
+    pub(crate) const OPEN_START_ELEMENT: u8 = 0x01;
+    pub(crate) const CLOSE_START_ELEMENT: u8 = 0x02;
+    pub(crate) const CLOSE_EMPTY_ELEMENT: u8 = 0x03;
+    pub(crate) const END_ELEMENT: u8 = 0x04;
+    pub(crate) const VALUE: u8 = 0x05;
+    pub(crate) const ATTRIBUTE: u8 = 0x06;
+    pub(crate) const TEMPLATE_INSTANCE: u8 = 0x0c;
+    pub(crate) const NORMAL_SUBSTITUTION: u8 = 0x0d;
+    pub(crate) const OPTIONAL_SUBSTITUTION: u8 = 0x0e;
+    pub(crate) const FRAGMENT_HEADER: u8 = 0x0f;
     /// "More data follows" flag: on an element start, it has attributes; on an
     /// attribute, another attribute follows.
-    pub(super) const HAS_MORE: u8 = 0x40;
+    pub(crate) const HAS_MORE: u8 = 0x40;
 }
 
 /// Fragment header: token, major 1, minor 1, flags 0 (as Windows writes it).

@@ -6,11 +6,11 @@
 //! System template shape, EventData/UserData as a nested instance), lay the instances out
 //! as BinXML records (`binxml`) in 64 KiB chunks (`chunk`), and prefix the file header.
 
-mod binxml;
+pub(crate) mod binxml;
 mod chunk;
 mod event;
 mod model;
-mod values;
+pub(crate) mod values;
 
 use chunk::{Chunk, MAX_RECORD_SIZE};
 use model::EventRecord;

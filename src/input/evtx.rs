@@ -335,11 +335,14 @@ fn read_record(
 ) {
     let header_time = to_chrono(record.timestamp);
     let record_id = record.event_record_id;
-    let instances = record.template_instances().ok();
     // The chunk's first record is always read: it names the computer and channel.
-    if !out.seen.is_empty()
-        && (!wanted.time(header_time) || !prefilter(instances.as_deref(), wanted))
-    {
+    let first = out.seen.is_empty();
+    if !first && !wanted.time(header_time) {
+        out.rest.add(header_time, record_id);
+        return;
+    }
+    let instances = record.template_instances().ok();
+    if !first && !prefilter(instances.as_deref(), wanted) {
         out.rest.add(header_time, record_id);
         return;
     }

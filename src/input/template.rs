@@ -15,12 +15,16 @@
 //! value inside an attribute, text that is not valid UTF-16) gives `None`, and the caller
 //! renders that record through the crate as before.
 
-use super::xml::{capped, Seen, MAX_ITEMS, MAX_NAME_CHARS, MAX_VALUE_CHARS};
+use super::prescan::{u16_at, u32_at};
+use super::xml::{capped, item_name, Seen, MAX_ITEMS, MAX_NAME_CHARS, MAX_VALUE_CHARS};
 use super::{RawEvent, Wanted};
+use crate::evtx_write::binxml::token;
+use crate::evtx_write::values::ty;
 use chrono::{DateTime, Utc};
 use evtx::binxml::value_variant::BinXmlValue;
 use evtx::binxml::BinXmlTemplateValues;
 use evtx::EvtxRecord;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 /// A piece of an element's text or of an attribute's value.
@@ -115,11 +119,14 @@ pub fn read(
         instance.template_def_offset,
         nested.iter().map(|(i, d, _)| (*i, *d)).collect(),
     );
-    if !shapes.shapes.contains_key(&key) {
-        let built = build(chunk, &key, &mut shapes.trees);
-        shapes.shapes.insert(key.clone(), built);
+    let shape = match shapes.shapes.entry(key) {
+        Entry::Occupied(known) => known.into_mut(),
+        Entry::Vacant(new) => {
+            let built = build(chunk, new.key(), &mut shapes.trees);
+            new.insert(built)
+        }
     }
-    let shape = shapes.shapes.get(&key)?.as_ref()?;
+    .as_ref()?;
     let mut arrays: Vec<&[BinXmlValue]> = Vec::with_capacity(1 + nested.len());
     arrays.push(&instance.values);
     arrays.extend(nested.iter().map(|(_, _, v)| v.as_slice()));
@@ -186,15 +193,56 @@ fn value<'v, 'a>(
     values.get(array)?.get(index)
 }
 
-/// Whether a value is not text: embedded BinXML (elements), an array (which repeats its
-/// element), or anything else the crate renders as structure. (A record's own embedded
-/// fragments are spliced in before this is asked.)
+/// Whether a value is not text: an array (which repeats its element), a float, a handle, or
+/// anything else `value_text` leaves to the crate, or a string that is not valid UTF-16. (A
+/// record's own embedded fragments are spliced in before this is asked.) Decides from the
+/// value's kind, without writing it.
 fn structural(value: &BinXmlValue) -> bool {
-    if let BinXmlValue::BinXmlType(_) = value {
-        return false;
+    match value {
+        BinXmlValue::BinXmlType(_) => false,
+        BinXmlValue::StringType(s) => !utf16_decodes(s.as_bytes()),
+        other => !plain(other),
     }
-    let mut probe = String::new();
-    value_text(value, &mut probe).is_none()
+}
+
+/// Whether UTF-16LE bytes decode (`Utf16LeSlice::to_string`'s test: even length, no unpaired
+/// surrogate), without decoding them into a string.
+fn utf16_decodes(bytes: &[u8]) -> bool {
+    bytes.len().is_multiple_of(2)
+        && char::decode_utf16(
+            bytes
+                .chunks_exact(2)
+                .map(|u| u16::from_le_bytes([u[0], u[1]])),
+        )
+        .all(|c| c.is_ok())
+}
+
+/// The kinds `value_text` writes as the crate does.
+fn plain(value: &BinXmlValue) -> bool {
+    matches!(
+        value,
+        BinXmlValue::NullType
+            | BinXmlValue::BinXmlType([])
+            | BinXmlValue::StringType(_)
+            | BinXmlValue::AnsiStringType(_)
+            | BinXmlValue::Int8Type(_)
+            | BinXmlValue::UInt8Type(_)
+            | BinXmlValue::Int16Type(_)
+            | BinXmlValue::UInt16Type(_)
+            | BinXmlValue::Int32Type(_)
+            | BinXmlValue::UInt32Type(_)
+            | BinXmlValue::Int64Type(_)
+            | BinXmlValue::UInt64Type(_)
+            | BinXmlValue::BoolType(_)
+            | BinXmlValue::BinaryType(_)
+            | BinXmlValue::GuidType(_)
+            | BinXmlValue::SizeTType(_)
+            | BinXmlValue::FileTimeType(_)
+            | BinXmlValue::SysTimeType(_)
+            | BinXmlValue::SidType(_)
+            | BinXmlValue::HexInt32Type(_)
+            | BinXmlValue::HexInt64Type(_)
+    )
 }
 
 /// Whether the crate leaves an optional substitution of this value out.
@@ -234,28 +282,11 @@ fn text(pieces: &[Piece], values: &[&[BinXmlValue]], attribute: bool) -> Option<
 fn value_text(value: &BinXmlValue, out: &mut String) -> Option<()> {
     use std::fmt::Write as _;
     match value {
-        BinXmlValue::NullType => {}
-        BinXmlValue::BinXmlType([]) => {}
+        BinXmlValue::NullType | BinXmlValue::BinXmlType([]) => {}
         BinXmlValue::StringType(s) => out.push_str(&escaped(&s.to_string().ok()?)),
         BinXmlValue::AnsiStringType(s) => out.push_str(&escaped(s)),
-        BinXmlValue::Int8Type(_)
-        | BinXmlValue::UInt8Type(_)
-        | BinXmlValue::Int16Type(_)
-        | BinXmlValue::UInt16Type(_)
-        | BinXmlValue::Int32Type(_)
-        | BinXmlValue::UInt32Type(_)
-        | BinXmlValue::Int64Type(_)
-        | BinXmlValue::UInt64Type(_)
-        | BinXmlValue::BoolType(_)
-        | BinXmlValue::BinaryType(_)
-        | BinXmlValue::GuidType(_)
-        | BinXmlValue::SizeTType(_)
-        | BinXmlValue::FileTimeType(_)
-        | BinXmlValue::SysTimeType(_)
-        | BinXmlValue::SidType(_)
-        | BinXmlValue::HexInt32Type(_)
-        | BinXmlValue::HexInt64Type(_) => {
-            let _ = write!(out, "{value}");
+        other if plain(other) => {
+            let _ = write!(out, "{other}");
         }
         // Floats, arrays (which repeat their element), embedded BinXML, handles: the crate.
         _ => return None,
@@ -296,24 +327,6 @@ fn as_parsed(text: String, attribute: bool) -> String {
 /// TimeCreated's SystemTime, read from the text the crate writes for it.
 fn time(pieces: &[Piece], values: &[&[BinXmlValue]]) -> Option<DateTime<Utc>> {
     super::xml::parse_time(&text(pieces, values, true)?)
-}
-
-/// BinXML tokens (MS-EVEN6 2.2.12), as `evtx_write` writes them.
-mod token {
-    pub const END_OF_STREAM: u8 = 0x00;
-    pub const OPEN_START_ELEMENT: u8 = 0x01;
-    pub const CLOSE_START_ELEMENT: u8 = 0x02;
-    pub const CLOSE_EMPTY_ELEMENT: u8 = 0x03;
-    pub const END_ELEMENT: u8 = 0x04;
-    pub const VALUE: u8 = 0x05;
-    pub const ATTRIBUTE: u8 = 0x06;
-    pub const NORMAL_SUBSTITUTION: u8 = 0x0d;
-    pub const OPTIONAL_SUBSTITUTION: u8 = 0x0e;
-    pub const TEMPLATE_INSTANCE: u8 = 0x0c;
-    pub const FRAGMENT_HEADER: u8 = 0x0f;
-    pub const HAS_MORE: u8 = 0x40;
-    /// BinXML value type of a UTF-16 string.
-    pub const STRING: u8 = 0x01;
 }
 
 /// The shape of a record made of the templates of `key`: the record's template with each
@@ -510,14 +523,11 @@ fn extract(event: &Element) -> Option<Shape> {
         if container.name == "EventData" {
             let mut unnamed = 0;
             for item in elements(container) {
-                let name = match (item.name.as_str(), attribute(item, "Name")) {
-                    ("Data", Some(name)) => literal(name)?,
-                    ("Data", None) => {
-                        unnamed += 1;
-                        format!("Data[{}]", unnamed - 1)
-                    }
-                    (other, _) => other.to_string(),
+                let name = match attribute(item, "Name") {
+                    Some(pieces) => Some(literal(pieces)?),
+                    None => None,
                 };
+                let name = item_name(&item.name, name.as_deref(), &mut unnamed);
                 data.push((name, all_text(item)));
             }
         } else {
@@ -755,7 +765,7 @@ impl Walk<'_> {
     fn piece(&mut self) -> Option<Piece> {
         match self.byte()? & !token::HAS_MORE {
             token::VALUE => {
-                if self.byte()? != token::STRING {
+                if self.byte()? != ty::STRING {
                     return None;
                 }
                 let units = usize::from(self.u16()?);
@@ -824,12 +834,4 @@ fn utf16(bytes: &[u8]) -> Option<String> {
         .map(|b| u16::from_le_bytes([b[0], b[1]]))
         .collect();
     String::from_utf16(&units).ok()
-}
-
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
-}
-
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }

@@ -388,14 +388,7 @@ fn all_data_items(container: Node) -> Vec<(String, String)> {
     let mut unnamed = 0;
     if container.has_tag_name("EventData") {
         for item in container.children().filter(Node::is_element) {
-            let name = match (item.tag_name().name(), item.attribute("Name")) {
-                ("Data", Some(name)) => name.to_string(),
-                ("Data", None) => {
-                    unnamed += 1;
-                    format!("Data[{}]", unnamed - 1)
-                }
-                (other, _) => other.to_string(),
-            };
+            let name = item_name(item.tag_name().name(), item.attribute("Name"), &mut unnamed);
             items.push((name, text_of(item)));
         }
     } else {
@@ -407,6 +400,19 @@ fn all_data_items(container: Node) -> Vec<(String, String)> {
         }
     }
     items
+}
+
+/// The name an EventData item is known by: a `<Data>`'s `Name`, an unnamed `<Data>` as
+/// `Data[i]` (`unnamed` counts them), any other element (`<Binary>`) by its tag.
+pub(super) fn item_name(tag: &str, name: Option<&str>, unnamed: &mut usize) -> String {
+    match (tag, name) {
+        ("Data", Some(name)) => name.to_string(),
+        ("Data", None) => {
+            *unnamed += 1;
+            format!("Data[{}]", *unnamed - 1)
+        }
+        (other, _) => other.to_string(),
+    }
 }
 
 /// All text of an element (a message can be split by entities into several text nodes).
