@@ -34,6 +34,7 @@ pub mod outputs;
 pub mod report;
 pub mod rules;
 pub mod signal;
+pub mod stream;
 pub mod timeline;
 
 use analysis::{Analysis, Host};
@@ -240,7 +241,7 @@ pub fn analyze(paths: &[PathBuf], rules: &RuleSet, options: &Options) -> Result<
     })
 }
 
-fn nothing_readable(
+pub(crate) fn nothing_readable(
     paths_given: &[PathBuf],
     skipped: &[input::Skipped],
     inputs: &[InputReport],

@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use hvtriage::rules::{RuleSet, Severity};
-use hvtriage::{analyze, report, Options};
+use hvtriage::{analyze, report, stream, Options};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -676,6 +676,9 @@ fn written(lang: &str, what: &str, path: &str) -> String {
 fn run_timeline(args: TimelineArgs) -> Result<ExitCode, Fatal> {
     let rules = rule_set(args.case.rules.as_deref())?;
     let options = options(&args.case, "en", args.all)?;
+    if args.all {
+        return stream_timeline(&args, &options);
+    }
     let analysis = analyze(&args.case.paths, &rules, &options)?;
     let text = match args.format.as_str() {
         "csv" => report::csv::render(&analysis),
@@ -684,6 +687,32 @@ fn run_timeline(args: TimelineArgs) -> Result<ExitCode, Fatal> {
     };
     print(&text)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `timeline --all`: every record, streamed to standard output as it is merged.
+fn stream_timeline(args: &TimelineArgs, options: &Options) -> Result<ExitCode, Fatal> {
+    let format = match args.format.as_str() {
+        "csv" => stream::Format::Csv,
+        "jsonl" => stream::Format::Jsonl,
+        _ => stream::Format::Text,
+    };
+    let mut out = std::io::stdout().lock();
+    match stream::timeline_all(
+        &args.case.paths,
+        options,
+        format,
+        stream::MEMORY_BUDGET,
+        &mut out,
+    ) {
+        Ok(_) => Ok(ExitCode::SUCCESS),
+        Err(stream::StreamError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            std::process::exit(0)
+        }
+        Err(stream::StreamError::Io(e)) => Err(Fatal(format!(
+            "cannot write the timeline ({e}); check standard output and the temporary folder ($TMPDIR) have room"
+        ))),
+        Err(stream::StreamError::Case(e)) => Err(e.into()),
+    }
 }
 
 fn write_file(path: &Path, text: &str) -> Result<(), Fatal> {

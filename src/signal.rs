@@ -605,22 +605,33 @@ impl Signal {
 
     /// Any record as a timeline entry (`timeline --all`): named by its provider and id.
     pub fn raw(event: RawEvent) -> Signal {
-        let summary: Vec<&str> = event.data.iter().map(|(_, v)| v.as_str()).take(4).collect();
+        let mut text = String::new();
+        raw_text(&event, &mut text);
         Signal {
             id: 0,
-            name: "event".into(),
+            name: RAW.into(),
             time: event.time,
             at: event.time,
             host: host_key(&event.computer),
             fields: BTreeMap::new(),
-            text: format!(
-                "{} {}: {}",
-                event.provider,
-                event.event_id,
-                summary.join(" | ")
-            ),
+            text,
             text_ja: None,
             event,
         }
+    }
+}
+
+/// The name of a signal made of any event (`timeline --all`).
+pub const RAW: &str = "event";
+
+/// The text of a signal made of any event: `Provider Id: ` and its first four data values.
+pub fn raw_text(event: &RawEvent, out: &mut String) {
+    use std::fmt::Write as _;
+    let _ = write!(out, "{} {}: ", event.provider, event.event_id);
+    for (i, (_, value)) in event.data.iter().take(4).enumerate() {
+        if i > 0 {
+            out.push_str(" | ");
+        }
+        out.push_str(value);
     }
 }

@@ -3,13 +3,13 @@
 //! costs only its own records, and every loss is reported.
 
 use super::source::{ByteSource, Progress};
-use super::xml::{parse_event, BadEvent};
+use super::xml::{parse_event, BadEvent, Seen};
 use super::{prescan, template};
 use super::{Input, InputReport, LogSpan, RawEvent, Wanted};
 use chrono::{DateTime, Utc};
 use evtx::binxml::value_variant::BinXmlValue;
 use evtx::binxml::BinXmlTemplateValues;
-use evtx::{EvtxChunkData, EvtxRecord, ParserSettings};
+use evtx::{EvtxChunk, EvtxChunkData, EvtxRecord, ParserSettings};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -41,6 +41,14 @@ struct ChunkRead {
 }
 
 impl ChunkRead {
+    /// Counts a rendered record for its computer and channel.
+    fn see(&mut self, seen: Seen) {
+        self.seen
+            .entry((seen.computer, seen.channel))
+            .or_default()
+            .add(seen.time, seen.record_id);
+    }
+
     fn records(&self) -> u64 {
         self.rest.records + self.seen.values().map(|s| s.records).sum::<u64>()
     }
@@ -84,7 +92,8 @@ pub fn read(
         let mut part: Vec<ChunkRead> = (window..(window + WINDOW_CHUNKS).min(chunks))
             .into_par_iter()
             .map(|n| {
-                let chunk = read_chunk(index, bytes, n, &settings, wanted);
+                let mut chunk = read_chunk(index, bytes, n, &settings, wanted);
+                wanted.take(&mut chunk.events);
                 progress.add(CHUNK_BYTES);
                 chunk
             })
@@ -224,7 +233,8 @@ fn read_chunk(
     };
     chunk.number = Some(number);
     let declared = declared_records(&chunk);
-    if !chunk.validate_checksum() {
+    let checksum_ok = chunk.validate_checksum();
+    if !checksum_ok {
         out.warnings.push(format!(
             "chunk {number}: checksum does not match; its records were read but may be damaged"
         ));
@@ -287,6 +297,14 @@ fn read_chunk(
             return out;
         }
     };
+    if first_error.is_none() && checksum_ok && !slack_holds_records(parsed.data) {
+        if let Some(direct) = read_direct(index, &parsed, wanted) {
+            out.seen = direct.seen;
+            out.rest = direct.rest;
+            out.events = direct.events;
+            return out;
+        }
+    }
     let mut errors = 0usize;
     let mut shapes = template::Shapes::default();
     for record in parsed.iter() {
@@ -312,6 +330,40 @@ fn read_chunk(
     // to read count as lost.
     out.lost += errors as u64;
     out
+}
+
+/// Reads a sound chunk's records straight from their bytes: each record's header, then its
+/// template instance (`template::read_bytes`), as the crate's iterator would walk them (from
+/// the chunk header to the free space, or the header's last record). `None` when any record
+/// is not of the plain shape, or the walk does not end where the crate's would: the crate's
+/// iterator then reads the whole chunk.
+fn read_direct(index: usize, chunk: &EvtxChunk, wanted: &dyn Wanted) -> Option<ChunkRead> {
+    let data = chunk.data;
+    let end = (chunk.header.free_space_offset as usize).min(data.len());
+    let mut out = ChunkRead::default();
+    let mut shapes = template::Shapes::default();
+    let mut at = prescan::CHUNK_HEADER_BYTES;
+    while at < end {
+        let record = prescan::record_at(data, at, end)?;
+        at += record.size;
+        let header_time = from_filetime(record.filetime);
+        let first = out.seen.is_empty();
+        if !first && !wanted.time(header_time) {
+            out.rest.add(header_time, record.id);
+        } else {
+            let (seen, event) =
+                template::read_bytes(chunk, record.binxml, &mut shapes, index, wanted)?;
+            if seen.record_id != record.id {
+                return None;
+            }
+            out.see(seen);
+            out.events.extend(event);
+        }
+        if record.id == chunk.header.last_event_record_id {
+            break;
+        }
+    }
+    (at == end || data[at..end].iter().all(|b| *b == 0)).then_some(out)
 }
 
 /// How many records the chunk header says it holds (0 when the header makes no sense).
@@ -351,10 +403,7 @@ fn read_record(
         .zip(shapes)
         .and_then(|(instances, shapes)| template::read(&record, instances, shapes, index, wanted));
     if let Some((seen, event)) = direct {
-        out.seen
-            .entry((seen.computer, seen.channel))
-            .or_default()
-            .add(seen.time, seen.record_id);
+        out.see(seen);
         out.events.extend(event);
         return;
     }
@@ -373,10 +422,7 @@ fn read_record(
         .and_then(|doc| parse_event(index, doc.root_element(), wanted));
     match parsed {
         Ok((seen, event)) => {
-            out.seen
-                .entry((seen.computer, seen.channel))
-                .or_default()
-                .add(seen.time, seen.record_id);
+            out.see(seen);
             out.events.extend(event);
         }
         Err(BadEvent(why)) => {

@@ -207,6 +207,10 @@ pub trait Wanted: Sync {
     fn overlaps(&self, _first: DateTime<Utc>, _last: DateTime<Utc>) -> bool {
         true
     }
+    /// Takes events as soon as they are read, on the thread that read them (a chunk of an
+    /// EVTX file at a time): what it leaves in `events` is kept. `timeline --all` streams
+    /// every event out so, holding none; by default all are kept.
+    fn take(&self, _events: &mut Vec<RawEvent>) {}
 }
 
 /// Another `Wanted` limited to a span of time, widened by [`WINDOW_MARGIN_HOURS`] on each
@@ -258,6 +262,9 @@ impl Wanted for Windowed<'_> {
     fn overlaps(&self, first: DateTime<Utc>, last: DateTime<Utc>) -> bool {
         self.from.is_none_or(|f| last >= f) && self.to.is_none_or(|t| first <= t)
     }
+    fn take(&self, events: &mut Vec<RawEvent>) {
+        self.inner.take(events);
+    }
 }
 
 /// The most wanted events kept from one input. A cluster's real logs hold a few thousand of
@@ -295,13 +302,16 @@ pub fn read(
     wanted: &dyn Wanted,
     progress: &Progress,
 ) -> (InputReport, Vec<RawEvent>) {
-    match input.format {
-        Format::Evtx => evtx::read(index, input, wanted, progress),
+    let (report, mut events) = match input.format {
+        // Hands each chunk's events to `wanted.take` as it goes.
+        Format::Evtx => return evtx::read(index, input, wanted, progress),
         Format::Xml => xml::read(index, input, wanted, progress),
         Format::ClusterLog => clusterlog::read(index, input, wanted, progress),
         // Read by `read_config`: a configuration holds no events.
         Format::Config => (InputReport::new(input), Vec::new()),
-    }
+    };
+    wanted.take(&mut events);
+    (report, events)
 }
 
 /// Reads one configuration input: the host's configuration and the input's report (records:

@@ -8,7 +8,7 @@
 
 use super::Wanted;
 
-const CHUNK_HEADER_BYTES: usize = 512;
+pub(super) const CHUNK_HEADER_BYTES: usize = 512;
 const RECORD_MAGIC: &[u8; 4] = b"\x2a\x2a\x00\x00";
 const RECORD_HEADER_BYTES: usize = 24;
 /// Index of the EventID among the substitution values of Windows' System template.
@@ -26,6 +26,37 @@ pub struct Scan {
     pub last_filetime: u64,
     pub first_record_id: u64,
     pub last_record_id: u64,
+}
+
+/// A record where a chunk's walk expects one.
+pub(super) struct Record<'c> {
+    pub size: usize,
+    pub id: u64,
+    /// The header's FILETIME (when the record was written).
+    pub filetime: u64,
+    /// The record's BinXML: between its header and the copy of its size.
+    pub binxml: &'c [u8],
+}
+
+/// The record at `at`, ending by `end`, when its magic, header and trailing size copy check
+/// out (the checks the crate makes of a record it carves).
+pub(super) fn record_at(chunk: &[u8], at: usize, end: usize) -> Option<Record<'_>> {
+    if chunk.get(at..at + 4)? != RECORD_MAGIC {
+        return None;
+    }
+    let size = u32_at(chunk, at + 4)? as usize;
+    if size < RECORD_HEADER_BYTES + 4
+        || at + size > end
+        || u32_at(chunk, at + size - 4)? as usize != size
+    {
+        return None;
+    }
+    Some(Record {
+        size,
+        id: u64_at(chunk, at + 8)?,
+        filetime: u64_at(chunk, at + 16)?,
+        binxml: chunk.get(at + RECORD_HEADER_BYTES..at + size - 4)?,
+    })
 }
 
 /// Scans a 64 KiB chunk. Never panics: every read is bounds-checked.

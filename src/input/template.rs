@@ -105,18 +105,64 @@ pub fn read(
     let [instance] = instances else {
         return None;
     };
-    let chunk = record.chunk.data;
+    read_instance(
+        record.chunk,
+        instance.template_def_offset,
+        &instance.values,
+        shapes,
+        input,
+        wanted,
+    )
+}
+
+/// Reads one record from its BinXML bytes (a slice of `chunk`'s data) without the crate's
+/// record iterator: its one TemplateInstance's values are read here (`fragment`), and the
+/// stream must end right after them. `None` for anything else: the crate reads the record.
+pub fn read_bytes<'a>(
+    chunk: &'a evtx::EvtxChunk<'a>,
+    binxml: &'a [u8],
+    shapes: &mut Shapes,
+    input: usize,
+    wanted: &dyn Wanted,
+) -> Option<Read> {
+    let (definition, values, end) = fragment(chunk, binxml, true)?;
+    let rest = chunk
+        .data
+        .get(end..offset_in(chunk.data, binxml)? + binxml.len())?;
+    if rest.first() != Some(&token::END_OF_STREAM) || rest[1..].iter().any(|b| *b != 0) {
+        return None;
+    }
+    read_instance(chunk, definition, &values, shapes, input, wanted)
+}
+
+/// Where `bytes`, a slice of `chunk`, starts in it.
+fn offset_in(chunk: &[u8], bytes: &[u8]) -> Option<usize> {
+    let start = (bytes.as_ptr() as usize).checked_sub(chunk.as_ptr() as usize)?;
+    (start.checked_add(bytes.len())? <= chunk.len()).then_some(start)
+}
+
+/// Reads a template instance: the template defined at `definition`, and its values.
+fn read_instance<'a>(
+    chunk: &'a evtx::EvtxChunk<'a>,
+    definition: u32,
+    instance_values: &[BinXmlValue<'a>],
+    shapes: &mut Shapes,
+    input: usize,
+    wanted: &dyn Wanted,
+) -> Option<Read> {
+    let record_chunk = chunk;
+    let chunk = record_chunk.data;
     let mut nested = Vec::new();
-    for (i, value) in instance.values.iter().enumerate() {
+    for (i, value) in instance_values.iter().enumerate() {
         if let BinXmlValue::BinXmlType(bytes) = value {
             if !bytes.is_empty() {
-                let (definition, values) = fragment(record.chunk, bytes)?;
+                let (definition, values, _) = fragment(record_chunk, bytes, false)?;
                 nested.push((i, definition, values));
             }
         }
     }
     let key: Key = (
-        instance.template_def_offset,
+        definition,
         nested.iter().map(|(i, d, _)| (*i, *d)).collect(),
     );
     let shape = match shapes.shapes.entry(key) {
@@ -128,7 +174,7 @@ pub fn read(
     }
     .as_ref()?;
     let mut arrays: Vec<&[BinXmlValue]> = Vec::with_capacity(1 + nested.len());
-    arrays.push(&instance.values);
+    arrays.push(instance_values);
     arrays.extend(nested.iter().map(|(_, _, v)| v.as_slice()));
     let values = arrays.as_slice();
     if shape
@@ -408,19 +454,18 @@ fn tree(chunk: &[u8], offset: usize) -> Option<Element> {
     Some(root)
 }
 
-/// An embedded fragment (a value of BinXML type, a slice of the chunk): its template's
-/// definition offset and its substitution values, when it is one TemplateInstance of plain
-/// values (MS-EVEN6 2.2.12; the layout `prescan` reads too).
+/// A TemplateInstance (an embedded fragment, a value of BinXML type, or with `top` a
+/// record's own stream; a slice of the chunk): its template's definition offset, its
+/// substitution values, and where in the chunk they end, when its values are plain (MS-EVEN6
+/// 2.2.12; the layout `prescan` reads too). Only a record's own values may be BinXML.
 fn fragment<'a>(
     record_chunk: &'a evtx::EvtxChunk<'a>,
     bytes: &'a [u8],
-) -> Option<(u32, Vec<BinXmlValue<'a>>)> {
+    top: bool,
+) -> Option<(u32, Vec<BinXmlValue<'a>>, usize)> {
     let chunk = record_chunk.data;
-    let start = (bytes.as_ptr() as usize).checked_sub(chunk.as_ptr() as usize)?;
-    let end = start.checked_add(bytes.len())?;
-    if end > chunk.len() {
-        return None;
-    }
+    let start = offset_in(chunk, bytes)?;
+    let end = start + bytes.len();
     let mut at = start;
     if bytes.get(..4)? == [token::FRAGMENT_HEADER, 1, 1, 0] {
         at += 4;
@@ -445,14 +490,17 @@ fn fragment<'a>(
     for i in 0..count {
         let size = usize::from(u16_at(chunk, descriptors + i * 4)?);
         let kind = *chunk.get(descriptors + i * 4 + 2)?;
-        let raw = chunk.get(value_at..value_at + size)?;
         if value_at + size > end {
             return None;
         }
-        values.push(plain_value(kind, raw, record_chunk)?);
+        let raw = chunk.get(value_at..value_at + size)?;
+        values.push(match kind {
+            ty::BINXML if top => BinXmlValue::BinXmlType(raw),
+            _ => plain_value(kind, raw, record_chunk)?,
+        });
         value_at += size;
     }
-    Some((definition, values))
+    Some((definition, values, value_at))
 }
 
 /// A substitution value of a plain type from its bytes (MS-EVEN6 2.2.18), a FILETIME or a SID

@@ -30,26 +30,32 @@ pub enum Cell {
 
 /// The timeline as CSV text (CRLF line ends, as RFC 4180 and spreadsheets expect).
 pub fn render(a: &Analysis) -> String {
-    let mut out = header(&HEADER);
+    let mut out = timeline_header();
     for s in &a.timeline {
-        let input = a
-            .inputs
-            .get(s.event.input)
-            .map_or_else(String::new, |i| i.path.clone());
-        out.push_str(&line([
-            Cell::Text(utc(s.time)),
-            Cell::Text(local(s.time, a.time_zone)),
-            Cell::Text(s.host.clone()),
-            Cell::Text(s.name.clone()),
-            Cell::Text(s.event.provider.clone()),
-            Cell::Number(s.event.event_id.into()),
-            Cell::Text(s.event.channel.clone()),
-            Cell::Number(s.event.record_id),
-            Cell::Text(input),
-            Cell::Text(s.text.clone()),
-        ]));
+        out.push_str(&timeline_line(&super::Line::of(s, a), a.time_zone));
     }
     out
+}
+
+/// The timeline's header line.
+pub fn timeline_header() -> String {
+    header(&HEADER)
+}
+
+/// One line of the timeline, times in UTC and in `time_zone`.
+pub fn timeline_line(l: &super::Line, time_zone: chrono_tz::Tz) -> String {
+    line([
+        Cell::Text(utc(l.time)),
+        Cell::Text(local(l.time, time_zone)),
+        Cell::Text(l.host.to_string()),
+        Cell::Text(l.signal.to_string()),
+        Cell::Text(l.provider.to_string()),
+        Cell::Number(l.event_id.into()),
+        Cell::Text(l.channel.to_string()),
+        Cell::Number(l.record_id),
+        Cell::Text(l.input_path.to_string()),
+        Cell::Text(l.text.to_string()),
+    ])
 }
 
 /// The header line of the columns `names`.

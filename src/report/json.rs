@@ -191,23 +191,50 @@ pub fn render(a: &Analysis) -> String {
 
 /// The timeline as JSON lines (`timeline --format jsonl`), one entry per line.
 pub fn timeline_lines(a: &Analysis) -> String {
-    let mut out = String::new();
+    let mut out = Vec::new();
+    let mut entry = Vec::new();
     for s in &a.timeline {
-        let entry = Entry {
-            id: s.id,
-            time: utc(s.time),
-            host: &s.host,
-            signal: &s.name,
-            provider: &s.event.provider,
-            event_id: s.event.event_id,
-            channel: &s.event.channel,
-            record_id: s.event.record_id,
-            input: s.event.input,
-            fields: &s.fields,
-            text: &s.text,
-        };
-        out.push_str(&serde_json::to_string(&entry).expect("plain data always serializes"));
-        out.push('\n');
+        entry.clear();
+        line_without_id(&super::Line::of(s, a), &mut entry);
+        numbered(s.id, &entry, &mut out);
     }
-    out
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+/// A timeline line's JSON object without its `id` (given only once the timeline is in order).
+pub fn line_without_id(line: &super::Line, out: &mut Vec<u8>) {
+    #[derive(Serialize)]
+    struct Unnumbered<'a> {
+        time: String,
+        host: &'a str,
+        signal: &'a str,
+        provider: &'a str,
+        event_id: u32,
+        channel: &'a str,
+        record_id: u64,
+        input: usize,
+        fields: &'a BTreeMap<String, String>,
+        text: &'a str,
+    }
+    let entry = Unnumbered {
+        time: utc(line.time),
+        host: line.host,
+        signal: line.signal,
+        provider: line.provider,
+        event_id: line.event_id,
+        channel: line.channel,
+        record_id: line.record_id,
+        input: line.input,
+        fields: line.fields,
+        text: line.text,
+    };
+    serde_json::to_writer(out, &entry).expect("plain data always serializes");
+}
+
+/// A JSON line: `{"id":N,` and the rest of the object `line_without_id` wrote.
+pub fn numbered(id: usize, object: &[u8], out: &mut Vec<u8>) {
+    use std::io::Write as _;
+    let _ = write!(out, "{{\"id\":{id},");
+    out.extend_from_slice(object.get(1..).unwrap_or_default());
+    out.push(b'\n');
 }

@@ -11,6 +11,44 @@ pub mod terminal;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+/// One line of the timeline, whoever made it: a signal of an analysis, or an event that
+/// `timeline --all` streams without one. The timeline's three formats write a line from this
+/// alone, so both routes write the same lines.
+pub struct Line<'a> {
+    pub time: DateTime<Utc>,
+    pub host: &'a str,
+    pub signal: &'a str,
+    pub provider: &'a str,
+    pub event_id: u32,
+    pub channel: &'a str,
+    pub record_id: u64,
+    pub input: usize,
+    /// The input's path, as the report names it.
+    pub input_path: &'a str,
+    pub fields: &'a BTreeMap<String, String>,
+    pub text: &'a str,
+}
+
+impl<'a> Line<'a> {
+    /// The line of a signal of `a`'s timeline.
+    pub fn of(s: &'a crate::signal::Signal, a: &'a crate::analysis::Analysis) -> Line<'a> {
+        Line {
+            time: s.time,
+            host: &s.host,
+            signal: &s.name,
+            provider: &s.event.provider,
+            event_id: s.event.event_id,
+            channel: &s.event.channel,
+            record_id: s.event.record_id,
+            input: s.event.input,
+            input_path: a.inputs.get(s.event.input).map_or("", |i| i.path.as_str()),
+            fields: &s.fields,
+            text: &s.text,
+        }
+    }
+}
 
 /// Text from a log, a file name or an upload, made safe to print on a terminal or write to
 /// CSV: every control character becomes a visible escape (`\x1b`, `\r`, `\n`, `\t`, `\x07`,

@@ -267,22 +267,27 @@ fn finding(out: &mut String, a: &Analysis, f: &Finding, style: Style) {
 /// The merged timeline as a table, one line per signal; with `--tz`, local time beside UTC.
 pub fn timeline(a: &Analysis) -> String {
     let mut out = String::new();
-    let local = a.time_zone != chrono_tz::UTC;
     for s in &a.timeline {
-        let _ = write!(out, "{}  ", fixed_utc(s.time));
-        if local {
-            let _ = write!(out, "{}  ", super::local(s.time, a.time_zone));
-        }
-        let _ = writeln!(
-            out,
-            "{:<10} {:<28} {:<30} {}",
-            visible(&s.host),
-            visible(&super::event_name(&s.event.provider, s.event.event_id)),
-            visible(&s.name),
-            visible(&s.text)
-        );
+        timeline_line(&super::Line::of(s, a), a.time_zone, &mut out);
     }
     out
+}
+
+/// One line of the timeline: UTC, the time in `time_zone` (unless UTC), host, event, signal
+/// and text in columns.
+pub fn timeline_line(l: &super::Line, time_zone: chrono_tz::Tz, out: &mut String) {
+    let _ = write!(out, "{}  ", fixed_utc(l.time));
+    if time_zone != chrono_tz::UTC {
+        let _ = write!(out, "{}  ", super::local(l.time, time_zone));
+    }
+    let _ = writeln!(
+        out,
+        "{:<10} {:<28} {:<30} {}",
+        visible(l.host),
+        visible(&super::event_name(l.provider, l.event_id)),
+        visible(l.signal),
+        visible(l.text)
+    );
 }
 
 /// A UTC time with milliseconds always shown, so the columns of a table line up.
