@@ -606,7 +606,8 @@ impl Signal {
     /// Any record as a timeline entry (`timeline --all`): named by its provider and id.
     pub fn raw(event: RawEvent) -> Signal {
         let mut text = String::new();
-        raw_text(&event, &mut text);
+        let values = event.data.iter().map(|(_, v)| v.as_str());
+        raw_text(&event.provider, event.event_id, values, &mut text);
         Signal {
             id: 0,
             name: RAW.into(),
@@ -625,10 +626,15 @@ impl Signal {
 pub const RAW: &str = "event";
 
 /// The text of a signal made of any event: `Provider Id: ` and its first four data values.
-pub fn raw_text(event: &RawEvent, out: &mut String) {
+pub fn raw_text<'a>(
+    provider: &str,
+    event_id: u32,
+    values: impl Iterator<Item = &'a str>,
+    out: &mut String,
+) {
     use std::fmt::Write as _;
-    let _ = write!(out, "{} {}: ", event.provider, event.event_id);
-    for (i, (_, value)) in event.data.iter().take(4).enumerate() {
+    let _ = write!(out, "{provider} {event_id}: ");
+    for (i, value) in values.take(4).enumerate() {
         if i > 0 {
             out.push_str(" | ");
         }

@@ -8,7 +8,7 @@
 //! (one record in two files) are dropped, and the lines numbered. Memory is the budget, however
 //! large the case.
 
-use crate::input::{self, InputReport, RawEvent, Wanted};
+use crate::input::{self, ChunkSink, EventRef, InputReport, RawEvent, Wanted};
 use crate::report::{self, Line};
 use crate::{signal, timeline, Error, Options};
 use chrono::{DateTime, Utc};
@@ -162,7 +162,34 @@ impl Wanted for Sink<'_> {
         if events.is_empty() {
             return;
         }
-        let block = self.block(events);
+        let mut chunk = self.chunk();
+        for event in events.drain(..) {
+            event.with_ref(|e| chunk.event(e));
+        }
+        Box::new(chunk).finish();
+    }
+    fn sink(&self) -> Option<Box<dyn ChunkSink + '_>> {
+        Some(Box::new(self.chunk()))
+    }
+}
+
+impl Sink<'_> {
+    fn chunk(&self) -> Chunk<'_> {
+        Chunk {
+            sink: self,
+            block: Block::default(),
+            text: String::new(),
+            line: String::new(),
+            computer: String::new(),
+            host: String::new(),
+        }
+    }
+
+    /// Adds a finished block; past the budget, the blocks go to a sorted run.
+    fn add(&self, block: Block) {
+        if block.starts.is_empty() {
+            return;
+        }
         let mut store = self
             .store
             .lock()
@@ -177,53 +204,74 @@ impl Wanted for Sink<'_> {
     }
 }
 
-impl Sink<'_> {
-    /// The events as one sorted block of encoded lines (those outside `--since`/`--until`
-    /// dropped).
-    fn block(&self, events: &mut Vec<RawEvent>) -> Block {
-        let mut block = Block::default();
-        let fields = BTreeMap::new();
-        let (mut text, mut line) = (String::new(), String::new());
-        for event in events.drain(..) {
-            if self.since.is_some_and(|t| event.time < t)
-                || self.until.is_some_and(|t| event.time > t)
-            {
-                continue;
-            }
-            text.clear();
-            signal::raw_text(&event, &mut text);
-            let host = timeline::host_key(&event.computer);
-            let l = Line {
-                time: event.time,
-                host: &host,
-                signal: signal::RAW,
-                provider: &event.provider,
-                event_id: event.event_id,
-                channel: &event.channel,
-                record_id: event.record_id,
-                input: event.input,
-                input_path: self.input_paths.get(event.input).map_or("", String::as_str),
-                fields: &fields,
-                text: &text,
-            };
-            let start = block.begin(&l);
-            match self.format {
-                Format::Jsonl => report::json::line_without_id(&l, &mut block.bytes),
-                Format::Csv => block
-                    .bytes
-                    .extend_from_slice(report::csv::timeline_line(&l, self.time_zone).as_bytes()),
-                Format::Text => {
-                    line.clear();
-                    report::terminal::timeline_line(&l, self.time_zone, &mut line);
-                    block.bytes.extend_from_slice(line.as_bytes());
-                }
-            }
-            block.end(start);
+/// One chunk's events becoming a block, with the buffers each line reuses.
+struct Chunk<'s> {
+    sink: &'s Sink<'s>,
+    block: Block,
+    text: String,
+    line: String,
+    /// The last computer seen and its host key.
+    computer: String,
+    host: String,
+}
+
+impl ChunkSink for Chunk<'_> {
+    fn event(&mut self, event: &EventRef) {
+        let sink = self.sink;
+        if sink.since.is_some_and(|t| event.time < t) || sink.until.is_some_and(|t| event.time > t)
+        {
+            return;
         }
+        if event.computer != self.computer {
+            self.computer.clear();
+            self.computer.push_str(event.computer);
+            self.host = timeline::host_key(event.computer);
+        }
+        self.text.clear();
+        signal::raw_text(
+            event.provider,
+            event.event_id,
+            event.firsts.iter().copied(),
+            &mut self.text,
+        );
+        let fields = BTreeMap::new();
+        let l = Line {
+            time: event.time,
+            host: &self.host,
+            signal: signal::RAW,
+            provider: event.provider,
+            event_id: event.event_id,
+            channel: event.channel,
+            record_id: event.record_id,
+            input: event.input,
+            input_path: sink.input_paths.get(event.input).map_or("", String::as_str),
+            fields: &fields,
+            text: &self.text,
+        };
+        let block = &mut self.block;
+        let start = block.begin(&l);
+        match sink.format {
+            Format::Jsonl => report::json::line_without_id(&l, &mut block.bytes),
+            Format::Csv => block
+                .bytes
+                .extend_from_slice(report::csv::timeline_line(&l, sink.time_zone).as_bytes()),
+            Format::Text => {
+                self.line.clear();
+                report::terminal::timeline_line(&l, sink.time_zone, &mut self.line);
+                block.bytes.extend_from_slice(self.line.as_bytes());
+            }
+        }
+        block.end(start);
+    }
+
+    fn finish(self: Box<Self>) {
+        let Chunk {
+            sink, mut block, ..
+        } = *self;
         let mut order = std::mem::take(&mut block.starts);
         order.sort_by(|a, b| order_entries(block.entry(*a), block.entry(*b)));
         block.starts = order;
-        block
+        sink.add(block);
     }
 }
 

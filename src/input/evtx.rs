@@ -5,7 +5,7 @@
 use super::source::{ByteSource, Progress};
 use super::xml::{parse_event, BadEvent, Seen};
 use super::{prescan, template};
-use super::{Input, InputReport, LogSpan, RawEvent, Wanted};
+use super::{EventRef, Input, InputReport, LogSpan, RawEvent, Wanted};
 use chrono::{DateTime, Utc};
 use evtx::binxml::value_variant::BinXmlValue;
 use evtx::binxml::BinXmlTemplateValues;
@@ -42,11 +42,25 @@ struct ChunkRead {
 
 impl ChunkRead {
     /// Counts a rendered record for its computer and channel.
-    fn see(&mut self, seen: Seen) {
-        self.seen
-            .entry((seen.computer, seen.channel))
-            .or_default()
-            .add(seen.time, seen.record_id);
+    fn see(&mut self, computer: &str, channel: &str, time: DateTime<Utc>, record_id: u64) {
+        // A chunk's records are nearly always of one computer and channel: no key is built.
+        let last = self
+            .seen
+            .iter_mut()
+            .next_back()
+            .filter(|((c, ch), _)| c == computer && ch == channel);
+        match last {
+            Some((_, span)) => span.add(time, record_id),
+            None => self
+                .seen
+                .entry((computer.to_string(), channel.to_string()))
+                .or_default()
+                .add(time, record_id),
+        }
+    }
+
+    fn see_event(&mut self, seen: Seen) {
+        self.see(&seen.computer, &seen.channel, seen.time, seen.record_id);
     }
 
     fn records(&self) -> u64 {
@@ -342,6 +356,8 @@ fn read_direct(index: usize, chunk: &EvtxChunk, wanted: &dyn Wanted) -> Option<C
     let end = (chunk.header.free_space_offset as usize).min(data.len());
     let mut out = ChunkRead::default();
     let mut shapes = template::Shapes::default();
+    let mut scratch = template::Scratch::default();
+    let mut sink = wanted.sink();
     let mut at = prescan::CHUNK_HEADER_BYTES;
     while at < end {
         let record = prescan::record_at(data, at, end)?;
@@ -351,19 +367,44 @@ fn read_direct(index: usize, chunk: &EvtxChunk, wanted: &dyn Wanted) -> Option<C
         if !first && !wanted.time(header_time) {
             out.rest.add(header_time, record.id);
         } else {
-            let (seen, event) =
-                template::read_bytes(chunk, record.binxml, &mut shapes, index, wanted)?;
-            if seen.record_id != record.id {
+            let view =
+                template::view_bytes(chunk, record.binxml, &mut shapes, &mut scratch, wanted)?;
+            if view.record_id != record.id {
                 return None;
             }
-            out.see(seen);
-            out.events.extend(event);
+            out.see(view.computer, view.channel, view.time, view.record_id);
+            if let (true, Some(sink)) = (view.wanted, sink.as_mut()) {
+                let mut firsts = [""; 4];
+                let mut n = 0;
+                for (slot, (_, value)) in firsts.iter_mut().zip(view.data()) {
+                    *slot = value;
+                    n += 1;
+                }
+                sink.event(&EventRef {
+                    input: index,
+                    record_id: view.record_id,
+                    time: view.time,
+                    provider: view.provider,
+                    event_id: view.event_id,
+                    channel: view.channel,
+                    computer: view.computer,
+                    firsts: &firsts[..n],
+                });
+            } else {
+                out.events.extend(view.event(index));
+            }
         }
         if record.id == chunk.header.last_event_record_id {
             break;
         }
     }
-    (at == end || data[at..end].iter().all(|b| *b == 0)).then_some(out)
+    if at != end && data[at..end].iter().any(|b| *b != 0) {
+        return None;
+    }
+    if let Some(sink) = sink {
+        sink.finish();
+    }
+    Some(out)
 }
 
 /// How many records the chunk header says it holds (0 when the header makes no sense).
@@ -403,7 +444,7 @@ fn read_record(
         .zip(shapes)
         .and_then(|(instances, shapes)| template::read(&record, instances, shapes, index, wanted));
     if let Some((seen, event)) = direct {
-        out.see(seen);
+        out.see_event(seen);
         out.events.extend(event);
         return;
     }
@@ -422,7 +463,7 @@ fn read_record(
         .and_then(|doc| parse_event(index, doc.root_element(), wanted));
     match parsed {
         Ok((seen, event)) => {
-            out.see(seen);
+            out.see_event(seen);
             out.events.extend(event);
         }
         Err(BadEvent(why)) => {

@@ -211,6 +211,53 @@ pub trait Wanted: Sync {
     /// EVTX file at a time): what it leaves in `events` is kept. `timeline --all` streams
     /// every event out so, holding none; by default all are kept.
     fn take(&self, _events: &mut Vec<RawEvent>) {}
+    /// Where a reader that reads records one by one without building events (a sound EVTX
+    /// chunk) writes the events instead, when it may: one per chunk, finished once the chunk
+    /// is read, dropped unfinished when the chunk must be read again another way.
+    fn sink(&self) -> Option<Box<dyn ChunkSink + '_>> {
+        None
+    }
+}
+
+/// Takes a chunk's events one by one as they are read (`Wanted::sink`).
+pub trait ChunkSink {
+    fn event(&mut self, event: &EventRef);
+    /// The chunk is read: its events are final.
+    fn finish(self: Box<Self>);
+}
+
+/// An event as a `ChunkSink` sees it: borrowed, with the values a timeline line shows.
+pub struct EventRef<'a> {
+    pub input: usize,
+    pub record_id: u64,
+    pub time: DateTime<Utc>,
+    pub provider: &'a str,
+    pub event_id: u32,
+    pub channel: &'a str,
+    pub computer: &'a str,
+    /// The first data values (up to four).
+    pub firsts: &'a [&'a str],
+}
+
+impl RawEvent {
+    /// Hands the event to `f` as an `EventRef`.
+    pub fn with_ref<T>(&self, f: impl FnOnce(&EventRef) -> T) -> T {
+        let mut firsts = [""; 4];
+        let n = self.data.len().min(4);
+        for (slot, (_, value)) in firsts.iter_mut().zip(&self.data) {
+            *slot = value;
+        }
+        f(&EventRef {
+            input: self.input,
+            record_id: self.record_id,
+            time: self.time,
+            provider: &self.provider,
+            event_id: self.event_id,
+            channel: &self.channel,
+            computer: &self.computer,
+            firsts: &firsts[..n],
+        })
+    }
 }
 
 /// Another `Wanted` limited to a span of time, widened by [`WINDOW_MARGIN_HOURS`] on each
@@ -264,6 +311,9 @@ impl Wanted for Windowed<'_> {
     }
     fn take(&self, events: &mut Vec<RawEvent>) {
         self.inner.take(events);
+    }
+    fn sink(&self) -> Option<Box<dyn ChunkSink + '_>> {
+        self.inner.sink()
     }
 }
 

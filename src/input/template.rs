@@ -16,16 +16,17 @@
 //! renders that record through the crate as before.
 
 use super::prescan::{u16_at, u32_at};
-use super::xml::{capped, item_name, Seen, MAX_ITEMS, MAX_NAME_CHARS, MAX_VALUE_CHARS};
+use super::xml::{item_name, Seen, MAX_ITEMS, MAX_NAME_CHARS, MAX_VALUE_CHARS};
 use super::{RawEvent, Wanted};
 use crate::evtx_write::binxml::token;
 use crate::evtx_write::values::ty;
 use chrono::{DateTime, Utc};
-use evtx::binxml::value_variant::BinXmlValue;
+use evtx::binxml::value_variant::{BinXmlValue, FileTime};
 use evtx::binxml::BinXmlTemplateValues;
 use evtx::EvtxRecord;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::ops::Range;
 
 /// A piece of an element's text or of an attribute's value.
 #[derive(Debug, Clone)]
@@ -38,6 +39,9 @@ enum Piece {
         optional: bool,
     },
 }
+
+/// The most value arrays a record is read from: its own, and its embedded fragments'.
+const MAX_ARRAYS: usize = 8;
 
 /// Where a value is: (array, index).
 type Slot = (usize, usize);
@@ -88,11 +92,78 @@ type Key = (u32, Vec<(usize, u32)>);
 #[derive(Default)]
 pub struct Shapes {
     trees: HashMap<u32, Option<Element>>,
-    shapes: HashMap<Key, Option<Shape>>,
+    /// Where each key's shape is in `plain`.
+    shapes: HashMap<Key, usize>,
+    built: Vec<Option<Shape>>,
+    /// The last record's templates, and their shape: most records repeat them.
+    last: Option<(Key, usize)>,
 }
 
 /// What `read` gives: the record's `Seen`, and its event when `wanted` takes it.
 pub type Read = (Seen, Option<RawEvent>);
+
+/// The buffers a chunk's records are read into, one record after another: reading a record
+/// allocates nothing once they have grown.
+#[derive(Default)]
+pub struct Scratch<'a> {
+    text: String,
+    /// The data items: name and value, as ranges of `text`.
+    data: Vec<(Range<usize>, Range<usize>)>,
+    /// The record's substitution values, then its fragments'.
+    values: Vec<BinXmlValue<'a>>,
+    /// The record's fragments: the value they are, their template, their values.
+    nested: Vec<(usize, u32, Range<usize>)>,
+}
+
+/// A record read through its template, its texts in a [`Scratch`]: what `parse_event` reads
+/// of its Event XML.
+pub struct View<'s> {
+    pub time: DateTime<Utc>,
+    pub record_id: u64,
+    pub event_id: u32,
+    pub provider: &'s str,
+    pub channel: &'s str,
+    pub computer: &'s str,
+    /// Whether `wanted` takes the event; its data items are read only then.
+    pub wanted: bool,
+    text: &'s str,
+    data: &'s [(Range<usize>, Range<usize>)],
+}
+
+impl<'s> View<'s> {
+    /// The data items in document order: name and value.
+    pub fn data(&self) -> impl Iterator<Item = (&'s str, &'s str)> + '_ {
+        self.data
+            .iter()
+            .map(|(name, value)| (&self.text[name.clone()], &self.text[value.clone()]))
+    }
+
+    pub fn seen(&self) -> Seen {
+        Seen {
+            time: self.time,
+            computer: self.computer.to_string(),
+            channel: self.channel.to_string(),
+            record_id: self.record_id,
+        }
+    }
+
+    /// The event, when wanted.
+    pub fn event(&self, input: usize) -> Option<RawEvent> {
+        self.wanted.then(|| RawEvent {
+            input,
+            record_id: self.record_id,
+            time: self.time,
+            provider: self.provider.to_string(),
+            event_id: self.event_id,
+            channel: self.channel.to_string(),
+            computer: self.computer.to_string(),
+            data: self
+                .data()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+        })
+    }
+}
 
 /// Reads one record through its template, or `None` when it must be rendered instead.
 pub fn read(
@@ -105,14 +176,16 @@ pub fn read(
     let [instance] = instances else {
         return None;
     };
-    read_instance(
+    let mut scratch = Scratch::default();
+    scratch.values.extend(instance.values.iter().cloned());
+    let view = view_instance(
         record.chunk,
         instance.template_def_offset,
-        &instance.values,
         shapes,
-        input,
+        &mut scratch,
         wanted,
-    )
+    )?;
+    Some((view.seen(), view.event(input)))
 }
 
 /// Reads one record from its BinXML bytes (a slice of `chunk`'s data) without the crate's
@@ -125,14 +198,28 @@ pub fn read_bytes<'a>(
     input: usize,
     wanted: &dyn Wanted,
 ) -> Option<Read> {
-    let (definition, values, end) = fragment(chunk, binxml, true)?;
+    let mut scratch = Scratch::default();
+    let view = view_bytes(chunk, binxml, shapes, &mut scratch, wanted)?;
+    Some((view.seen(), view.event(input)))
+}
+
+/// `read_bytes`, into `scratch`.
+pub fn view_bytes<'a, 's>(
+    chunk: &'a evtx::EvtxChunk<'a>,
+    binxml: &'a [u8],
+    shapes: &mut Shapes,
+    scratch: &'s mut Scratch<'a>,
+    wanted: &dyn Wanted,
+) -> Option<View<'s>> {
+    scratch.values.clear();
+    let (definition, end) = fragment(chunk, binxml, true, &mut scratch.values)?;
     let rest = chunk
         .data
         .get(end..offset_in(chunk.data, binxml)? + binxml.len())?;
     if rest.first() != Some(&token::END_OF_STREAM) || rest[1..].iter().any(|b| *b != 0) {
         return None;
     }
-    read_instance(chunk, definition, &values, shapes, input, wanted)
+    view_instance(chunk, definition, shapes, scratch, wanted)
 }
 
 /// Where `bytes`, a slice of `chunk`, starts in it.
@@ -142,41 +229,69 @@ fn offset_in(chunk: &[u8], bytes: &[u8]) -> Option<usize> {
 }
 
 /// Reads a template instance: the template defined at `definition`, and its values.
-fn read_instance<'a>(
+fn view_instance<'a, 's>(
     chunk: &'a evtx::EvtxChunk<'a>,
     definition: u32,
-    instance_values: &[BinXmlValue<'a>],
     shapes: &mut Shapes,
-    input: usize,
+    scratch: &'s mut Scratch<'a>,
     wanted: &dyn Wanted,
-) -> Option<Read> {
-    let record_chunk = chunk;
-    let chunk = record_chunk.data;
-    let mut nested = Vec::new();
-    for (i, value) in instance_values.iter().enumerate() {
-        if let BinXmlValue::BinXmlType(bytes) = value {
+) -> Option<View<'s>> {
+    let Scratch {
+        text: out,
+        data,
+        values: all_values,
+        nested,
+    } = scratch;
+    nested.clear();
+    let top = all_values.len();
+    for i in 0..top {
+        if let BinXmlValue::BinXmlType(bytes) = all_values[i] {
             if !bytes.is_empty() {
-                let (definition, values, _) = fragment(record_chunk, bytes, false)?;
-                nested.push((i, definition, values));
+                let start = all_values.len();
+                let (definition, _) = fragment(chunk, bytes, false, all_values)?;
+                nested.push((i, definition, start..all_values.len()));
             }
         }
     }
-    let key: Key = (
-        definition,
-        nested.iter().map(|(i, d, _)| (*i, *d)).collect(),
-    );
-    let shape = match shapes.shapes.entry(key) {
-        Entry::Occupied(known) => known.into_mut(),
-        Entry::Vacant(new) => {
-            let built = build(chunk, new.key(), &mut shapes.trees);
-            new.insert(built)
+    let same = |key: &Key| {
+        key.0 == definition
+            && key.1.len() == nested.len()
+            && key
+                .1
+                .iter()
+                .zip(nested.iter())
+                .all(|(a, b)| (a.0, a.1) == (b.0, b.1))
+    };
+    let index = match &shapes.last {
+        Some((key, index)) if same(key) => *index,
+        _ => {
+            let key: Key = (
+                definition,
+                nested.iter().map(|(i, d, _)| (*i, *d)).collect(),
+            );
+            let index = match shapes.shapes.entry(key.clone()) {
+                Entry::Occupied(known) => *known.get(),
+                Entry::Vacant(new) => {
+                    let built = build(chunk.data, new.key(), &mut shapes.trees);
+                    shapes.built.push(built);
+                    *new.insert(shapes.built.len() - 1)
+                }
+            };
+            shapes.last = Some((key, index));
+            index
         }
+    };
+    let shape = shapes.built.get(index)?.as_ref()?;
+    // The record's values, then each fragment's: at most a few arrays.
+    let mut arrays: [&[BinXmlValue]; MAX_ARRAYS] = [&[]; MAX_ARRAYS];
+    arrays[0] = &all_values[..top];
+    for (slot, (_, _, range)) in arrays[1..].iter_mut().zip(nested.iter()) {
+        *slot = &all_values[range.clone()];
     }
-    .as_ref()?;
-    let mut arrays: Vec<&[BinXmlValue]> = Vec::with_capacity(1 + nested.len());
-    arrays.push(instance_values);
-    arrays.extend(nested.iter().map(|(_, _, v)| v.as_slice()));
-    let values = arrays.as_slice();
+    if nested.len() >= MAX_ARRAYS {
+        return None;
+    }
+    let values = &arrays[..=nested.len()];
     if shape
         .all
         .iter()
@@ -195,41 +310,84 @@ fn read_instance<'a>(
     {
         return None;
     }
-    let event_id: u32 = text(&shape.event_id, values, false)?.trim().parse().ok()?;
-    let record_id: u64 = text(&shape.record_id, values, false)?.trim().parse().ok()?;
-    let time = time(&shape.time, values)?;
+    out.clear();
+    data.clear();
+    let event_id = number(&shape.event_id, values, out)?;
+    let event_id = u32::try_from(event_id).ok()?;
+    let record_id = number(&shape.record_id, values, out)?;
+    let time = time(&shape.time, values, out)?;
     let provider = match &shape.provider {
-        Some(pieces) => text(pieces, values, true)?,
-        None => String::new(),
+        Some(pieces) => capped_text(pieces, values, true, MAX_NAME_CHARS, out)?,
+        None => 0..0,
     };
-    let seen = Seen {
-        time,
-        computer: capped(&text(&shape.computer, values, false)?, MAX_NAME_CHARS),
-        channel: capped(&text(&shape.channel, values, false)?, MAX_NAME_CHARS),
-        record_id,
-    };
-    if !wanted.event(&provider, event_id) || !wanted.time(time) {
-        return Some((seen, None));
+    let computer = capped_text(&shape.computer, values, false, MAX_NAME_CHARS, out)?;
+    let channel = capped_text(&shape.channel, values, false, MAX_NAME_CHARS, out)?;
+    let wanted = wanted.event(&out[provider.clone()], event_id) && wanted.time(time);
+    if wanted {
+        for (name, pieces) in shape.data.iter().take(MAX_ITEMS) {
+            let start = out.len();
+            out.push_str(name);
+            let name = start..cap(out, start, MAX_NAME_CHARS);
+            let value = capped_text(pieces, values, false, MAX_VALUE_CHARS, out)?;
+            data.push((name, value));
+        }
     }
-    let mut data = Vec::with_capacity(shape.data.len().min(MAX_ITEMS));
-    for (name, pieces) in shape.data.iter().take(MAX_ITEMS) {
-        let value = text(pieces, values, false)?;
-        data.push((
-            capped(name, MAX_NAME_CHARS),
-            capped(&value, MAX_VALUE_CHARS),
-        ));
-    }
-    let event = RawEvent {
-        input,
-        record_id,
+    let text = out.as_str();
+    Some(View {
         time,
-        provider: capped(&provider, MAX_NAME_CHARS),
+        record_id,
         event_id,
-        channel: seen.channel.clone(),
-        computer: seen.computer.clone(),
+        provider: &text[provider],
+        channel: &text[channel],
+        computer: &text[computer],
+        wanted,
+        text,
         data,
-    };
-    Some((seen, Some(event)))
+    })
+}
+
+/// A number the XML route parses from `pieces`' text: straight from the value when it is
+/// the text's only piece.
+fn number(pieces: &[Piece], values: &[&[BinXmlValue]], out: &mut String) -> Option<u64> {
+    if let [Piece::Sub { at, .. }] = pieces {
+        match value(values, *at) {
+            Some(BinXmlValue::UInt16Type(n)) => return Some(u64::from(*n)),
+            Some(BinXmlValue::UInt32Type(n)) => return Some(u64::from(*n)),
+            Some(BinXmlValue::UInt64Type(n)) => return Some(*n),
+            _ => {}
+        }
+    }
+    let start = out.len();
+    let range = text_into(pieces, values, false, out)?;
+    let n = out[range].trim().parse().ok();
+    out.truncate(start);
+    n
+}
+
+/// `text_into`, then cut to `max` characters as `capped` cuts.
+fn capped_text(
+    pieces: &[Piece],
+    values: &[&[BinXmlValue]],
+    attribute: bool,
+    max: usize,
+    out: &mut String,
+) -> Option<Range<usize>> {
+    let range = text_into(pieces, values, attribute, out)?;
+    Some(range.start..cap(out, range.start, max))
+}
+
+/// Cuts the text of `out` from `start` to `max` characters, as `capped` does; where it ends.
+fn cap(out: &mut String, start: usize, max: usize) -> usize {
+    // A character is at most four bytes: a text of up to `max` bytes is never cut.
+    if out.len() - start > max {
+        if let Some((at, _)) = out[start..].char_indices().nth(max) {
+            let cut = out.len() - start - at;
+            out.truncate(start + at);
+            use std::fmt::Write as _;
+            let _ = write!(out, "…[{cut} more bytes cut]");
+        }
+    }
+    out.len()
 }
 
 fn value<'v, 'a>(
@@ -303,14 +461,19 @@ fn optional_empty(value: &BinXmlValue) -> bool {
     }
 }
 
-/// The text the XML route reads for `pieces`: the values as the crate writes them into XML,
-/// and as an XML parser gives them back (line ends made `\n`; in an attribute, white space
-/// made spaces). `None` for a value this reader leaves to the crate.
-fn text(pieces: &[Piece], values: &[&[BinXmlValue]], attribute: bool) -> Option<String> {
-    let mut out = String::new();
+/// Writes to `out` the text the XML route reads for `pieces`: the values as the crate writes
+/// them into XML, and as an XML parser gives them back (line ends made `\n`; in an attribute,
+/// white space made spaces). `None` for a value this reader leaves to the crate.
+fn text_into(
+    pieces: &[Piece],
+    values: &[&[BinXmlValue]],
+    attribute: bool,
+    out: &mut String,
+) -> Option<Range<usize>> {
+    let start = out.len();
     for piece in pieces {
         match piece {
-            Piece::Text(t) => out.push_str(&escaped(t)),
+            Piece::Text(t) => push_escaped(out, t.chars()),
             Piece::Sub { at, optional } => {
                 let Some(value) = value(values, *at) else {
                     continue;
@@ -318,19 +481,42 @@ fn text(pieces: &[Piece], values: &[&[BinXmlValue]], attribute: bool) -> Option<
                 if *optional && optional_empty(value) {
                     continue;
                 }
-                value_text(value, &mut out)?;
+                value_text(value, out)?;
             }
         }
     }
-    Some(as_parsed(out, attribute))
+    if out[start..].contains(['\r', '\n', '\t']) {
+        let parsed = as_parsed(out[start..].to_string(), attribute);
+        out.truncate(start);
+        out.push_str(&parsed);
+    }
+    Some(start..out.len())
 }
 
 fn value_text(value: &BinXmlValue, out: &mut String) -> Option<()> {
     use std::fmt::Write as _;
     match value {
         BinXmlValue::NullType | BinXmlValue::BinXmlType([]) => {}
-        BinXmlValue::StringType(s) => out.push_str(&escaped(&s.to_string().ok()?)),
-        BinXmlValue::AnsiStringType(s) => out.push_str(&escaped(s)),
+        BinXmlValue::StringType(s) => {
+            let bytes = s.as_bytes();
+            if !bytes.len().is_multiple_of(2) {
+                return None;
+            }
+            let units = bytes
+                .chunks_exact(2)
+                .map(|u| u16::from_le_bytes([u[0], u[1]]));
+            let start = out.len();
+            for c in char::decode_utf16(units) {
+                match c {
+                    Ok(c) => push_escaped(out, std::iter::once(c)),
+                    Err(_) => {
+                        out.truncate(start);
+                        return None;
+                    }
+                }
+            }
+        }
+        BinXmlValue::AnsiStringType(s) => push_escaped(out, s.chars()),
         other if plain(other) => {
             let _ = write!(out, "{other}");
         }
@@ -340,19 +526,13 @@ fn value_text(value: &BinXmlValue, out: &mut String) -> Option<()> {
     Some(())
 }
 
-/// A string as the crate writes it into XML: C0 controls other than tab, line feed and
-/// carriage return, and the non-characters U+FFFE / U+FFFF, become `_`.
-fn escaped(s: &str) -> std::borrow::Cow<'_, str> {
-    let odd = |c: char| {
-        (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{FFFE}' | '\u{FFFF}')
-    };
-    if s.chars().any(odd) {
-        s.chars()
-            .map(|c| if odd(c) { '_' } else { c })
-            .collect::<String>()
-            .into()
-    } else {
-        s.into()
+/// Writes characters as the crate writes them into XML: C0 controls other than tab, line
+/// feed and carriage return, and the non-characters U+FFFE / U+FFFF, become `_`.
+fn push_escaped(out: &mut String, chars: impl Iterator<Item = char>) {
+    for c in chars {
+        let odd =
+            (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{FFFE}' | '\u{FFFF}');
+        out.push(if odd { '_' } else { c });
     }
 }
 
@@ -370,9 +550,25 @@ fn as_parsed(text: String, attribute: bool) -> String {
     }
 }
 
-/// TimeCreated's SystemTime, read from the text the crate writes for it.
-fn time(pieces: &[Piece], values: &[&[BinXmlValue]]) -> Option<DateTime<Utc>> {
-    super::xml::parse_time(&text(pieces, values, true)?)
+/// TimeCreated's SystemTime: straight from a FILETIME value that is the attribute's only
+/// piece, else read from the text the crate writes for it.
+fn time(pieces: &[Piece], values: &[&[BinXmlValue]], out: &mut String) -> Option<DateTime<Utc>> {
+    const TICKS_TO_1970: u64 = 116_444_736_000_000_000;
+    if let [Piece::Sub { at, .. }] = pieces {
+        if let Some(BinXmlValue::FileTimeType(FileTime(ticks))) = value(values, *at) {
+            if let Some(since) = ticks.checked_sub(TICKS_TO_1970) {
+                return DateTime::from_timestamp(
+                    i64::try_from(since / 10_000_000).ok()?,
+                    (since % 10_000_000) as u32 * 100,
+                );
+            }
+        }
+    }
+    let start = out.len();
+    let range = text_into(pieces, values, true, out)?;
+    let time = super::xml::parse_time(&out[range]);
+    out.truncate(start);
+    time
 }
 
 /// The shape of a record made of the templates of `key`: the record's template with each
@@ -462,7 +658,8 @@ fn fragment<'a>(
     record_chunk: &'a evtx::EvtxChunk<'a>,
     bytes: &'a [u8],
     top: bool,
-) -> Option<(u32, Vec<BinXmlValue<'a>>, usize)> {
+    values: &mut Vec<BinXmlValue<'a>>,
+) -> Option<(u32, usize)> {
     let chunk = record_chunk.data;
     let start = offset_in(chunk, bytes)?;
     let end = start + bytes.len();
@@ -486,7 +683,6 @@ fn fragment<'a>(
     }
     let descriptors = at;
     let mut value_at = at + count * 4;
-    let mut values = Vec::with_capacity(count);
     for i in 0..count {
         let size = usize::from(u16_at(chunk, descriptors + i * 4)?);
         let kind = *chunk.get(descriptors + i * 4 + 2)?;
@@ -500,7 +696,7 @@ fn fragment<'a>(
         });
         value_at += size;
     }
-    Some((definition, values, value_at))
+    Some((definition, value_at))
 }
 
 /// A substitution value of a plain type from its bytes (MS-EVEN6 2.2.18), a FILETIME or a SID
@@ -538,11 +734,7 @@ fn plain_value<'a>(
         },
         0x0E => BinXmlValue::BinaryType(raw),
         0x0F => BinXmlValue::GuidType(le(raw)?),
-        0x11 => BinXmlValue::AnsiStringType(
-            chunk
-                .arena
-                .alloc_str(&filetime(u64::from_le_bytes(le(raw)?))?),
-        ),
+        0x11 => BinXmlValue::FileTimeType(FileTime(u64::from_le_bytes(le(raw)?))),
         0x13 => BinXmlValue::AnsiStringType(chunk.arena.alloc_str(&sid(raw)?)),
         0x14 => BinXmlValue::HexInt32Type(u32::from_le_bytes(le(raw)?)),
         0x15 => BinXmlValue::HexInt64Type(u64::from_le_bytes(le(raw)?)),
@@ -739,11 +931,14 @@ impl Walk<'_> {
     /// A name reference: the string-table entry at its offset, skipped when inline.
     fn name(&mut self) -> Option<String> {
         let offset = self.u32()? as usize;
-        let name = name_at(self.chunk, offset)?;
-        let entry = 8 + (name.encode_utf16().count() + 1) * 2;
+        let units = usize::from(u16_at(self.chunk, offset + 6)?);
+        let raw = self.chunk.get(offset + 8..offset + 8 + units * 2)?;
+        let name = utf16(raw)?;
+        let entry = 8 + (units + 1) * 2;
         // Inline when the reference points right after itself; a template embedded in a
         // value may also carry its names inline while pointing at the same name elsewhere.
-        if offset == self.at || name_at(self.chunk, self.at).as_deref() == Some(name.as_str()) {
+        let here = self.chunk.get(self.at + 6..self.at + 8 + units * 2);
+        if offset == self.at || here == self.chunk.get(offset + 6..offset + 8 + units * 2) {
             self.at += entry;
         }
         // A prefixed name (`ns:Name`) is matched by local name in XML: not followed here.
@@ -835,18 +1030,6 @@ impl Walk<'_> {
     }
 }
 
-/// A FILETIME as the crate writes it: RFC 3339 in UTC with its seven digits of 100 ns.
-fn filetime(ticks: u64) -> Option<String> {
-    const TICKS_TO_1970: u64 = 116_444_736_000_000_000;
-    let since = ticks.checked_sub(TICKS_TO_1970)?;
-    let t = DateTime::from_timestamp(i64::try_from(since / 10_000_000).ok()?, 0)?;
-    Some(format!(
-        "{}.{:07}Z",
-        t.format("%Y-%m-%dT%H:%M:%S"),
-        since % 10_000_000
-    ))
-}
-
 /// A SID as text (`S-1-5-18`): revision, 48-bit big-endian authority, sub-authorities.
 fn sid(raw: &[u8]) -> Option<String> {
     use std::fmt::Write as _;
@@ -870,16 +1053,12 @@ fn sid(raw: &[u8]) -> Option<String> {
     Some(out)
 }
 
-/// The name of the string-table entry at `offset`: next (4), hash (2), length (2), UTF-16.
-fn name_at(chunk: &[u8], offset: usize) -> Option<String> {
-    let units = usize::from(u16_at(chunk, offset + 6)?);
-    utf16(chunk.get(offset + 8..offset + 8 + units * 2)?)
-}
-
 fn utf16(bytes: &[u8]) -> Option<String> {
-    let units: Vec<u16> = bytes
-        .chunks_exact(2)
-        .map(|b| u16::from_le_bytes([b[0], b[1]]))
-        .collect();
-    String::from_utf16(&units).ok()
+    char::decode_utf16(
+        bytes
+            .chunks_exact(2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]])),
+    )
+    .collect::<Result<String, _>>()
+    .ok()
 }
