@@ -268,9 +268,20 @@ impl ChunkSink for Chunk<'_> {
         let Chunk {
             sink, mut block, ..
         } = *self;
-        let mut order = std::mem::take(&mut block.starts);
-        order.sort_by(|a, b| order_entries(block.entry(*a), block.entry(*b)));
-        block.starts = order;
+        let mut order: Vec<(i64, u32, u32)> = block
+            .starts
+            .iter()
+            .map(|start| {
+                let head = Head::of(block.entry(*start));
+                (head.seconds, head.nanos, *start)
+            })
+            .collect();
+        order.sort_by(|a, b| {
+            (a.0, a.1)
+                .cmp(&(b.0, b.1))
+                .then_with(|| order_entries(block.entry(a.2), block.entry(b.2)))
+        });
+        block.starts = order.into_iter().map(|(_, _, start)| start).collect();
         sink.add(block);
     }
 }
@@ -509,14 +520,17 @@ impl Writer<'_> {
         if !self.last.is_empty() && repeats(&self.last, entry) {
             return Ok(());
         }
-        let line = Head::of(entry).line(entry);
+        let head = Head::of(entry);
+        let line = head.line(entry);
         match self.format {
             Format::Jsonl => report::json::numbered(self.id, line, &mut self.buf),
             Format::Csv | Format::Text => self.buf.extend_from_slice(line),
         }
         self.id += 1;
+        // Its key, host and channel: all a repeat is known by.
         self.last.clear();
-        self.last.extend_from_slice(entry);
+        self.last
+            .extend_from_slice(&entry[..HEAD + head.host + head.channel]);
         if self.buf.len() >= WRITE_BYTES {
             self.flush()?;
         }

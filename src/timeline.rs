@@ -87,7 +87,7 @@ pub fn normalize_ntstatus_binary(hex: &str) -> Option<String> {
 }
 
 /// Sorts signals by time (then host, channel, record id, so the order never depends on input
-/// order), drops repeats of one event (same host, channel, record id), numbers them.
+/// order), drops repeats of one event (same host, channel, record id and time), numbers them.
 pub fn build(mut signals: Vec<Signal>) -> Vec<Signal> {
     signals.sort_by(|a, b| {
         (
@@ -107,12 +107,15 @@ pub fn build(mut signals: Vec<Signal>) -> Vec<Signal> {
                 b.event.input,
             ))
     });
+    // One record read from two inputs has one time too; one id at two times is two records
+    // (a log cleared and begun again, or two logs of one host).
     let mut seen = HashSet::new();
     signals.retain(|s| {
         seen.insert((
             s.host.clone(),
             s.event.channel.to_lowercase(),
             s.event.record_id,
+            s.time,
             s.name.clone(),
         ))
     });

@@ -29,7 +29,11 @@ fn summary(seen: Seen, event: Option<&RawEvent>) -> (String, String, String, u64
 }
 
 /// (records compared, records the template reader read), and every difference.
-fn compare(path: &Path, differences: &mut Vec<String>) -> (usize, usize) {
+fn compare(
+    path: &Path,
+    differences: &mut Vec<String>,
+    from_bytes_read: &mut usize,
+) -> (usize, usize) {
     let Ok(parser) = EvtxParser::from_path(path) else {
         return (0, 0);
     };
@@ -41,6 +45,7 @@ fn compare(path: &Path, differences: &mut Vec<String>) -> (usize, usize) {
             continue;
         };
         let mut shapes = Shapes::default();
+        let mut bytes_shapes = Shapes::default();
         for record in parsed.iter().filter_map(Result::ok) {
             if record.recovered {
                 continue;
@@ -49,6 +54,11 @@ fn compare(path: &Path, differences: &mut Vec<String>) -> (usize, usize) {
                 continue;
             };
             let fast = template::read(&record, &instances, &mut shapes, 0, &Everything);
+            // The record read from its bytes alone, as a sound chunk is read.
+            let start = record.binxml_offset as usize;
+            let binxml = &record.chunk.data[start..start + record.binxml_size as usize];
+            let from_bytes =
+                template::read_bytes(record.chunk, binxml, &mut bytes_shapes, 0, &Everything);
             let Ok(xml) = record.into_xml() else { continue };
             let Ok(doc) = roxmltree::Document::parse(&xml.data) else {
                 continue;
@@ -57,11 +67,22 @@ fn compare(path: &Path, differences: &mut Vec<String>) -> (usize, usize) {
                 continue;
             };
             compared += 1;
+            let slow = summary(seen, event.as_ref());
+            if let Some((bytes_seen, bytes_event)) = from_bytes {
+                let quick = summary(bytes_seen, bytes_event.as_ref());
+                if slow != quick && differences.len() < 20 {
+                    differences.push(format!(
+                        "{}: record {}\n  xml:        {slow:?}\n  from bytes: {quick:?}",
+                        path.display(),
+                        xml.event_record_id
+                    ));
+                }
+                *from_bytes_read += 1;
+            }
             let Some((fast_seen, fast_event)) = fast else {
                 continue;
             };
             direct += 1;
-            let slow = summary(seen, event.as_ref());
             let quick = summary(fast_seen, fast_event.as_ref());
             if slow != quick && differences.len() < 20 {
                 differences.push(format!(
@@ -80,9 +101,9 @@ fn the_template_reader_gives_the_xml_routes_event_for_every_record_it_reads() {
     let mut files = common::files(&common::samples(), "evtx");
     files.extend(common::files(&common::root().join("fixtures"), "evtx"));
     let mut differences = Vec::new();
-    let (mut compared, mut direct) = (0, 0);
+    let (mut compared, mut direct, mut from_bytes) = (0, 0, 0);
     for file in &files {
-        let (c, d) = compare(file, &mut differences);
+        let (c, d) = compare(file, &mut differences, &mut from_bytes);
         compared += c;
         direct += d;
     }
@@ -91,11 +112,17 @@ fn the_template_reader_gives_the_xml_routes_event_for_every_record_it_reads() {
         "the template reader differs:\n{}",
         differences.join("\n")
     );
-    eprintln!("{direct} of {compared} records read through their template");
+    eprintln!(
+        "{direct} of {compared} records read through their template, {from_bytes} from their bytes"
+    );
     assert!(compared > 20_000, "{compared} records compared");
     // Windows writes nearly every record as one plain template instance.
     assert!(
         direct * 10 >= compared * 9,
         "only {direct} of {compared} records read through their template"
+    );
+    assert!(
+        from_bytes * 10 >= compared * 9,
+        "only {from_bytes} of {compared} records read from their bytes"
     );
 }

@@ -216,7 +216,8 @@ pub fn view_bytes<'a, 's>(
     let rest = chunk
         .data
         .get(end..offset_in(chunk.data, binxml)? + binxml.len())?;
-    if rest.first() != Some(&token::END_OF_STREAM) || rest[1..].iter().any(|b| *b != 0) {
+    // What follows the stream's end is left over from an earlier record: the crate ignores it.
+    if rest.first() != Some(&token::END_OF_STREAM) {
         return None;
     }
     view_instance(chunk, definition, shapes, scratch, wanted)

@@ -203,9 +203,16 @@ pub fn timeline_lines(a: &Analysis) -> String {
 
 /// A timeline line's JSON object without its `id` (given only once the timeline is in order).
 pub fn line_without_id(line: &super::Line, out: &mut Vec<u8>) {
+    /// A time serialized as its text, without a string of its own.
+    struct Time(chrono::DateTime<chrono::Utc>);
+    impl Serialize for Time {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_str(&super::Utc3339(self.0))
+        }
+    }
     #[derive(Serialize)]
     struct Unnumbered<'a> {
-        time: String,
+        time: Time,
         host: &'a str,
         signal: &'a str,
         provider: &'a str,
@@ -217,7 +224,7 @@ pub fn line_without_id(line: &super::Line, out: &mut Vec<u8>) {
         text: &'a str,
     }
     let entry = Unnumbered {
-        time: utc(line.time),
+        time: Time(line.time),
         host: line.host,
         signal: line.signal,
         provider: line.provider,

@@ -83,7 +83,46 @@ fn is_hidden(c: char) -> bool {
 
 /// A time as RFC 3339 in UTC, with the precision the log has.
 pub fn utc(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    Utc3339(t).to_string()
+}
+
+/// A time as [`utc`] writes it, written where it is displayed (no string of its own): the
+/// timeline writes one per line.
+pub struct Utc3339(pub DateTime<Utc>);
+
+impl std::fmt::Display for Utc3339 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use chrono::{Datelike, Timelike};
+        let t = self.0;
+        let nanos = t.timestamp_subsec_nanos();
+        // Leap seconds and years of other than four digits: as chrono writes them.
+        if nanos >= 1_000_000_000 || !(0..=9999).contains(&t.year()) {
+            return f.write_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+        }
+        let mut b = *b"0000-00-00T00:00:00.000000000Z";
+        let mut put = |at: usize, digits: usize, mut n: u32| {
+            for i in (at..at + digits).rev() {
+                b[i] = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+        };
+        put(0, 4, t.year() as u32);
+        put(5, 2, t.month());
+        put(8, 2, t.day());
+        put(11, 2, t.hour());
+        put(14, 2, t.minute());
+        put(17, 2, t.second());
+        put(20, 9, nanos);
+        // AutoSi: no fraction, or milli-, micro- or nanoseconds, whichever is exact.
+        let end = match nanos {
+            0 => 19,
+            n if n % 1_000_000 == 0 => 23,
+            n if n % 1_000 == 0 => 26,
+            _ => 29,
+        };
+        f.write_str(std::str::from_utf8(&b[..end]).map_err(|_| std::fmt::Error)?)?;
+        f.write_str("Z")
+    }
 }
 
 /// A time in the report's zone, for people: `2026-11-20 10:02:03.123 JST`.
@@ -195,7 +234,28 @@ pub fn explain(rule: &crate::rules::Rule, set: &crate::rules::RuleSet) -> String
 
 #[cfg(test)]
 mod tests {
-    use super::visible;
+    use super::{utc, visible};
+    use chrono::{DateTime, SecondsFormat};
+
+    #[test]
+    fn times_are_written_as_chrono_writes_them() {
+        let mut seconds: i64 = -62_135_596_800; // 0001-01-01
+        let mut nanos: u32 = 0;
+        for _ in 0..20_000 {
+            // A walk over many dates and every precision, with leap seconds and far years.
+            seconds = seconds
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1)
+                % 400_000_000_000;
+            nanos = nanos.wrapping_mul(1_103_515_245).wrapping_add(12_345) % 2_000_000_000;
+            for n in [nanos, nanos / 1000 * 1000, nanos / 1_000_000 * 1_000_000, 0] {
+                let Some(t) = DateTime::from_timestamp(seconds, n) else {
+                    continue;
+                };
+                assert_eq!(utc(t), t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+            }
+        }
+    }
 
     #[test]
     fn control_characters_become_visible_escapes() {
