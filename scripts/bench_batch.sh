@@ -22,15 +22,21 @@ done
 echo "# notes" > "$work/queue/case-007/README.md"
 echo "# notes" > "$work/queue/case-013/README.md"
 size=$(du -sh "$work/queue" | cut -f1)
-t() { local s e; s=$(date +%s.%N); "$@" >/dev/null; e=$(date +%s.%N); echo "$e - $s" | bc; }
+# The wall time and the peak RSS of one run.
+t() {
+  /usr/bin/time -f "%e %M" -o "$work/time" "$@" >/dev/null
+  local wall rss
+  read -r wall rss < <(tail -1 "$work/time")
+  echo "$wall s, peak RSS $((rss / 1024)) MiB"
+}
 echo "queue: $n cases, $size"
-echo "first batch (all analyzed):     $(t "$bin" batch "$work/queue" -o "$work/out" --jobs 2) s"
-echo "rerun, nothing changed:          $(t "$bin" batch "$work/queue" -o "$work/out" --jobs 2) s"
+echo "first batch (all analyzed):     $(t "$bin" batch "$work/queue" -o "$work/out" --jobs 2)"
+echo "rerun, nothing changed:          $(t "$bin" batch "$work/queue" -o "$work/out" --jobs 2)"
 touch -d '+1 minute' "$work/queue/case-007/README.md"
-echo "rerun, one case touched:         $(t "$bin" batch "$work/queue" -o "$work/out" --jobs 2) s"
+echo "rerun, one case touched:         $(t "$bin" batch "$work/queue" -o "$work/out" --jobs 2)"
 echo "# changed" >> "$work/queue/case-013/README.md"
-echo "rerun, one case changed:         $(t "$bin" batch "$work/queue" -o "$work/out" --jobs 2) s"
-echo "rerun --force:                   $(t "$bin" batch "$work/queue" -o "$work/out" --jobs 2 --force) s"
+echo "rerun, one case changed:         $(t "$bin" batch "$work/queue" -o "$work/out" --jobs 2)"
+echo "rerun --force:                   $(t "$bin" batch "$work/queue" -o "$work/out" --jobs 2 --force)"
 s0=$(date +%s.%N)
 "$bin" batch "$work/queue" -o "$work/shards" --jobs 1 --shard 0/2 >/dev/null &
 "$bin" batch "$work/queue" -o "$work/shards" --jobs 1 --shard 1/2 >/dev/null

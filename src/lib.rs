@@ -11,6 +11,10 @@
 //!                               (terminal, JSON, CSV, HTML+SVG)
 //! ```
 //!
+//! `timeline --all` (every record, no rules) takes a shorter way, [`stream`]: each chunk's
+//! events become finished timeline lines on the thread that read them, and the lines are
+//! merged in time order into the output, never held as signals.
+//!
 //! # Example
 //! ```
 //! use hvtriage::{analyze, Options, rules::RuleSet};
