@@ -121,7 +121,7 @@ pub fn timeline_all(
             .extend_from_slice(report::csv::timeline_header().as_bytes());
     }
     if store.runs.is_empty() {
-        for (block, start) in store.order() {
+        for (block, start) in in_order(&store.blocks) {
             writer.line(store.blocks[block].entry(start))?;
         }
     } else {
@@ -268,20 +268,8 @@ impl ChunkSink for Chunk<'_> {
         let Chunk {
             sink, mut block, ..
         } = *self;
-        let mut order: Vec<(i64, u32, u32)> = block
-            .starts
-            .iter()
-            .map(|start| {
-                let head = Head::of(block.entry(*start));
-                (head.seconds, head.nanos, *start)
-            })
-            .collect();
-        order.sort_by(|a, b| {
-            (a.0, a.1)
-                .cmp(&(b.0, b.1))
-                .then_with(|| order_entries(block.entry(a.2), block.entry(b.2)))
-        });
-        block.starts = order.into_iter().map(|(_, _, start)| start).collect();
+        let order = in_order(std::slice::from_ref(&block));
+        block.starts = order.into_iter().map(|(_, start)| start).collect();
         sink.add(block);
     }
 }
@@ -398,6 +386,25 @@ fn repeats(a: &[u8], b: &[u8]) -> bool {
                 == String::from_utf8_lossy(y.channel(b)).to_lowercase())
 }
 
+/// Every entry of `blocks` in the timeline's order, as (block, start).
+fn in_order(blocks: &[Block]) -> Vec<(usize, u32)> {
+    let mut all: Vec<(i64, u32, usize, u32)> = Vec::new();
+    for (n, block) in blocks.iter().enumerate() {
+        all.extend(block.starts.iter().map(|start| {
+            let head = Head::of(block.entry(*start));
+            (head.seconds, head.nanos, n, *start)
+        }));
+    }
+    // Times first, without decoding entries; a log is written in time order, and merged blocks
+    // are each sorted: the sort finds long runs.
+    all.sort_by(|a, b| {
+        (a.0, a.1)
+            .cmp(&(b.0, b.1))
+            .then_with(|| order_entries(blocks[a.2].entry(a.3), blocks[b.2].entry(b.3)))
+    });
+    all.into_iter().map(|(_, _, n, start)| (n, start)).collect()
+}
+
 /// Blocks in memory and the runs already in temporary files.
 #[derive(Default)]
 struct Store {
@@ -408,31 +415,13 @@ struct Store {
 }
 
 impl Store {
-    /// Every entry of the blocks in order, as (block, start).
-    fn order(&self) -> Vec<(usize, u32)> {
-        let mut all: Vec<(i64, u32, usize, u32)> = Vec::new();
-        for (n, block) in self.blocks.iter().enumerate() {
-            all.extend(block.starts.iter().map(|start| {
-                let head = Head::of(block.entry(*start));
-                (head.seconds, head.nanos, n, *start)
-            }));
-        }
-        // Blocks are sorted and a log is written in time order: the sort finds long runs.
-        all.sort_by(|a, b| {
-            (a.0, a.1).cmp(&(b.0, b.1)).then_with(|| {
-                order_entries(self.blocks[a.2].entry(a.3), self.blocks[b.2].entry(b.3))
-            })
-        });
-        all.into_iter().map(|(_, _, n, start)| (n, start)).collect()
-    }
-
     /// Writes the blocks, merged, to a temporary file as one sorted run.
     fn spill(&mut self) -> io::Result<()> {
         if self.blocks.is_empty() {
             return Ok(());
         }
         let mut file = BufWriter::with_capacity(WRITE_BYTES, tempfile::tempfile()?);
-        for (block, start) in self.order() {
+        for (block, start) in in_order(&self.blocks) {
             file.write_all(self.blocks[block].entry(start))?;
         }
         let mut file = file.into_inner().map_err(io::IntoInnerError::into_error)?;

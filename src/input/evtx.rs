@@ -374,12 +374,7 @@ fn read_direct(index: usize, chunk: &EvtxChunk, wanted: &dyn Wanted) -> Option<C
             }
             out.see(view.computer, view.channel, view.time, view.record_id);
             if let (true, Some(sink)) = (view.wanted, sink.as_mut()) {
-                let mut firsts = [""; 4];
-                let mut n = 0;
-                for (slot, (_, value)) in firsts.iter_mut().zip(view.data()) {
-                    *slot = value;
-                    n += 1;
-                }
+                let (firsts, n) = super::first_values(view.data().map(|(_, v)| v));
                 sink.event(&EventRef {
                     input: index,
                     record_id: view.record_id,
@@ -494,12 +489,9 @@ fn to_chrono(t: evtx::Timestamp) -> DateTime<Utc> {
     DateTime::from_timestamp(t.as_second(), t.subsec_nanosecond().max(0) as u32).unwrap_or_default()
 }
 
-/// A FILETIME (100 ns since 1601) as a UTC time.
+/// A FILETIME (100 ns since 1601) as a UTC time (1970 for one past what `DateTime` holds).
 fn from_filetime(filetime: u64) -> DateTime<Utc> {
-    const SECONDS_1601_TO_1970: i64 = 11_644_473_600;
-    let seconds = (filetime / 10_000_000) as i64 - SECONDS_1601_TO_1970;
-    let nanos = (filetime % 10_000_000) as u32 * 100;
-    DateTime::from_timestamp(seconds, nanos).unwrap_or_default()
+    super::filetime_utc(filetime).unwrap_or_default()
 }
 
 /// The bytes of chunk `number`; a chunk cut short by the end of the file is padded with

@@ -219,6 +219,29 @@ pub trait Wanted: Sync {
     }
 }
 
+/// A FILETIME (100 ns since 1601, as EVTX record headers and values hold it) as a UTC time;
+/// `None` past what `DateTime` holds.
+pub(super) fn filetime_utc(ticks: u64) -> Option<DateTime<Utc>> {
+    const SECONDS_1601_TO_1970: i64 = 11_644_473_600;
+    let seconds = (ticks / 10_000_000) as i64 - SECONDS_1601_TO_1970;
+    DateTime::from_timestamp(seconds, (ticks % 10_000_000) as u32 * 100)
+}
+
+/// 1970-01-01 as a FILETIME.
+pub(super) const FILETIME_1970: u64 = 116_444_736_000_000_000;
+
+/// The first four of `values` (all a timeline line shows of an event's data), and how many
+/// there are.
+pub fn first_values<'a>(values: impl Iterator<Item = &'a str>) -> ([&'a str; 4], usize) {
+    let mut firsts = [""; 4];
+    let mut n = 0;
+    for (slot, value) in firsts.iter_mut().zip(values) {
+        *slot = value;
+        n += 1;
+    }
+    (firsts, n)
+}
+
 /// Takes a chunk's events one by one as they are read (`Wanted::sink`).
 pub trait ChunkSink {
     fn event(&mut self, event: &EventRef);
@@ -242,11 +265,7 @@ pub struct EventRef<'a> {
 impl RawEvent {
     /// Hands the event to `f` as an `EventRef`.
     pub fn with_ref<T>(&self, f: impl FnOnce(&EventRef) -> T) -> T {
-        let mut firsts = [""; 4];
-        let n = self.data.len().min(4);
-        for (slot, (_, value)) in firsts.iter_mut().zip(&self.data) {
-            *slot = value;
-        }
+        let (firsts, n) = first_values(self.data.iter().map(|(_, v)| v.as_str()));
         f(&EventRef {
             input: self.input,
             record_id: self.record_id,

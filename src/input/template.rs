@@ -554,14 +554,10 @@ fn as_parsed(text: String, attribute: bool) -> String {
 /// TimeCreated's SystemTime: straight from a FILETIME value that is the attribute's only
 /// piece, else read from the text the crate writes for it.
 fn time(pieces: &[Piece], values: &[&[BinXmlValue]], out: &mut String) -> Option<DateTime<Utc>> {
-    const TICKS_TO_1970: u64 = 116_444_736_000_000_000;
     if let [Piece::Sub { at, .. }] = pieces {
         if let Some(BinXmlValue::FileTimeType(FileTime(ticks))) = value(values, *at) {
-            if let Some(since) = ticks.checked_sub(TICKS_TO_1970) {
-                return DateTime::from_timestamp(
-                    i64::try_from(since / 10_000_000).ok()?,
-                    (since % 10_000_000) as u32 * 100,
-                );
+            if *ticks >= super::FILETIME_1970 {
+                return super::filetime_utc(*ticks);
             }
         }
     }

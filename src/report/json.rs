@@ -61,10 +61,18 @@ struct Coverage<'a> {
     missing: bool,
 }
 
+/// A timeline entry: its number, then the line's keys.
 #[derive(Serialize)]
 struct Entry<'a> {
     id: usize,
-    time: String,
+    #[serde(flatten)]
+    line: LineKeys<'a>,
+}
+
+/// A timeline line's keys, after `id`.
+#[derive(Serialize)]
+struct LineKeys<'a> {
+    time: Time,
     host: &'a str,
     signal: &'a str,
     provider: &'a str,
@@ -74,6 +82,32 @@ struct Entry<'a> {
     input: usize,
     fields: &'a BTreeMap<String, String>,
     text: &'a str,
+}
+
+impl<'a> LineKeys<'a> {
+    fn of(line: &super::Line<'a>) -> Self {
+        LineKeys {
+            time: Time(line.time),
+            host: line.host,
+            signal: line.signal,
+            provider: line.provider,
+            event_id: line.event_id,
+            channel: line.channel,
+            record_id: line.record_id,
+            input: line.input,
+            fields: line.fields,
+            text: line.text,
+        }
+    }
+}
+
+/// A time serialized as its text ([`super::utc`]), without a string of its own.
+struct Time(chrono::DateTime<chrono::Utc>);
+
+impl Serialize for Time {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&super::Utc3339(self.0))
+    }
 }
 
 #[derive(Serialize)]
@@ -149,16 +183,7 @@ pub fn render(a: &Analysis) -> String {
             .iter()
             .map(|s| Entry {
                 id: s.id,
-                time: utc(s.time),
-                host: &s.host,
-                signal: &s.name,
-                provider: &s.event.provider,
-                event_id: s.event.event_id,
-                channel: &s.event.channel,
-                record_id: s.event.record_id,
-                input: s.event.input,
-                fields: &s.fields,
-                text: &s.text,
+                line: LineKeys::of(&super::Line::of(s, a)),
             })
             .collect(),
         findings: a
@@ -203,39 +228,7 @@ pub fn timeline_lines(a: &Analysis) -> String {
 
 /// A timeline line's JSON object without its `id` (given only once the timeline is in order).
 pub fn line_without_id(line: &super::Line, out: &mut Vec<u8>) {
-    /// A time serialized as its text, without a string of its own.
-    struct Time(chrono::DateTime<chrono::Utc>);
-    impl Serialize for Time {
-        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            s.collect_str(&super::Utc3339(self.0))
-        }
-    }
-    #[derive(Serialize)]
-    struct Unnumbered<'a> {
-        time: Time,
-        host: &'a str,
-        signal: &'a str,
-        provider: &'a str,
-        event_id: u32,
-        channel: &'a str,
-        record_id: u64,
-        input: usize,
-        fields: &'a BTreeMap<String, String>,
-        text: &'a str,
-    }
-    let entry = Unnumbered {
-        time: Time(line.time),
-        host: line.host,
-        signal: line.signal,
-        provider: line.provider,
-        event_id: line.event_id,
-        channel: line.channel,
-        record_id: line.record_id,
-        input: line.input,
-        fields: line.fields,
-        text: line.text,
-    };
-    serde_json::to_writer(out, &entry).expect("plain data always serializes");
+    serde_json::to_writer(out, &LineKeys::of(line)).expect("plain data always serializes");
 }
 
 /// A JSON line: `{"id":N,` and the rest of the object `line_without_id` wrote.
