@@ -2,7 +2,7 @@
 //! their fields are read. A signal is a known event, normalized: a name, a time, a host and
 //! typed fields (SPEC §3).
 
-use crate::input::{RawEvent, Wanted};
+use crate::input::{self, RawEvent, Wanted};
 use crate::rules::load::{line_of, LoadError};
 use crate::rules::text::{fill, placeholders};
 use crate::timeline::{all_codes, host_key, normalize_code, normalize_ntstatus_binary};
@@ -634,7 +634,7 @@ pub fn raw_text<'a>(
 ) {
     use std::fmt::Write as _;
     let _ = write!(out, "{provider} {event_id}: ");
-    for (i, value) in values.take(4).enumerate() {
+    for (i, value) in values.take(input::FIRST_VALUES).enumerate() {
         if i > 0 {
             out.push_str(" | ");
         }

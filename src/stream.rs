@@ -158,6 +158,9 @@ impl Wanted for Sink<'_> {
     fn max_events(&self) -> usize {
         usize::MAX
     }
+    fn items(&self) -> usize {
+        input::FIRST_VALUES
+    }
     fn take(&self, events: &mut Vec<RawEvent>) {
         if events.is_empty() {
             return;

@@ -1,6 +1,7 @@
 //! The template reader (`input::template`) gives, for every record it reads, exactly the
 //! event the XML route gives (the crate renders Event XML, `parse_event` reads it): on every
-//! record of the real samples and of the fixtures' EVTX files.
+//! record of the real samples and of the fixtures' EVTX files. Read from bytes, the shapes one
+//! chunk builds serve the file's later chunks, as the reader shares them.
 
 mod common;
 
@@ -39,13 +40,15 @@ fn compare(
     };
     let mut parser = parser.with_configuration(ParserSettings::default().num_threads(1));
     let (mut compared, mut direct) = (0, 0);
+    // Read from bytes, the chunks share the shapes they build, as `input::evtx` reads them.
+    let known = std::sync::Arc::new(template::Known::default());
     for chunk in parser.chunks() {
         let Ok(mut chunk) = chunk else { continue };
         let Ok(mut parsed) = chunk.parse(std::sync::Arc::new(ParserSettings::default())) else {
             continue;
         };
         let mut shapes = Shapes::default();
-        let mut bytes_shapes = Shapes::default();
+        let mut bytes_shapes = Shapes::sharing(&known);
         for record in parsed.iter().filter_map(Result::ok) {
             if record.recovered {
                 continue;

@@ -97,6 +97,7 @@ pub fn read(
     // A cut-short last chunk is read too: the records before the cut are whole.
     let chunks = whole + u64::from(tail != 0);
     let settings = Arc::new(ParserSettings::new().num_threads(1).recover_records(true));
+    let known = Arc::new(template::Known::default());
     // Chunks are read in parallel a window at a time, and events past the input's limit are
     // counted and dropped as each window is done: memory stays bounded, and which events are
     // kept (the first in file order) does not depend on the threads.
@@ -106,7 +107,7 @@ pub fn read(
         let mut part: Vec<ChunkRead> = (window..(window + WINDOW_CHUNKS).min(chunks))
             .into_par_iter()
             .map(|n| {
-                let mut chunk = read_chunk(index, bytes, n, &settings, wanted);
+                let mut chunk = read_chunk(index, bytes, n, &settings, &known, wanted);
                 wanted.take(&mut chunk.events);
                 progress.add(CHUNK_BYTES);
                 chunk
@@ -218,6 +219,7 @@ fn read_chunk(
     bytes: &dyn ByteSource,
     number: u64,
     settings: &Arc<ParserSettings>,
+    known: &Arc<template::Known>,
     wanted: &dyn Wanted,
 ) -> ChunkRead {
     let mut out = ChunkRead::default();
@@ -312,7 +314,7 @@ fn read_chunk(
         }
     };
     if first_error.is_none() && checksum_ok && !slack_holds_records(parsed.data) {
-        if let Some(direct) = read_direct(index, &parsed, wanted) {
+        if let Some(direct) = read_direct(index, &parsed, known, wanted) {
             out.seen = direct.seen;
             out.rest = direct.rest;
             out.events = direct.events;
@@ -320,7 +322,7 @@ fn read_chunk(
         }
     }
     let mut errors = 0usize;
-    let mut shapes = template::Shapes::default();
+    let mut shapes = template::Shapes::sharing(known);
     for record in parsed.iter() {
         match record {
             Ok(record) if record.recovered => read_recovered(index, record, wanted, &mut out),
@@ -351,11 +353,16 @@ fn read_chunk(
 /// the chunk header to the free space, or the header's last record). `None` when any record
 /// is not of the plain shape, or the walk does not end where the crate's would: the crate's
 /// iterator then reads the whole chunk.
-fn read_direct(index: usize, chunk: &EvtxChunk, wanted: &dyn Wanted) -> Option<ChunkRead> {
+fn read_direct(
+    index: usize,
+    chunk: &EvtxChunk,
+    known: &Arc<template::Known>,
+    wanted: &dyn Wanted,
+) -> Option<ChunkRead> {
     let data = chunk.data;
     let end = (chunk.header.free_space_offset as usize).min(data.len());
     let mut out = ChunkRead::default();
-    let mut shapes = template::Shapes::default();
+    let mut shapes = template::Shapes::sharing(known);
     let mut scratch = template::Scratch::default();
     let mut sink = wanted.sink();
     let mut at = prescan::CHUNK_HEADER_BYTES;

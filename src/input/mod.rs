@@ -198,6 +198,11 @@ pub trait Wanted: Sync {
     fn max_events(&self) -> usize {
         MAX_EVENTS_PER_INPUT
     }
+    /// How many of an event's data items are read (the rest are left unread): a timeline
+    /// line shows only the first values.
+    fn items(&self) -> usize {
+        xml::MAX_ITEMS
+    }
     /// Whether an event logged at `time` may be wanted (`--since`/`--until`): records outside
     /// are counted, never rendered.
     fn time(&self, _time: DateTime<Utc>) -> bool {
@@ -230,10 +235,13 @@ pub(super) fn filetime_utc(ticks: u64) -> Option<DateTime<Utc>> {
 /// 1970-01-01 as a FILETIME.
 pub(super) const FILETIME_1970: u64 = 116_444_736_000_000_000;
 
-/// The first four of `values` (all a timeline line shows of an event's data), and how many
-/// there are.
-pub fn first_values<'a>(values: impl Iterator<Item = &'a str>) -> ([&'a str; 4], usize) {
-    let mut firsts = [""; 4];
+/// How many of an event's values a timeline line shows.
+pub const FIRST_VALUES: usize = 4;
+
+/// The first [`FIRST_VALUES`] of `values` (all a timeline line shows of an event's data), and
+/// how many there are.
+pub fn first_values<'a>(values: impl Iterator<Item = &'a str>) -> ([&'a str; FIRST_VALUES], usize) {
+    let mut firsts = [""; FIRST_VALUES];
     let mut n = 0;
     for (slot, value) in firsts.iter_mut().zip(values) {
         *slot = value;

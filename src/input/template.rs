@@ -24,9 +24,9 @@ use chrono::{DateTime, Utc};
 use evtx::binxml::value_variant::{BinXmlValue, FileTime};
 use evtx::binxml::BinXmlTemplateValues;
 use evtx::EvtxRecord;
-use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// A piece of an element's text or of an attribute's value.
 #[derive(Debug, Clone)]
@@ -92,11 +92,73 @@ type Key = (u32, Vec<(usize, u32)>);
 #[derive(Default)]
 pub struct Shapes {
     trees: HashMap<u32, Option<Element>>,
-    /// Where each key's shape is in `plain`.
+    /// Where each key's shape is in `built`.
     shapes: HashMap<Key, usize>,
-    built: Vec<Option<Shape>>,
+    built: Vec<Option<Arc<Shape>>>,
     /// The last record's templates, and their shape: most records repeat them.
     last: Option<(Key, usize)>,
+    /// The shapes the file's other chunks built.
+    known: Option<Arc<Known>>,
+}
+
+impl Shapes {
+    /// A chunk's shapes, sharing what is built with the other chunks of its file.
+    pub fn sharing(known: &Arc<Known>) -> Shapes {
+        Shapes {
+            known: Some(Arc::clone(known)),
+            ..Shapes::default()
+        }
+    }
+
+    /// The shape of `key`'s templates: built from the chunk's definitions, unless another
+    /// chunk of the file built it already.
+    fn shape(&mut self, chunk: &[u8], key: &Key) -> Option<Arc<Shape>> {
+        let Some(known) = &self.known else {
+            return build(chunk, key, &mut self.trees).map(Arc::new);
+        };
+        let Some(id) = identity(chunk, key) else {
+            return build(chunk, key, &mut self.trees).map(Arc::new);
+        };
+        if let Some(shape) = known.lock().get(&id) {
+            return shape.clone();
+        }
+        let shape = build(chunk, key, &mut self.trees).map(Arc::new);
+        known.lock().insert(id, shape.clone());
+        shape
+    }
+}
+
+/// Shapes built by one file's chunks, by their templates' identities ([`identity`]).
+#[derive(Default)]
+pub struct Known(Mutex<HashMap<Identity, Option<Arc<Shape>>>>);
+
+impl Known {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Identity, Option<Arc<Shape>>>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// What names a template in every chunk of a file: its GUID and the size of its definition
+/// (MS-EVEN6 2.2.12, TemplateDefinition). Windows writes one template, whichever chunk
+/// defines it again, under one GUID; the record's template, then (value index, template) per
+/// embedded fragment.
+type Identity = (([u8; 16], u32), Vec<(usize, ([u8; 16], u32))>);
+
+/// The identity of `key`'s templates; `None` when a definition is out of the chunk or has no
+/// GUID (such a template is built in each chunk, as a writer other than Windows may reuse a
+/// blank GUID).
+fn identity(chunk: &[u8], key: &Key) -> Option<Identity> {
+    let of = |offset: u32| -> Option<([u8; 16], u32)> {
+        let at = offset as usize;
+        let guid: [u8; 16] = chunk.get(at + 4..at + 20)?.try_into().ok()?;
+        (guid != [0; 16]).then_some((guid, u32_at(chunk, at + 20)?))
+    };
+    let fragments = key
+        .1
+        .iter()
+        .map(|(index, offset)| Some((*index, of(*offset)?)))
+        .collect::<Option<Vec<_>>>()?;
+    Some((of(key.0)?, fragments))
 }
 
 /// What `read` gives: the record's `Seen`, and its event when `wanted` takes it.
@@ -270,19 +332,20 @@ fn view_instance<'a, 's>(
                 definition,
                 nested.iter().map(|(i, d, _)| (*i, *d)).collect(),
             );
-            let index = match shapes.shapes.entry(key.clone()) {
-                Entry::Occupied(known) => *known.get(),
-                Entry::Vacant(new) => {
-                    let built = build(chunk.data, new.key(), &mut shapes.trees);
+            let index = match shapes.shapes.get(&key) {
+                Some(index) => *index,
+                None => {
+                    let built = shapes.shape(chunk.data, &key);
                     shapes.built.push(built);
-                    *new.insert(shapes.built.len() - 1)
+                    shapes.shapes.insert(key.clone(), shapes.built.len() - 1);
+                    shapes.built.len() - 1
                 }
             };
             shapes.last = Some((key, index));
             index
         }
     };
-    let shape = shapes.built.get(index)?.as_ref()?;
+    let shape = shapes.built.get(index)?.as_deref()?;
     // The record's values, then each fragment's: at most a few arrays.
     let mut arrays: [&[BinXmlValue]; MAX_ARRAYS] = [&[]; MAX_ARRAYS];
     arrays[0] = &all_values[..top];
@@ -323,9 +386,10 @@ fn view_instance<'a, 's>(
     };
     let computer = capped_text(&shape.computer, values, false, MAX_NAME_CHARS, out)?;
     let channel = capped_text(&shape.channel, values, false, MAX_NAME_CHARS, out)?;
+    let items = MAX_ITEMS.min(wanted.items());
     let wanted = wanted.event(&out[provider.clone()], event_id) && wanted.time(time);
     if wanted {
-        for (name, pieces) in shape.data.iter().take(MAX_ITEMS) {
+        for (name, pieces) in shape.data.iter().take(items) {
             let start = out.len();
             out.push_str(name);
             let name = start..cap(out, start, MAX_NAME_CHARS);
@@ -413,13 +477,16 @@ fn structural(value: &BinXmlValue) -> bool {
 /// Whether UTF-16LE bytes decode (`Utf16LeSlice::to_string`'s test: even length, no unpaired
 /// surrogate), without decoding them into a string.
 fn utf16_decodes(bytes: &[u8]) -> bool {
+    // Without a surrogate (0xD800-0xDFFF) every unit is a character.
+    let surrogate = |u: &[u8]| u[1] & 0xF8 == 0xD8;
     bytes.len().is_multiple_of(2)
-        && char::decode_utf16(
-            bytes
-                .chunks_exact(2)
-                .map(|u| u16::from_le_bytes([u[0], u[1]])),
-        )
-        .all(|c| c.is_ok())
+        && (!bytes.chunks_exact(2).any(surrogate)
+            || char::decode_utf16(
+                bytes
+                    .chunks_exact(2)
+                    .map(|u| u16::from_le_bytes([u[0], u[1]])),
+            )
+            .all(|c| c.is_ok()))
 }
 
 /// The kinds `value_text` writes as the crate does.
@@ -503,10 +570,16 @@ fn value_text(value: &BinXmlValue, out: &mut String) -> Option<()> {
             if !bytes.len().is_multiple_of(2) {
                 return None;
             }
-            let units = bytes
+            let start = out.len();
+            // Printable ASCII, nearly every value, is copied a byte a unit.
+            let ascii = bytes
+                .chunks_exact(2)
+                .take_while(|u| u[1] == 0 && (0x20..0x80).contains(&u[0]))
+                .count();
+            out.extend(bytes[..ascii * 2].iter().step_by(2).map(|b| char::from(*b)));
+            let units = bytes[ascii * 2..]
                 .chunks_exact(2)
                 .map(|u| u16::from_le_bytes([u[0], u[1]]));
-            let start = out.len();
             for c in char::decode_utf16(units) {
                 match c {
                     Ok(c) => push_escaped(out, std::iter::once(c)),

@@ -226,9 +226,72 @@ pub fn timeline_lines(a: &Analysis) -> String {
     String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
-/// A timeline line's JSON object without its `id` (given only once the timeline is in order).
+/// A timeline line's JSON object without its `id` (given only once the timeline is in order):
+/// what serde writes for [`LineKeys`], written by hand because `timeline --all` writes one per
+/// record (`tests::hand_written_lines_are_serdes`).
 pub fn line_without_id(line: &super::Line, out: &mut Vec<u8>) {
-    serde_json::to_writer(out, &LineKeys::of(line)).expect("plain data always serializes");
+    use std::io::Write as _;
+    let _ = write!(
+        out,
+        "{{\"time\":\"{}\",\"host\":",
+        super::Utc3339(line.time)
+    );
+    string(line.host, out);
+    out.extend_from_slice(b",\"signal\":");
+    string(line.signal, out);
+    out.extend_from_slice(b",\"provider\":");
+    string(line.provider, out);
+    let _ = write!(out, ",\"event_id\":{},\"channel\":", line.event_id);
+    string(line.channel, out);
+    let _ = write!(
+        out,
+        ",\"record_id\":{},\"input\":{},\"fields\":{{",
+        line.record_id, line.input
+    );
+    for (i, (key, value)) in line.fields.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        string(key, out);
+        out.push(b':');
+        string(value, out);
+    }
+    out.extend_from_slice(b"},\"text\":");
+    string(line.text, out);
+    out.push(b'}');
+}
+
+/// `s` as a JSON string, escaped as serde_json escapes it: quote, backslash and the control
+/// characters, nothing else.
+fn string(s: &str, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let short: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if short.is_empty() {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xf)]);
+        } else {
+            out.extend_from_slice(short);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
 }
 
 /// A JSON line: `{"id":N,` and the rest of the object `line_without_id` wrote.
@@ -237,4 +300,50 @@ pub fn numbered(id: usize, object: &[u8], out: &mut Vec<u8>) {
     let _ = write!(out, "{{\"id\":{id},");
     out.extend_from_slice(object.get(1..).unwrap_or_default());
     out.push(b'\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn hand_written_lines_are_serdes() {
+        let every_ascii: String = (0u8..0x80).map(char::from).collect();
+        let texts = [
+            "",
+            "plain",
+            "quote \" backslash \\ slash /",
+            every_ascii.as_str(),
+            "日本語 \u{7f}\u{80}\u{2028}\u{202e} 😀",
+        ];
+        let mut fields = BTreeMap::new();
+        for (i, text) in texts.iter().enumerate() {
+            for with_fields in [false, true] {
+                if with_fields {
+                    fields.insert(format!("key{i}\n"), (*text).to_string());
+                }
+                let line = super::super::Line {
+                    time: Utc.timestamp_opt(1_700_000_000 + i as i64, 1234).unwrap(),
+                    host: text,
+                    signal: "event",
+                    provider: text,
+                    event_id: 7036,
+                    channel: text,
+                    record_id: u64::MAX,
+                    input: i,
+                    input_path: "",
+                    fields: &fields,
+                    text,
+                };
+                let mut hand = Vec::new();
+                line_without_id(&line, &mut hand);
+                let serde = serde_json::to_vec(&LineKeys::of(&line)).unwrap();
+                assert_eq!(
+                    String::from_utf8(hand).unwrap(),
+                    String::from_utf8(serde).unwrap()
+                );
+            }
+        }
+    }
 }
