@@ -674,11 +674,15 @@ fn written(lang: &str, what: &str, path: &str) -> String {
 }
 
 fn run_timeline(args: TimelineArgs) -> Result<ExitCode, Fatal> {
-    let rules = rule_set(args.case.rules.as_deref())?;
     let options = options(&args.case, "en", args.all)?;
     if args.all {
+        // Every record, whatever the rules say; rules given are still checked.
+        if args.case.rules.is_some() {
+            rule_set(args.case.rules.as_deref())?;
+        }
         return stream_timeline(&args, &options);
     }
+    let rules = rule_set(args.case.rules.as_deref())?;
     let analysis = analyze(&args.case.paths, &rules, &options)?;
     let text = match args.format.as_str() {
         "csv" => report::csv::render(&analysis),

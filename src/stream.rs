@@ -121,9 +121,7 @@ pub fn timeline_all(
             .extend_from_slice(report::csv::timeline_header().as_bytes());
     }
     if store.runs.is_empty() {
-        for (block, start) in in_order(&store.blocks) {
-            writer.line(store.blocks[block].entry(start))?;
-        }
+        merge_blocks(&store.blocks, |entry| writer.line(entry))?;
     } else {
         store.spill()?;
         streamed.runs = store.runs.len();
@@ -271,8 +269,7 @@ impl ChunkSink for Chunk<'_> {
         let Chunk {
             sink, mut block, ..
         } = *self;
-        let order = in_order(std::slice::from_ref(&block));
-        block.starts = order.into_iter().map(|(_, start)| start).collect();
+        block.sort();
         sink.add(block);
     }
 }
@@ -313,6 +310,22 @@ impl Block {
         let line = self.bytes.len() - start - HEAD - head.host - head.channel;
         self.bytes[start + 28..start + 32].copy_from_slice(&(line as u32).to_le_bytes());
         self.starts.push(start as u32);
+    }
+
+    /// Puts the entries in the timeline's order; a chunk's records nearly always are already.
+    fn sort(&mut self) {
+        let bytes = &self.bytes;
+        let entry = |start: u32| {
+            let rest = &bytes[start as usize..];
+            &rest[..Head::of(rest).len()]
+        };
+        let order = |a: &u32, b: &u32| order_entries(entry(*a), entry(*b));
+        if !self
+            .starts
+            .is_sorted_by(|a, b| order(a, b) != Ordering::Greater)
+        {
+            self.starts.sort_by(order);
+        }
     }
 
     fn entry(&self, start: u32) -> &[u8] {
@@ -389,23 +402,67 @@ fn repeats(a: &[u8], b: &[u8]) -> bool {
                 == String::from_utf8_lossy(y.channel(b)).to_lowercase())
 }
 
-/// Every entry of `blocks` in the timeline's order, as (block, start).
-fn in_order(blocks: &[Block]) -> Vec<(usize, u32)> {
-    let mut all: Vec<(i64, u32, usize, u32)> = Vec::new();
-    for (n, block) in blocks.iter().enumerate() {
-        all.extend(block.starts.iter().map(|start| {
-            let head = Head::of(block.entry(*start));
-            (head.seconds, head.nanos, n, *start)
-        }));
+/// Gives every entry of `blocks` (each sorted) to `emit` in the timeline's order. A block's
+/// entries go out in a row for as long as they come before every other block's next one: a
+/// log's chunks follow one another in time, so nearly every block goes out whole, one heap
+/// step for all its entries.
+fn merge_blocks(blocks: &[Block], mut emit: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+    let mut heap: BinaryHeap<Cursor> = blocks
+        .iter()
+        .enumerate()
+        .filter_map(|(block, b)| {
+            Some(Cursor {
+                entry: b.entry(*b.starts.first()?),
+                block,
+                next: 1,
+            })
+        })
+        .collect();
+    while let Some(mut cursor) = heap.pop() {
+        let block = &blocks[cursor.block];
+        loop {
+            emit(cursor.entry)?;
+            let Some(start) = block.starts.get(cursor.next) else {
+                break;
+            };
+            cursor.entry = block.entry(*start);
+            cursor.next += 1;
+            if heap.peek().is_some_and(|other| cursor < *other) {
+                heap.push(cursor);
+                break;
+            }
+        }
     }
-    // Times first, without decoding entries; a log is written in time order, and merged blocks
-    // are each sorted: the sort finds long runs.
-    all.sort_by(|a, b| {
-        (a.0, a.1)
-            .cmp(&(b.0, b.1))
-            .then_with(|| order_entries(blocks[a.2].entry(a.3), blocks[b.2].entry(b.3)))
-    });
-    all.into_iter().map(|(_, _, n, start)| (n, start)).collect()
+    Ok(())
+}
+
+/// A block's next entry in [`merge_blocks`], ordered so that a `BinaryHeap` gives the least
+/// first (ties: the block added first).
+struct Cursor<'b> {
+    entry: &'b [u8],
+    block: usize,
+    /// The index in the block's `starts` of the entry after `entry`.
+    next: usize,
+}
+
+impl PartialEq for Cursor<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Cursor<'_> {}
+
+impl PartialOrd for Cursor<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Cursor<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        order_entries(other.entry, self.entry).then(other.block.cmp(&self.block))
+    }
 }
 
 /// Blocks in memory and the runs already in temporary files.
@@ -424,9 +481,7 @@ impl Store {
             return Ok(());
         }
         let mut file = BufWriter::with_capacity(WRITE_BYTES, tempfile::tempfile()?);
-        for (block, start) in in_order(&self.blocks) {
-            file.write_all(self.blocks[block].entry(start))?;
-        }
+        merge_blocks(&self.blocks, |entry| file.write_all(entry))?;
         let mut file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
         io::Seek::rewind(&mut file)?;
         self.runs.push(file);

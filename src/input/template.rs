@@ -175,6 +175,8 @@ pub struct Scratch<'a> {
     values: Vec<BinXmlValue<'a>>,
     /// The record's fragments: the value they are, their template, their values.
     nested: Vec<(usize, u32, Range<usize>)>,
+    /// The last SID written as text: a chunk's records repeat a few.
+    sid: Option<(&'a [u8], &'a str)>,
 }
 
 /// A record read through its template, its texts in a [`Scratch`]: what `parse_event` reads
@@ -274,7 +276,7 @@ pub fn view_bytes<'a, 's>(
     wanted: &dyn Wanted,
 ) -> Option<View<'s>> {
     scratch.values.clear();
-    let (definition, end) = fragment(chunk, binxml, true, &mut scratch.values)?;
+    let (definition, end) = fragment(chunk, binxml, true, &mut scratch.values, &mut scratch.sid)?;
     let rest = chunk
         .data
         .get(end..offset_in(chunk.data, binxml)? + binxml.len())?;
@@ -304,6 +306,7 @@ fn view_instance<'a, 's>(
         data,
         values: all_values,
         nested,
+        sid: last_sid,
     } = scratch;
     nested.clear();
     let top = all_values.len();
@@ -311,7 +314,7 @@ fn view_instance<'a, 's>(
         if let BinXmlValue::BinXmlType(bytes) = all_values[i] {
             if !bytes.is_empty() {
                 let start = all_values.len();
-                let (definition, _) = fragment(chunk, bytes, false, all_values)?;
+                let (definition, _) = fragment(chunk, bytes, false, all_values, last_sid)?;
                 nested.push((i, definition, start..all_values.len()));
             }
         }
@@ -723,12 +726,14 @@ fn tree(chunk: &[u8], offset: usize) -> Option<Element> {
 /// A TemplateInstance (an embedded fragment, a value of BinXML type, or with `top` a
 /// record's own stream; a slice of the chunk): its template's definition offset, its
 /// substitution values, and where in the chunk they end, when its values are plain (MS-EVEN6
-/// 2.2.12; the layout `prescan` reads too). Only a record's own values may be BinXML.
+/// 2.2.12; the layout `prescan` reads too). Only a record's own values may be BinXML. `sid`
+/// is the last SID written as text.
 fn fragment<'a>(
     record_chunk: &'a evtx::EvtxChunk<'a>,
     bytes: &'a [u8],
     top: bool,
     values: &mut Vec<BinXmlValue<'a>>,
+    sid: &mut Option<(&'a [u8], &'a str)>,
 ) -> Option<(u32, usize)> {
     let chunk = record_chunk.data;
     let start = offset_in(chunk, bytes)?;
@@ -762,7 +767,7 @@ fn fragment<'a>(
         let raw = chunk.get(value_at..value_at + size)?;
         values.push(match kind {
             ty::BINXML if top => BinXmlValue::BinXmlType(raw),
-            _ => plain_value(kind, raw, record_chunk)?,
+            _ => plain_value(kind, raw, record_chunk, sid)?,
         });
         value_at += size;
     }
@@ -772,10 +777,12 @@ fn fragment<'a>(
 /// A substitution value of a plain type from its bytes (MS-EVEN6 2.2.18), a FILETIME or a SID
 /// as the text the crate writes for it; `None` for the types left to the crate (floats,
 /// SYSTEMTIME, ANSI, arrays, BinXML).
+#[inline(always)]
 fn plain_value<'a>(
     kind: u8,
     raw: &'a [u8],
     chunk: &'a evtx::EvtxChunk<'a>,
+    last_sid: &mut Option<(&'a [u8], &'a str)>,
 ) -> Option<BinXmlValue<'a>> {
     fn le<const N: usize>(raw: &[u8]) -> Option<[u8; N]> {
         raw.try_into().ok()
@@ -805,7 +812,14 @@ fn plain_value<'a>(
         0x0E => BinXmlValue::BinaryType(raw),
         0x0F => BinXmlValue::GuidType(le(raw)?),
         0x11 => BinXmlValue::FileTimeType(FileTime(u64::from_le_bytes(le(raw)?))),
-        0x13 => BinXmlValue::AnsiStringType(chunk.arena.alloc_str(&sid(raw)?)),
+        0x13 => BinXmlValue::AnsiStringType(match *last_sid {
+            Some((bytes, text)) if bytes == raw => text,
+            _ => {
+                let text = chunk.arena.alloc_str(&sid(raw)?);
+                *last_sid = Some((raw, text));
+                text
+            }
+        }),
         0x14 => BinXmlValue::HexInt32Type(u32::from_le_bytes(le(raw)?)),
         0x15 => BinXmlValue::HexInt64Type(u64::from_le_bytes(le(raw)?)),
         _ => return None,
