@@ -178,7 +178,12 @@ impl Sink<'_> {
     fn chunk(&self) -> Chunk<'_> {
         Chunk {
             sink: self,
-            block: Block::default(),
+            block: Block {
+                // Room for a chunk's lines from the start: no copies as it grows, and pages
+                // never written are never taken.
+                bytes: Vec::with_capacity(BLOCK_BYTES),
+                starts: Vec::new(),
+            },
             text: String::new(),
             line: String::new(),
             computer: String::new(),
@@ -284,6 +289,9 @@ struct Block {
 }
 
 const HEAD: usize = 32;
+
+/// What a block reserves: about three times the lines of a full chunk of records.
+const BLOCK_BYTES: usize = 256 << 10;
 
 impl Block {
     /// Starts an entry for `l`: its key, host and channel; the line follows.

@@ -544,7 +544,7 @@ fn text_into(
     let start = out.len();
     for piece in pieces {
         match piece {
-            Piece::Text(t) => push_escaped(out, t.chars()),
+            Piece::Text(t) => push_escaped_str(out, t),
             Piece::Sub { at, optional } => {
                 let Some(value) = value(values, *at) else {
                     continue;
@@ -593,7 +593,7 @@ fn value_text(value: &BinXmlValue, out: &mut String) -> Option<()> {
                 }
             }
         }
-        BinXmlValue::AnsiStringType(s) => push_escaped(out, s.chars()),
+        BinXmlValue::AnsiStringType(s) => push_escaped_str(out, s),
         other if plain(other) => {
             let _ = write!(out, "{other}");
         }
@@ -605,6 +605,16 @@ fn value_text(value: &BinXmlValue, out: &mut String) -> Option<()> {
 
 /// Writes characters as the crate writes them into XML: C0 controls other than tab, line
 /// feed and carriage return, and the non-characters U+FFFE / U+FFFF, become `_`.
+fn push_escaped_str(out: &mut String, s: &str) {
+    // Printable ASCII is written as it is.
+    if s.bytes().all(|b| (0x20..0x80).contains(&b)) {
+        out.push_str(s);
+    } else {
+        push_escaped(out, s.chars());
+    }
+}
+
+/// `push_escaped_str`, a character at a time.
 fn push_escaped(out: &mut String, chars: impl Iterator<Item = char>) {
     for c in chars {
         let odd =

@@ -92,12 +92,36 @@ pub struct Utc3339(pub DateTime<Utc>);
 
 impl std::fmt::Display for Utc3339 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.plain() {
+            Some((b, end)) => {
+                f.write_str(std::str::from_utf8(&b[..end]).map_err(|_| std::fmt::Error)?)
+            }
+            None => f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+        }
+    }
+}
+
+impl Utc3339 {
+    /// Appends the text to `out`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        match self.plain() {
+            Some((b, end)) => out.extend_from_slice(&b[..end]),
+            None => out.extend_from_slice(
+                self.0
+                    .to_rfc3339_opts(SecondsFormat::AutoSi, true)
+                    .as_bytes(),
+            ),
+        }
+    }
+
+    /// The text and its length, unless the time is a leap second or its year is not of four
+    /// digits (chrono writes those).
+    fn plain(&self) -> Option<([u8; 30], usize)> {
         use chrono::{Datelike, Timelike};
         let t = self.0;
         let nanos = t.timestamp_subsec_nanos();
-        // Leap seconds and years of other than four digits: as chrono writes them.
         if nanos >= 1_000_000_000 || !(0..=9999).contains(&t.year()) {
-            return f.write_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+            return None;
         }
         let mut b = *b"0000-00-00T00:00:00.000000000Z";
         let mut put = |at: usize, digits: usize, mut n: u32| {
@@ -120,8 +144,8 @@ impl std::fmt::Display for Utc3339 {
             n if n % 1_000 == 0 => 26,
             _ => 29,
         };
-        f.write_str(std::str::from_utf8(&b[..end]).map_err(|_| std::fmt::Error)?)?;
-        f.write_str("Z")
+        b[end] = b'Z';
+        Some((b, end + 1))
     }
 }
 
