@@ -700,7 +700,7 @@ fn stream_timeline(args: &TimelineArgs, options: &Options) -> Result<ExitCode, F
         "jsonl" => stream::Format::Jsonl,
         _ => stream::Format::Text,
     };
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::stdout();
     match stream::timeline_all(
         &args.case.paths,
         options,

@@ -1,13 +1,22 @@
 //! `timeline --all`: every record of a case, in time order, written as it is read rather than
 //! held as signals (SPEC §7).
 //!
-//! Each chunk's events become one block of encoded lines on the thread that read it (the line
-//! already written in the chosen format, behind the key that orders it), sorted there. Blocks
-//! wait in memory up to a budget; past it they are merged into one sorted run in a temporary
-//! file. At the end the blocks, or the runs, are merged into the output: repeats of one event
-//! (one record in two files) are dropped, and the lines numbered. Memory is the budget, however
-//! large the case.
+//! First every chunk of every EVTX file is walked for the earliest event time it holds
+//! (`EvtxFile::times`: the records' times alone, without their texts), and the chunks are read
+//! in that order, in parallel. Each chunk's events become one block of encoded lines on the
+//! thread that read it (the line already written in the chosen format, behind the key that
+//! orders it), sorted there. No chunk still to be read holds an event before the earliest time
+//! of the first of them, so every line before that time goes out as soon as it is read, and
+//! its block's memory serves the next chunk: a case is written as it is read, in the memory
+//! of the chunks in flight. Other inputs (Event XML, cluster.log), and chunks whose times
+//! cannot be known ahead, are read first.
+//!
+//! When lines wait past a budget (chunks that cover long spans of time), the rest is gathered
+//! instead: blocks are merged into sorted runs in temporary files, and the runs merged into
+//! the output at the end. Either way repeats of one event (one record in two files) are
+//! dropped, and the lines numbered. Memory is the budget, however large the case.
 
+use crate::input::evtx::{Chunk as ReadChunk, EvtxFile};
 use crate::input::{self, ChunkSink, EventRef, InputReport, RawEvent, Wanted};
 use crate::report::{self, Line};
 use crate::{signal, timeline, Error, Options};
@@ -17,7 +26,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// How the lines are written: the formats of `timeline --format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +60,16 @@ pub enum StreamError {
     Io(#[from] io::Error),
 }
 
+/// Chunks read in parallel between two looks at what may be written.
+const WINDOW_CHUNKS: usize = 64;
+
+/// A chunk to read, and the earliest event time it may hold (`None`: unknown, any time).
+struct Unit {
+    file: usize,
+    chunk: u64,
+    earliest: Option<DateTime<Utc>>,
+}
+
 /// Reads every input of `paths` and writes every event, in time order, to `out`, holding at
 /// most about `budget` bytes of lines in memory.
 ///
@@ -62,52 +81,10 @@ pub fn timeline_all(
     options: &Options,
     format: Format,
     budget: usize,
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
 ) -> Result<Streamed, StreamError> {
     let found = input::discover(paths, &options.zip_limits, &options.progress);
     let input_paths: Vec<String> = found.inputs.iter().map(|i| i.display.clone()).collect();
-    let sink = Sink {
-        format,
-        time_zone: options.time_zone,
-        since: options.since,
-        until: options.until,
-        input_paths: &input_paths,
-        budget,
-        store: Mutex::new(Store::default()),
-    };
-    let windowed = input::Windowed::new(&sink, options.since, options.until);
-    let read: Vec<InputReport> = found
-        .inputs
-        .par_iter()
-        .enumerate()
-        .filter(|(_, inp)| inp.format != input::Format::Config)
-        .map(|(i, inp)| input::read(i, inp, &windowed, &options.progress).0)
-        .collect();
-    let mut store = sink
-        .store
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(err) = store.failed.take() {
-        return Err(StreamError::Io(err));
-    }
-    if read.iter().all(|i| i.records == 0) {
-        return Err(crate::nothing_readable(paths, &found.skipped, &read).into());
-    }
-    let mut streamed = Streamed {
-        runs: store.runs.len(),
-        ..Streamed::default()
-    };
-    for report in read {
-        streamed.warnings.extend(report.warnings.iter().cloned());
-        streamed.inputs.push(report);
-    }
-    for skipped in &found.skipped {
-        if skipped.explicit {
-            streamed
-                .warnings
-                .push(format!("{}: skipped: {}", skipped.path, skipped.reason));
-        }
-    }
     let mut writer = Writer {
         out,
         format,
@@ -120,16 +97,133 @@ pub fn timeline_all(
             .buf
             .extend_from_slice(report::csv::timeline_header().as_bytes());
     }
-    if store.runs.is_empty() {
-        merge_blocks(&store.blocks, |entry| writer.line(entry))?;
-    } else {
-        store.spill()?;
-        streamed.runs = store.runs.len();
-        merge_runs(std::mem::take(&mut store.runs), &mut writer)?;
+    let mut merger = Merger {
+        writer,
+        held: BinaryHeap::new(),
+        held_bytes: 0,
+        budget,
+        gathered: None,
+        failed: None,
+    };
+    let sink = Sink {
+        format,
+        time_zone: options.time_zone,
+        since: options.since,
+        until: options.until,
+        input_paths: &input_paths,
+        incoming: Mutex::default(),
+    };
+    let windowed = input::Windowed::new(&sink, options.since, options.until);
+    let (evtx, others): (Vec<_>, Vec<_>) = found
+        .inputs
+        .iter()
+        .enumerate()
+        .filter(|(_, inp)| inp.format != input::Format::Config)
+        .partition(|(_, inp)| inp.format == input::Format::Evtx);
+    // Inputs other than EVTX files are read whole, first.
+    let mut read: Vec<(usize, InputReport)> = others
+        .par_iter()
+        .map(|(i, inp)| (*i, input::read(*i, inp, &windowed, &options.progress).0))
+        .collect();
+    let mut files: Vec<(usize, EvtxFile)> = Vec::new();
+    for (i, inp) in evtx {
+        match EvtxFile::open(i, inp) {
+            Ok(file) => files.push((i, file)),
+            Err(report) => read.push((i, *report)),
+        }
     }
-    writer.flush()?;
-    streamed.lines = writer.id as u64;
+    // Each chunk's earliest event, then the chunks in that order.
+    let mut units: Vec<Unit> = files
+        .par_iter()
+        .enumerate()
+        .flat_map_iter(|(f, (_, file))| (0..file.chunks()).map(move |n| (f, n)))
+        .map(|(file, chunk)| Unit {
+            file,
+            chunk,
+            earliest: files[file].1.times(chunk).map(|(first, _)| first),
+        })
+        .collect();
+    units.sort_by_key(|u| (u.earliest, u.file, u.chunk));
+    let mut chunks: Vec<Vec<Option<ReadChunk>>> = files
+        .iter()
+        .map(|(_, f)| (0..f.chunks()).map(|_| None).collect())
+        .collect();
+    // While a window of chunks is read, the lines the windows before it allow are written.
+    let mut bound = Bound::Nothing;
+    for (w, window) in units.chunks(WINDOW_CHUNKS).enumerate() {
+        let (done, ()) = rayon::join(
+            || {
+                window
+                    .par_iter()
+                    .map(|u| {
+                        let chunk = files[u.file].1.read(u.chunk, &windowed, &options.progress);
+                        (u.file, u.chunk, chunk)
+                    })
+                    .collect::<Vec<_>>()
+            },
+            || merger.write_before(bound, &sink),
+        );
+        for (file, n, chunk) in done {
+            chunks[file][n as usize] = Some(chunk);
+        }
+        // No chunk left to read holds an event before the next one's earliest.
+        bound = match units.get((w + 1) * WINDOW_CHUNKS) {
+            None => Bound::All,
+            Some(Unit {
+                earliest: Some(t), ..
+            }) => Bound::Before(t.timestamp(), t.timestamp_subsec_nanos()),
+            Some(_) => Bound::Nothing,
+        };
+    }
+    for ((i, file), chunks) in files.into_iter().zip(chunks) {
+        let (report, _) = file.finish(chunks.into_iter().flatten().collect());
+        read.push((i, report));
+    }
+    read.sort_by_key(|(i, _)| *i);
+    let read: Vec<InputReport> = read.into_iter().map(|(_, r)| r).collect();
+    merger.write_before(Bound::All, &sink);
+    if let Some(err) = merger.failed.take() {
+        return Err(StreamError::Io(err));
+    }
+    if read.iter().all(|i| i.records == 0) {
+        return Err(crate::nothing_readable(paths, &found.skipped, &read).into());
+    }
+    let mut streamed = Streamed::default();
+    for report in read {
+        streamed.warnings.extend(report.warnings.iter().cloned());
+        streamed.inputs.push(report);
+    }
+    for skipped in &found.skipped {
+        if skipped.explicit {
+            streamed
+                .warnings
+                .push(format!("{}: skipped: {}", skipped.path, skipped.reason));
+        }
+    }
+    streamed.runs = merger.finish(&sink)?;
+    streamed.lines = merger.writer.id as u64;
     Ok(streamed)
+}
+
+/// Up to where lines may be written: no chunk left to read holds an event before it.
+#[derive(Debug, Clone, Copy)]
+enum Bound {
+    /// Lines of times before (seconds, nanoseconds).
+    Before(i64, u32),
+    /// None yet: a chunk left to read may hold any time.
+    Nothing,
+    /// All: every chunk is read.
+    All,
+}
+
+impl Bound {
+    fn admits(self, entry: &[u8]) -> bool {
+        match self {
+            Bound::Before(seconds, nanos) => time_of(entry) < (seconds, nanos),
+            Bound::Nothing => false,
+            Bound::All => true,
+        }
+    }
 }
 
 /// Bytes of lines gathered before they are written out.
@@ -142,8 +236,14 @@ struct Sink<'a> {
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
     input_paths: &'a [String],
-    budget: usize,
-    store: Mutex<Store>,
+    incoming: Mutex<Incoming>,
+}
+
+/// Blocks read and not yet taken by the [`Merger`], and the memory of blocks written.
+#[derive(Default)]
+struct Incoming {
+    blocks: Vec<Block>,
+    pool: Vec<Vec<u8>>,
 }
 
 impl Wanted for Sink<'_> {
@@ -176,12 +276,13 @@ impl Wanted for Sink<'_> {
 
 impl Sink<'_> {
     fn chunk(&self) -> Chunk<'_> {
+        let bytes = self.incoming().pool.pop();
         Chunk {
             sink: self,
             block: Block {
                 // Room for a chunk's lines from the start: no copies as it grows, and pages
                 // never written are never taken.
-                bytes: Vec::with_capacity(BLOCK_BYTES),
+                bytes: bytes.unwrap_or_else(|| Vec::with_capacity(BLOCK_BYTES)),
                 starts: Vec::new(),
             },
             text: String::new(),
@@ -191,22 +292,121 @@ impl Sink<'_> {
         }
     }
 
-    /// Adds a finished block; past the budget, the blocks go to a sorted run.
+    fn incoming(&self) -> MutexGuard<'_, Incoming> {
+        self.incoming.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Hands a finished block to the merger.
     fn add(&self, block: Block) {
+        self.incoming().blocks.push(block);
+    }
+}
+
+/// The blocks read and not yet written, and where lines go.
+struct Merger<'w> {
+    writer: Writer<'w>,
+    /// Each held block's next line, the least first.
+    held: BinaryHeap<Cursor>,
+    held_bytes: usize,
+    budget: usize,
+    /// Past the budget: everything not yet written, gathered in sorted runs.
+    gathered: Option<Store>,
+    failed: Option<io::Error>,
+}
+
+impl Merger<'_> {
+    /// Takes the blocks read since the last time.
+    fn take(&mut self, sink: &Sink) {
+        let blocks = std::mem::take(&mut sink.incoming().blocks);
+        for block in blocks {
+            self.add(block, sink);
+        }
+    }
+
+    /// Takes a finished block: held, or past the budget gathered.
+    fn add(&mut self, block: Block, sink: &Sink) {
         if block.starts.is_empty() {
+            recycle(block.bytes, sink);
             return;
         }
-        let mut store = self
-            .store
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        store.bytes += block.bytes.len();
-        store.blocks.push(block);
-        if store.bytes > self.budget && store.failed.is_none() {
-            if let Err(err) = store.spill() {
-                store.failed = Some(err);
+        if let Some(store) = &mut self.gathered {
+            store.add(block, self.budget, &mut self.failed);
+            return;
+        }
+        self.held_bytes += block.bytes.len();
+        self.held.push(Cursor { block, next: 0 });
+        if self.held_bytes > self.budget {
+            // Lines wait for chunks read later; the rest of the case is gathered instead.
+            let mut store = Store::default();
+            for cursor in std::mem::take(&mut self.held) {
+                store.add(cursor.rest(), usize::MAX, &mut self.failed);
+            }
+            self.held_bytes = 0;
+            if self.failed.is_none() {
+                if let Err(err) = store.spill() {
+                    self.failed = Some(err);
+                }
+            }
+            self.gathered = Some(store);
+        }
+    }
+
+    /// Writes every line read before `bound`, in order.
+    fn write_before(&mut self, bound: Bound, sink: &Sink) {
+        self.take(sink);
+        if self.failed.is_some() || self.gathered.is_some() {
+            return;
+        }
+        while let Some(mut cursor) = self.held.pop() {
+            if !bound.admits(cursor.entry()) {
+                self.held.push(cursor);
+                break;
+            }
+            // A block's lines in a row, while they come first.
+            loop {
+                if let Err(err) = self.writer.line(cursor.entry()) {
+                    self.failed = Some(err);
+                    return;
+                }
+                cursor.next += 1;
+                if cursor.next == cursor.block.starts.len() {
+                    self.held_bytes -= cursor.block.bytes.len();
+                    recycle(cursor.block.bytes, sink);
+                    break;
+                }
+                if !bound.admits(cursor.entry())
+                    || self.held.peek().is_some_and(|other| cursor < *other)
+                {
+                    self.held.push(cursor);
+                    break;
+                }
             }
         }
+    }
+
+    /// Writes the rest; how many sorted runs the case took.
+    fn finish(&mut self, sink: &Sink) -> io::Result<usize> {
+        self.write_before(Bound::All, sink);
+        if let Some(err) = self.failed.take() {
+            return Err(err);
+        }
+        let mut runs = 0;
+        if let Some(mut store) = self.gathered.take() {
+            store.spill()?;
+            runs = store.runs.len();
+            merge_runs(std::mem::take(&mut store.runs), &mut self.writer)?;
+        }
+        self.writer.flush()?;
+        Ok(runs)
+    }
+}
+
+/// Keeps a written block's memory for a chunk read later.
+fn recycle(mut bytes: Vec<u8>, sink: &Sink) {
+    let mut incoming = sink.incoming();
+    if incoming.pool.len() < WINDOW_CHUNKS * 2 && bytes.capacity() <= BLOCK_BYTES * 4 {
+        bytes.clear();
+        incoming.pool.push(bytes);
     }
 }
 
@@ -388,11 +588,24 @@ impl Head {
     }
 }
 
+/// An entry's time: (seconds, nanoseconds).
+fn time_of(e: &[u8]) -> (i64, u32) {
+    let head: &[u8; 12] = e[..12].try_into().expect("an entry starts with its time");
+    let [s0, s1, s2, s3, s4, s5, s6, s7, n0, n1, n2, n3] = *head;
+    (
+        i64::from_le_bytes([s0, s1, s2, s3, s4, s5, s6, s7]),
+        u32::from_le_bytes([n0, n1, n2, n3]),
+    )
+}
+
 /// The timeline's order (`timeline::build`): time, host, channel, record id, input.
 fn order_entries(a: &[u8], b: &[u8]) -> Ordering {
+    let by_time = time_of(a).cmp(&time_of(b));
+    if by_time != Ordering::Equal {
+        return by_time;
+    }
     let (x, y) = (Head::of(a), Head::of(b));
-    (x.seconds, x.nanos)
-        .cmp(&(y.seconds, y.nanos))
+    Ordering::Equal
         .then_with(|| x.host(a).cmp(y.host(b)))
         .then_with(|| x.channel(a).cmp(y.channel(b)))
         .then(x.record_id.cmp(&y.record_id))
@@ -402,6 +615,9 @@ fn order_entries(a: &[u8], b: &[u8]) -> Ordering {
 /// Whether `b` is a repeat of `a`: one event (time, host, channel whatever its case, record
 /// id) read from two inputs.
 fn repeats(a: &[u8], b: &[u8]) -> bool {
+    if time_of(a) != time_of(b) {
+        return false;
+    }
     let (x, y) = (Head::of(a), Head::of(b));
     (x.seconds, x.nanos, x.record_id) == (y.seconds, y.nanos, y.record_id)
         && x.host(a) == y.host(b)
@@ -414,27 +630,22 @@ fn repeats(a: &[u8], b: &[u8]) -> bool {
 /// entries go out in a row for as long as they come before every other block's next one: a
 /// log's chunks follow one another in time, so nearly every block goes out whole, one heap
 /// step for all its entries.
-fn merge_blocks(blocks: &[Block], mut emit: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+fn merge_blocks(
+    blocks: Vec<Block>,
+    mut emit: impl FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<()> {
     let mut heap: BinaryHeap<Cursor> = blocks
-        .iter()
-        .enumerate()
-        .filter_map(|(block, b)| {
-            Some(Cursor {
-                entry: b.entry(*b.starts.first()?),
-                block,
-                next: 1,
-            })
-        })
+        .into_iter()
+        .filter(|b| !b.starts.is_empty())
+        .map(|block| Cursor { block, next: 0 })
         .collect();
     while let Some(mut cursor) = heap.pop() {
-        let block = &blocks[cursor.block];
         loop {
-            emit(cursor.entry)?;
-            let Some(start) = block.starts.get(cursor.next) else {
-                break;
-            };
-            cursor.entry = block.entry(*start);
+            emit(cursor.entry())?;
             cursor.next += 1;
+            if cursor.next == cursor.block.starts.len() {
+                break;
+            }
             if heap.peek().is_some_and(|other| cursor < *other) {
                 heap.push(cursor);
                 break;
@@ -444,32 +655,43 @@ fn merge_blocks(blocks: &[Block], mut emit: impl FnMut(&[u8]) -> io::Result<()>)
     Ok(())
 }
 
-/// A block's next entry in [`merge_blocks`], ordered so that a `BinaryHeap` gives the least
-/// first (ties: the block added first).
-struct Cursor<'b> {
-    entry: &'b [u8],
-    block: usize,
-    /// The index in the block's `starts` of the entry after `entry`.
+/// A sorted block and where its next entry is, ordered by that entry so that a
+/// `BinaryHeap` gives the least first.
+struct Cursor {
+    block: Block,
+    /// The index in the block's `starts` of its next entry.
     next: usize,
 }
 
-impl PartialEq for Cursor<'_> {
+impl Cursor {
+    fn entry(&self) -> &[u8] {
+        self.block.entry(self.block.starts[self.next])
+    }
+
+    /// The block without the entries already taken.
+    fn rest(mut self) -> Block {
+        self.block.starts.drain(..self.next);
+        self.block
+    }
+}
+
+impl PartialEq for Cursor {
     fn eq(&self, other: &Self) -> bool {
         self.cmp(other) == Ordering::Equal
     }
 }
 
-impl Eq for Cursor<'_> {}
+impl Eq for Cursor {}
 
-impl PartialOrd for Cursor<'_> {
+impl PartialOrd for Cursor {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl Ord for Cursor<'_> {
+impl Ord for Cursor {
     fn cmp(&self, other: &Self) -> Ordering {
-        order_entries(other.entry, self.entry).then(other.block.cmp(&self.block))
+        order_entries(other.entry(), self.entry())
     }
 }
 
@@ -479,21 +701,33 @@ struct Store {
     blocks: Vec<Block>,
     bytes: usize,
     runs: Vec<File>,
-    failed: Option<io::Error>,
 }
 
 impl Store {
+    /// Adds a block; past `budget`, the blocks go to a sorted run (a failure to write it is
+    /// kept in `failed`).
+    fn add(&mut self, block: Block, budget: usize, failed: &mut Option<io::Error>) {
+        self.bytes += block.bytes.len();
+        self.blocks.push(block);
+        if self.bytes > budget && failed.is_none() {
+            if let Err(err) = self.spill() {
+                *failed = Some(err);
+            }
+        }
+    }
+
     /// Writes the blocks, merged, to a temporary file as one sorted run.
     fn spill(&mut self) -> io::Result<()> {
         if self.blocks.is_empty() {
             return Ok(());
         }
         let mut file = BufWriter::with_capacity(WRITE_BYTES, tempfile::tempfile()?);
-        merge_blocks(&self.blocks, |entry| file.write_all(entry))?;
+        merge_blocks(std::mem::take(&mut self.blocks), |entry| {
+            file.write_all(entry)
+        })?;
         let mut file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
         io::Seek::rewind(&mut file)?;
         self.runs.push(file);
-        self.blocks.clear();
         self.bytes = 0;
         Ok(())
     }
@@ -562,7 +796,7 @@ fn merge_runs(runs: Vec<File>, writer: &mut Writer) -> io::Result<()> {
 
 /// Writes entries' lines in order: numbered (JSON lines), repeats dropped.
 struct Writer<'w> {
-    out: &'w mut dyn Write,
+    out: &'w mut (dyn Write + Send),
     format: Format,
     id: usize,
     /// The last entry written, to know a repeat.

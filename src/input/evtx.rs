@@ -2,7 +2,7 @@
 //! read like any Event XML) only when its event id is one a signal wants; a damaged chunk
 //! costs only its own records, and every loss is reported.
 
-use super::source::{ByteSource, Progress};
+use super::source::{ByteSource, Opened, Progress};
 use super::xml::{parse_event, BadEvent, Seen};
 use super::{prescan, template};
 use super::{EventRef, Input, InputReport, LogSpan, RawEvent, Wanted};
@@ -81,42 +81,26 @@ pub fn read(
     wanted: &dyn Wanted,
     progress: &Progress,
 ) -> (InputReport, Vec<RawEvent>) {
-    let mut report = InputReport::new(input);
-    let opened = match input.source.open() {
-        Ok(opened) => opened,
-        Err(err) => {
-            report.warn(format!("cannot be read ({err}); skipped"));
-            return (report, Vec::new());
-        }
+    let file = match EvtxFile::open(index, input) {
+        Ok(file) => file,
+        Err(report) => return (*report, Vec::new()),
     };
-    let bytes = opened.bytes();
-    let len = bytes.len();
-    check_header(bytes, len, &mut report);
-    let whole = len.saturating_sub(FILE_HEADER_BYTES) / CHUNK_BYTES;
-    let tail = len.saturating_sub(FILE_HEADER_BYTES) % CHUNK_BYTES;
-    // A cut-short last chunk is read too: the records before the cut are whole.
-    let chunks = whole + u64::from(tail != 0);
-    let settings = Arc::new(ParserSettings::new().num_threads(1).recover_records(true));
-    let known = Arc::new(template::Known::default());
+    let chunks = file.chunks();
     // Chunks are read in parallel a window at a time, and events past the input's limit are
     // counted and dropped as each window is done: memory stays bounded, and which events are
     // kept (the first in file order) does not depend on the threads.
-    let mut reads: Vec<ChunkRead> = Vec::with_capacity(chunks.min(1 << 16) as usize);
+    let mut reads: Vec<Chunk> = Vec::with_capacity(chunks.min(1 << 16) as usize);
     let (mut kept, limit) = (0usize, wanted.max_events());
+    let mut left_out = 0u64;
     for window in (0..chunks).step_by(WINDOW_CHUNKS as usize) {
-        let mut part: Vec<ChunkRead> = (window..(window + WINDOW_CHUNKS).min(chunks))
+        let mut part: Vec<Chunk> = (window..(window + WINDOW_CHUNKS).min(chunks))
             .into_par_iter()
-            .map(|n| {
-                let mut chunk = read_chunk(index, bytes, n, &settings, &known, wanted);
-                wanted.take(&mut chunk.events);
-                progress.add(CHUNK_BYTES);
-                chunk
-            })
+            .map(|n| file.read(n, wanted, progress))
             .collect();
-        for chunk in &mut part {
+        for Chunk(chunk) in &mut part {
             let room = limit - kept;
             if chunk.events.len() > room {
-                report.events_left_out += (chunk.events.len() - room) as u64;
+                left_out += (chunk.events.len() - room) as u64;
                 chunk.events.truncate(room);
                 chunk.events.shrink_to_fit();
             }
@@ -124,17 +108,112 @@ pub fn read(
         }
         reads.extend(part);
     }
-    if tail != 0 {
-        report.warn(format!(
-            "file is cut short: its last chunk ({whole}) has only {tail} of {CHUNK_BYTES} bytes; the records before the cut were read"
-        ));
-    }
-    let events = merge(&mut report, reads);
+    let (mut report, events) = file.finish(reads);
+    report.events_left_out += left_out;
     if report.events_left_out > 0 {
         let line = super::too_many_events(events.len(), report.events_left_out);
         report.warn(line);
     }
     (report, events)
+}
+
+/// An EVTX file opened to be read a chunk at a time, its chunks in any order and on any
+/// thread (`timeline --all` reads every file's chunks in time order); [`EvtxFile::finish`]
+/// adds up what they gave.
+pub struct EvtxFile {
+    index: usize,
+    opened: Opened,
+    report: InputReport,
+    whole: u64,
+    tail: u64,
+    settings: Arc<ParserSettings>,
+    known: Arc<template::Known>,
+}
+
+/// What one chunk gave, for [`EvtxFile::finish`].
+pub struct Chunk(ChunkRead);
+
+impl EvtxFile {
+    /// Opens the file and reads its header.
+    ///
+    /// # Errors
+    /// The input's report, saying why, when it cannot be opened.
+    pub fn open(index: usize, input: &Input) -> Result<EvtxFile, Box<InputReport>> {
+        let mut report = InputReport::new(input);
+        let opened = match input.source.open() {
+            Ok(opened) => opened,
+            Err(err) => {
+                report.warn(format!("cannot be read ({err}); skipped"));
+                return Err(Box::new(report));
+            }
+        };
+        let len = opened.bytes().len();
+        check_header(opened.bytes(), len, &mut report);
+        Ok(EvtxFile {
+            index,
+            opened,
+            report,
+            whole: len.saturating_sub(FILE_HEADER_BYTES) / CHUNK_BYTES,
+            tail: len.saturating_sub(FILE_HEADER_BYTES) % CHUNK_BYTES,
+            settings: Arc::new(ParserSettings::new().num_threads(1).recover_records(true)),
+            known: Arc::new(template::Known::default()),
+        })
+    }
+
+    /// How many chunks it holds; a cut-short last chunk is read too: the records before the
+    /// cut are whole.
+    pub fn chunks(&self) -> u64 {
+        self.whole + u64::from(self.tail != 0)
+    }
+
+    /// Reads chunk `number`; its events go to `wanted.take` first.
+    pub fn read(&self, number: u64, wanted: &dyn Wanted, progress: &Progress) -> Chunk {
+        let mut chunk = read_chunk(
+            self.index,
+            self.opened.bytes(),
+            number,
+            &self.settings,
+            &self.known,
+            wanted,
+        );
+        wanted.take(&mut chunk.events);
+        progress.add(CHUNK_BYTES);
+        Chunk(chunk)
+    }
+
+    /// The earliest and latest event times of chunk `number`, read from its records without
+    /// the rest of their events: `None` unless every record is read the way [`EvtxFile::read`]
+    /// reads a sound chunk's, or when the chunk holds no record.
+    pub fn times(&self, number: u64) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        let data = chunk_bytes(self.opened.bytes(), number).ok()?;
+        let chunk = EvtxChunkData::new(data, false).ok()?;
+        if !chunk.validate_checksum() || slack_holds_records(&chunk.data) {
+            return None;
+        }
+        let end = (chunk.header.free_space_offset as usize).min(chunk.data.len());
+        template::chunk_times(
+            &chunk.data,
+            end,
+            chunk.header.last_event_record_id,
+            &mut template::Shapes::sharing(&self.known),
+        )
+    }
+
+    /// The input's report, and its events in file order, from what its chunks gave (in file
+    /// order).
+    pub fn finish(mut self, chunks: Vec<Chunk>) -> (InputReport, Vec<RawEvent>) {
+        if self.tail != 0 {
+            self.report.warn(format!(
+                "file is cut short: its last chunk ({}) has only {} of {CHUNK_BYTES} bytes; the records before the cut were read",
+                self.whole, self.tail
+            ));
+        }
+        let events = merge(
+            &mut self.report,
+            chunks.into_iter().map(|Chunk(c)| c).collect(),
+        );
+        (self.report, events)
+    }
 }
 
 /// Adds up what the chunks gave, in file order.

@@ -287,6 +287,84 @@ pub fn view_bytes<'a, 's>(
     view_instance(chunk, definition, shapes, scratch, wanted)
 }
 
+/// The earliest and latest event times of a chunk's records (`data`, its records ending by
+/// `end`, the last one `last_record_id`), each read from its TimeCreated value alone: the
+/// value the record's template puts there (`Shape::time`), a FILETIME. Walks the records as
+/// a sound chunk's are read (`evtx::read_direct`); `None` for a record read otherwise, or for
+/// no record.
+pub fn chunk_times(
+    data: &[u8],
+    end: usize,
+    last_record_id: u64,
+    shapes: &mut Shapes,
+) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let mut span: Option<(u64, u64)> = None;
+    let mut at = super::prescan::CHUNK_HEADER_BYTES;
+    let mut slots: HashMap<u32, Option<usize>> = HashMap::new();
+    while at < end {
+        let record = super::prescan::record_at(data, at, end)?;
+        at += record.size;
+        let ticks = record_ticks(data, record.binxml, shapes, &mut slots)?;
+        span = Some(span.map_or((ticks, ticks), |(a, b)| (a.min(ticks), b.max(ticks))));
+        if record.id == last_record_id {
+            break;
+        }
+    }
+    if at != end && data[at..end].iter().any(|b| *b != 0) {
+        return None;
+    }
+    let (first, last) = span?;
+    Some((super::filetime_utc(first)?, super::filetime_utc(last)?))
+}
+
+/// The FILETIME of a record's TimeCreated: the value at its template's time slot (`slots`:
+/// by definition offset).
+fn record_ticks(
+    chunk: &[u8],
+    binxml: &[u8],
+    shapes: &mut Shapes,
+    slots: &mut HashMap<u32, Option<usize>>,
+) -> Option<u64> {
+    let mut at = offset_in(chunk, binxml)?;
+    let end = at + binxml.len();
+    if binxml.get(..4)? == [token::FRAGMENT_HEADER, 1, 1, 0] {
+        at += 4;
+    }
+    if *chunk.get(at)? != token::TEMPLATE_INSTANCE {
+        return None;
+    }
+    at += 2 + 4;
+    let definition = u32_at(chunk, at)?;
+    at += 4;
+    if definition as usize == at {
+        at += 24 + u32_at(chunk, at + 20)? as usize;
+    }
+    let slot = *slots.entry(definition).or_insert_with(|| {
+        let shape = shapes.shape(chunk, &(definition, Vec::new()))?;
+        match shape.time.as_slice() {
+            [Piece::Sub { at: (0, index), .. }] => Some(*index),
+            _ => None,
+        }
+    });
+    let slot = slot?;
+    let count = u32_at(chunk, at)? as usize;
+    at += 4;
+    if slot >= count || at + count * 4 > end {
+        return None;
+    }
+    let mut value_at = at + count * 4;
+    for i in 0..slot {
+        value_at += usize::from(u16_at(chunk, at + i * 4)?);
+    }
+    let size = usize::from(u16_at(chunk, at + slot * 4)?);
+    let kind = *chunk.get(at + slot * 4 + 2)?;
+    if kind != ty::FILETIME || size != 8 || value_at + 8 > end {
+        return None;
+    }
+    let ticks = u64::from_le_bytes(chunk.get(value_at..value_at + 8)?.try_into().ok()?);
+    (ticks >= super::FILETIME_1970).then_some(ticks)
+}
+
 /// Where `bytes`, a slice of `chunk`, starts in it.
 fn offset_in(chunk: &[u8], bytes: &[u8]) -> Option<usize> {
     let start = (bytes.as_ptr() as usize).checked_sub(chunk.as_ptr() as usize)?;

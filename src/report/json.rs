@@ -327,8 +327,9 @@ fn string(s: &str, out: &mut Vec<u8>) {
 
 /// A JSON line: `{"id":N,` and the rest of the object `line_without_id` wrote.
 pub fn numbered(id: usize, object: &[u8], out: &mut Vec<u8>) {
-    use std::io::Write as _;
-    let _ = write!(out, "{{\"id\":{id},");
+    out.extend_from_slice(b"{\"id\":");
+    decimal(id as u64, out);
+    out.push(b',');
     out.extend_from_slice(object.get(1..).unwrap_or_default());
     out.push(b'\n');
 }
