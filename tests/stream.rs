@@ -114,3 +114,57 @@ fn sorted_runs_in_temporary_files_give_the_same_timeline() {
         "{count} lines in the window"
     );
 }
+
+/// Event XML of `n` Service Control Manager events on `host`, the k-th at `time(k)`.
+fn events(host: &str, n: usize, time: impl Fn(usize) -> i64) -> String {
+    let mut xml = String::from("<Events>\n");
+    for k in 0..n {
+        let at = chrono::DateTime::from_timestamp(time(k), 0).expect("a time");
+        xml.push_str(&format!(
+            "<Event xmlns=\"http://schemas.microsoft.com/win/2004/08/events/event\"><System>\
+             <Provider Name=\"Service Control Manager\"/><EventID>7036</EventID>\
+             <TimeCreated SystemTime=\"{}\"/><EventRecordID>{}</EventRecordID>\
+             <Channel>System</Channel><Computer>{host}</Computer></System>\
+             <EventData><Data Name=\"param1\">service {k}</Data>\
+             <Data Name=\"param2\">running</Data></EventData></Event>\n",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            k + 1
+        ));
+    }
+    xml.push_str("</Events>\n");
+    xml
+}
+
+#[test]
+fn chunks_are_written_in_time_order_whatever_order_the_files_hold_them() {
+    // One log written backwards in time (its first chunk holds its latest events), and one
+    // forwards whose events fall between the first's: every chunk of both is read in the
+    // order of its earliest event, and each line written once no later chunk can precede it.
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let base = 1_795_000_000;
+    const N: usize = 60_000;
+    let backwards = events("HV01", N, |k| base + 2 * (N - k) as i64);
+    let forwards = events("HV02", N, |k| base + 2 * k as i64 + 1);
+    for (host, xml) in [("HV01", backwards), ("HV02", forwards)] {
+        std::fs::create_dir_all(dir.path().join(host)).unwrap();
+        let bytes = hvtriage::evtx_write::write_evtx(&xml).expect("the events write");
+        assert!(bytes.len() > 100 * 65536, "{host}: {} bytes", bytes.len());
+        std::fs::write(dir.path().join(host).join("System.evtx"), bytes).unwrap();
+    }
+    let paths = vec![dir.path().to_path_buf()];
+    let options = all("UTC");
+    let analysis = analyze(&paths, &RuleSet::builtin().unwrap(), &options).expect("it reads");
+    let expected = rendered(&analysis, Format::Jsonl);
+    let budget = 10 << 20;
+    assert!(
+        expected.len() > 2 * budget,
+        "{} bytes of lines",
+        expected.len()
+    );
+    let mut out = Vec::new();
+    let done = stream::timeline_all(&paths, &options, Format::Jsonl, budget, &mut out)
+        .expect("it streams");
+    assert_eq!(done.runs, 0, "written as read, within the budget");
+    assert_eq!(done.lines, 2 * N as u64);
+    assert!(String::from_utf8(out).expect("UTF-8") == expected);
+}
