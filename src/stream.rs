@@ -133,10 +133,13 @@ pub fn timeline_all(
         }
     }
     // Each chunk's earliest event, then the chunks in that order.
-    let mut units: Vec<Unit> = files
-        .par_iter()
+    let every: Vec<(usize, u64)> = files
+        .iter()
         .enumerate()
-        .flat_map_iter(|(f, (_, file))| (0..file.chunks()).map(move |n| (f, n)))
+        .flat_map(|(f, (_, file))| (0..file.chunks()).map(move |n| (f, n)))
+        .collect();
+    let mut units: Vec<Unit> = every
+        .into_par_iter()
         .map(|(file, chunk)| Unit {
             file,
             chunk,

@@ -128,7 +128,7 @@ impl Shapes {
     }
 }
 
-/// Shapes built by one file's chunks, by their templates' identities ([`identity`]).
+/// Shapes built by one file's chunks, by their templates' identities (GUID and size).
 #[derive(Default)]
 pub struct Known(Mutex<HashMap<Identity, Option<Arc<Shape>>>>);
 

@@ -227,7 +227,7 @@ pub fn timeline_lines(a: &Analysis) -> String {
 }
 
 /// A timeline line's JSON object without its `id` (given only once the timeline is in order):
-/// what serde writes for [`LineKeys`], written by hand because `timeline --all` writes one per
+/// what serde writes for `LineKeys`, written by hand because `timeline --all` writes one per
 /// record (`tests::hand_written_lines_are_serdes`).
 pub fn line_without_id(line: &super::Line, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"time\":\"");
