@@ -292,6 +292,7 @@ impl Sink<'_> {
             line: String::new(),
             computer: String::new(),
             host: String::new(),
+            json: report::json::RawLines::default(),
         }
     }
 
@@ -422,6 +423,7 @@ struct Chunk<'s> {
     /// The last computer seen and its host key.
     computer: String,
     host: String,
+    json: report::json::RawLines,
 }
 
 impl ChunkSink for Chunk<'_> {
@@ -435,6 +437,31 @@ impl ChunkSink for Chunk<'_> {
             self.computer.clear();
             self.computer.push_str(event.computer);
             self.host = timeline::host_key(event.computer);
+        }
+        if sink.format == Format::Jsonl {
+            let block = &mut self.block;
+            let start = block.begin(
+                event.time,
+                event.record_id,
+                event.input,
+                &self.host,
+                event.channel,
+            );
+            self.json.write(
+                &report::json::RawLine {
+                    time: event.time,
+                    host: &self.host,
+                    provider: event.provider,
+                    event_id: event.event_id,
+                    channel: event.channel,
+                    record_id: event.record_id,
+                    input: event.input,
+                    values: event.firsts,
+                },
+                &mut block.bytes,
+            );
+            block.end(start);
+            return;
         }
         self.text.clear();
         signal::raw_text(
@@ -458,7 +485,7 @@ impl ChunkSink for Chunk<'_> {
             text: &self.text,
         };
         let block = &mut self.block;
-        let start = block.begin(&l);
+        let start = block.begin(l.time, l.record_id, l.input, l.host, l.channel);
         match sink.format {
             Format::Jsonl => report::json::line_without_id(&l, &mut block.bytes),
             Format::Csv => block
@@ -497,16 +524,23 @@ const HEAD: usize = 32;
 const BLOCK_BYTES: usize = 256 << 10;
 
 impl Block {
-    /// Starts an entry for `l`: its key, host and channel; the line follows.
-    fn begin(&mut self, l: &Line) -> usize {
+    /// Starts an entry: its key, host and channel; the line follows.
+    fn begin(
+        &mut self,
+        time: DateTime<Utc>,
+        record_id: u64,
+        input: usize,
+        host: &str,
+        channel: &str,
+    ) -> usize {
         let start = self.bytes.len();
         let b = &mut self.bytes;
-        b.extend_from_slice(&l.time.timestamp().to_le_bytes());
-        b.extend_from_slice(&l.time.timestamp_subsec_nanos().to_le_bytes());
-        b.extend_from_slice(&l.record_id.to_le_bytes());
-        b.extend_from_slice(&(l.input as u32).to_le_bytes());
-        let host = &l.host.as_bytes()[..l.host.len().min(usize::from(u16::MAX))];
-        let channel = &l.channel.as_bytes()[..l.channel.len().min(usize::from(u16::MAX))];
+        b.extend_from_slice(&time.timestamp().to_le_bytes());
+        b.extend_from_slice(&time.timestamp_subsec_nanos().to_le_bytes());
+        b.extend_from_slice(&record_id.to_le_bytes());
+        b.extend_from_slice(&(input as u32).to_le_bytes());
+        let host = &host.as_bytes()[..host.len().min(usize::from(u16::MAX))];
+        let channel = &channel.as_bytes()[..channel.len().min(usize::from(u16::MAX))];
         b.extend_from_slice(&(host.len() as u16).to_le_bytes());
         b.extend_from_slice(&(channel.len() as u16).to_le_bytes());
         b.extend_from_slice(&[0; 4]);

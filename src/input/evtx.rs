@@ -12,7 +12,7 @@ use evtx::binxml::BinXmlTemplateValues;
 use evtx::{EvtxChunk, EvtxChunkData, EvtxRecord, ParserSettings};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 const FILE_HEADER_BYTES: u64 = 4096;
 const CHUNK_BYTES: u64 = 65536;
@@ -71,6 +71,9 @@ impl ChunkRead {
 /// Where a chunk header keeps its tables of string and template offsets (64 and 32 slots).
 const CACHE_TABLES: std::ops::Range<usize> = 128..512;
 
+/// Chunk buffers a file keeps for its next chunks (as many as threads read at once, and more).
+const KEPT_BUFFERS: usize = 16;
+
 /// Chunks read in parallel before their events are counted against the input's limit.
 const WINDOW_CHUNKS: u64 = 64;
 
@@ -128,6 +131,8 @@ pub struct EvtxFile {
     tail: u64,
     settings: Arc<ParserSettings>,
     known: Arc<template::Known>,
+    /// Chunk buffers read into before, for the next chunks.
+    buffers: Mutex<Vec<Vec<u8>>>,
 }
 
 /// What one chunk gave, for [`EvtxFile::finish`].
@@ -157,7 +162,25 @@ impl EvtxFile {
             tail: len.saturating_sub(FILE_HEADER_BYTES) % CHUNK_BYTES,
             settings: Arc::new(ParserSettings::new().num_threads(1).recover_records(true)),
             known: Arc::new(template::Known::default()),
+            buffers: Mutex::default(),
         })
+    }
+
+    /// A buffer to read a chunk into: one read into before, or a new one.
+    fn buffer(&self) -> Vec<u8> {
+        self.buffers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// Keeps a buffer for the next chunk.
+    fn keep(&self, buffer: Vec<u8>) {
+        let mut buffers = self.buffers.lock().unwrap_or_else(PoisonError::into_inner);
+        if buffers.len() < KEPT_BUFFERS {
+            buffers.push(buffer);
+        }
     }
 
     /// How many chunks it holds; a cut-short last chunk is read too: the records before the
@@ -168,14 +191,18 @@ impl EvtxFile {
 
     /// Reads chunk `number`; its events go to `wanted.take` first.
     pub fn read(&self, number: u64, wanted: &dyn Wanted, progress: &Progress) -> Chunk {
-        let mut chunk = read_chunk(
+        let (mut chunk, buffer) = read_chunk(
             self.index,
             self.opened.bytes(),
             number,
             &self.settings,
             &self.known,
             wanted,
+            self.buffer(),
         );
+        if let Some(buffer) = buffer {
+            self.keep(buffer);
+        }
         wanted.take(&mut chunk.events);
         progress.add(CHUNK_BYTES);
         Chunk(chunk)
@@ -185,18 +212,21 @@ impl EvtxFile {
     /// the rest of their events: `None` unless every record is read the way [`EvtxFile::read`]
     /// reads a sound chunk's, or when the chunk holds no record.
     pub fn times(&self, number: u64) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-        let data = chunk_bytes(self.opened.bytes(), number).ok()?;
+        let data = chunk_bytes(self.opened.bytes(), number, self.buffer()).ok()?;
         let chunk = EvtxChunkData::new(data, false).ok()?;
-        if !chunk.validate_checksum() || slack_holds_records(&chunk.data) {
-            return None;
-        }
-        let end = (chunk.header.free_space_offset as usize).min(chunk.data.len());
-        template::chunk_times(
-            &chunk.data,
-            end,
-            chunk.header.last_event_record_id,
-            &mut template::Shapes::sharing(&self.known),
-        )
+        let times = if !chunk.validate_checksum() || slack_holds_records(&chunk.data) {
+            None
+        } else {
+            let end = (chunk.header.free_space_offset as usize).min(chunk.data.len());
+            template::chunk_times(
+                &chunk.data,
+                end,
+                chunk.header.last_event_record_id,
+                &mut template::Shapes::sharing(&self.known),
+            )
+        };
+        self.keep(chunk.data);
+        times
     }
 
     /// The input's report, and its events in file order, from what its chunks gave (in file
@@ -300,22 +330,23 @@ fn read_chunk(
     settings: &Arc<ParserSettings>,
     known: &Arc<template::Known>,
     wanted: &dyn Wanted,
-) -> ChunkRead {
+    buffer: Vec<u8>,
+) -> (ChunkRead, Option<Vec<u8>>) {
     let mut out = ChunkRead::default();
-    let data = match chunk_bytes(bytes, number) {
+    let data = match chunk_bytes(bytes, number, buffer) {
         Ok(data) => data,
         Err(err) => {
             out.skipped = true;
             out.warnings
                 .push(format!("chunk {number}: cannot be read ({err})"));
-            return out;
+            return (out, None);
         }
     };
     if data.iter().all(|b| *b == 0) {
         // Space the log reserved but never wrote, unless later chunks hold records: the
         // caller decides, seeing them all.
         out.zeroed = true;
-        return out;
+        return (out, Some(data));
     }
     let mut chunk = match EvtxChunkData::new(data, false) {
         Ok(chunk) => chunk,
@@ -323,11 +354,25 @@ fn read_chunk(
             out.skipped = true;
             out.warnings
                 .push(format!("chunk {number} skipped: not a valid chunk ({err})"));
-            return out;
+            return (out, None);
         }
     };
+    read_chunk_data(index, number, &mut chunk, settings, known, wanted, &mut out);
+    (out, Some(chunk.data))
+}
+
+/// Reads a chunk's records into `out`.
+fn read_chunk_data(
+    index: usize,
+    number: u64,
+    chunk: &mut EvtxChunkData,
+    settings: &Arc<ParserSettings>,
+    known: &Arc<template::Known>,
+    wanted: &dyn Wanted,
+    out: &mut ChunkRead,
+) {
     chunk.number = Some(number);
-    let declared = declared_records(&chunk);
+    let declared = declared_records(chunk);
     let checksum_ok = chunk.validate_checksum();
     if !checksum_ok {
         out.warnings.push(format!(
@@ -353,7 +398,7 @@ fn read_chunk(
                 max_id: Some(scan.first_record_id.max(scan.last_record_id)),
             };
         }
-        return out;
+        return;
     }
     // The chunk header's tables of string and template offsets are only caches of what the
     // records point at themselves: when one damaged slot stops the chunk, it is read again
@@ -389,7 +434,7 @@ fn read_chunk(
                 "chunk {number} skipped ({}): up to {declared} records lost",
                 first_error.unwrap_or(err)
             ));
-            return out;
+            return;
         }
     };
     if first_error.is_none() && checksum_ok && !slack_holds_records(parsed.data) {
@@ -397,15 +442,15 @@ fn read_chunk(
             out.seen = direct.seen;
             out.rest = direct.rest;
             out.events = direct.events;
-            return out;
+            return;
         }
     }
     let mut errors = 0usize;
     let mut shapes = template::Shapes::sharing(known);
     for record in parsed.iter() {
         match record {
-            Ok(record) if record.recovered => read_recovered(index, record, wanted, &mut out),
-            Ok(record) => read_record(index, record, wanted, Some(&mut shapes), &mut out),
+            Ok(record) if record.recovered => read_recovered(index, record, wanted, out),
+            Ok(record) => read_record(index, record, wanted, Some(&mut shapes), out),
             Err(err) => {
                 errors += 1;
                 if errors <= RECORD_ERRORS_SHOWN {
@@ -424,7 +469,6 @@ fn read_chunk(
     // A chunk header's record range is stale in a dirty log, so only records that failed
     // to read count as lost.
     out.lost += errors as u64;
-    out
 }
 
 /// Reads a sound chunk's records straight from their bytes: each record's header, then its
@@ -582,12 +626,18 @@ fn from_filetime(filetime: u64) -> DateTime<Utc> {
 
 /// The bytes of chunk `number`; a chunk cut short by the end of the file is padded with
 /// zeroes (which read as free space), so the records before the cut are still read.
-fn chunk_bytes(bytes: &dyn ByteSource, number: u64) -> std::io::Result<Vec<u8>> {
+/// `buffer` (a chunk's size, or empty) is read into.
+fn chunk_bytes(
+    bytes: &dyn ByteSource,
+    number: u64,
+    mut buffer: Vec<u8>,
+) -> std::io::Result<Vec<u8>> {
     let offset = FILE_HEADER_BYTES + number * CHUNK_BYTES;
     let available = bytes.len().saturating_sub(offset).min(CHUNK_BYTES) as usize;
-    let mut data = vec![0u8; CHUNK_BYTES as usize];
-    bytes.read_at(&mut data[..available], offset)?;
-    Ok(data)
+    buffer.resize(CHUNK_BYTES as usize, 0);
+    bytes.read_at(&mut buffer[..available], offset)?;
+    buffer[available..].fill(0);
+    Ok(buffer)
 }
 
 /// Whether the unallocated space of a chunk (after its free-space offset) holds what looks

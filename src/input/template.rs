@@ -558,10 +558,22 @@ fn structural(value: &BinXmlValue) -> bool {
 /// Whether UTF-16LE bytes decode (`Utf16LeSlice::to_string`'s test: even length, no unpaired
 /// surrogate), without decoding them into a string.
 fn utf16_decodes(bytes: &[u8]) -> bool {
-    // Without a surrogate (0xD800-0xDFFF) every unit is a character.
+    // Without a surrogate (0xD800-0xDFFF) every unit is a character: looked for four units
+    // at a time (a unit whose top five bits are 11011 leaves a zero lane after the xor).
+    const LANES: u64 = 0x0001_0001_0001_0001;
+    let surrogates = |word: u64| {
+        let y = (word & 0xF800_F800_F800_F800) ^ 0xD800_D800_D800_D800;
+        y.wrapping_sub(LANES) & !y & 0x8000_8000_8000_8000 != 0
+    };
+    let words = bytes.chunks_exact(8);
+    let rest = words.remainder();
     let surrogate = |u: &[u8]| u[1] & 0xF8 == 0xD8;
+    let none = !words
+        .clone()
+        .any(|w| surrogates(u64::from_le_bytes(w.try_into().unwrap_or_default())))
+        && !rest.chunks_exact(2).any(surrogate);
     bytes.len().is_multiple_of(2)
-        && (!bytes.chunks_exact(2).any(surrogate)
+        && (none
             || char::decode_utf16(
                 bytes
                     .chunks_exact(2)
@@ -1233,4 +1245,32 @@ fn utf16(bytes: &[u8]) -> Option<String> {
     )
     .collect::<Result<String, _>>()
     .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utf16_decodes;
+
+    fn le(units: &[u16]) -> Vec<u8> {
+        units.iter().flat_map(|u| u.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn unpaired_surrogates_are_found_wherever_they_are() {
+        let pair = [0xD83D, 0xDE00];
+        for at in 0..9 {
+            let mut units = vec![u16::from(b'a'); 9];
+            assert!(utf16_decodes(&le(&units)));
+            units.splice(at..at, pair);
+            assert!(utf16_decodes(&le(&units)), "a pair at {at}");
+            for lone in [0xD800, 0xDBFF, 0xDC00, 0xDFFF] {
+                let mut bad = vec![u16::from(b'a'); 9];
+                bad[at] = lone;
+                assert!(!utf16_decodes(&le(&bad)), "{lone:#x} at {at}");
+            }
+        }
+        // Units next to the surrogates, and an odd length.
+        assert!(utf16_decodes(&le(&[0xD7FF, 0xE000, 0xF800, 0x00D8, 0xD8])));
+        assert!(!utf16_decodes(&[0x61, 0, 0x62]));
+    }
 }

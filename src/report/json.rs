@@ -261,7 +261,7 @@ pub fn line_without_id(line: &super::Line, out: &mut Vec<u8>) {
 }
 
 /// `n` in decimal digits.
-fn decimal(mut n: u64, out: &mut Vec<u8>) {
+pub(crate) fn decimal(mut n: u64, out: &mut Vec<u8>) {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
     loop {
@@ -288,9 +288,15 @@ fn needs_escape(word: u64) -> bool {
 
 /// `s` as a JSON string, escaped as serde_json escapes it: quote, backslash and the control
 /// characters, nothing else.
-fn string(s: &str, out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
+pub(crate) fn string(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
+    escaped(s, out);
+    out.push(b'"');
+}
+
+/// The inside of `s` as a JSON string (`string` without the quotes).
+pub(crate) fn escaped(s: &str, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
     // Eight bytes at a time up to the first word that needs escaping.
     let clean = bytes
@@ -322,7 +328,95 @@ fn string(s: &str, out: &mut Vec<u8>) {
         start = i + 1;
     }
     out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
+}
+
+/// An event of any kind as `timeline --all` shows it (`signal::RAW`, no fields, the text
+/// `signal::raw_text` makes of its provider, id and first values).
+pub struct RawLine<'a> {
+    pub time: chrono::DateTime<chrono::Utc>,
+    pub host: &'a str,
+    pub provider: &'a str,
+    pub event_id: u32,
+    pub channel: &'a str,
+    pub record_id: u64,
+    pub input: usize,
+    pub values: &'a [&'a str],
+}
+
+/// Writes [`RawLine`]s as `line_without_id` writes their lines, a chunk of them at a time: the
+/// parts a chunk's events share (host, provider, channel, input) are escaped once and kept.
+#[derive(Default)]
+pub struct RawLines {
+    /// Host, provider, channel and input of the parts kept.
+    key: Option<(String, String, String, usize)>,
+    /// From after the time to the event id, from after it to the record id, and from after
+    /// it into the text (the provider and a space).
+    parts: [Vec<u8>; 3],
+    time: super::TimeText,
+}
+
+impl RawLines {
+    pub fn write(&mut self, line: &RawLine, out: &mut Vec<u8>) {
+        let same = self
+            .key
+            .as_ref()
+            .is_some_and(|(host, provider, channel, input)| {
+                (host.as_str(), provider.as_str(), channel.as_str(), *input)
+                    == (line.host, line.provider, line.channel, line.input)
+            });
+        if !same {
+            self.keep(line);
+        }
+        out.extend_from_slice(b"{\"time\":\"");
+        self.time.write(line.time, out);
+        out.extend_from_slice(&self.parts[0]);
+        decimal(u64::from(line.event_id), out);
+        out.extend_from_slice(&self.parts[1]);
+        decimal(line.record_id, out);
+        out.extend_from_slice(&self.parts[2]);
+        decimal(u64::from(line.event_id), out);
+        out.extend_from_slice(b": ");
+        for (i, value) in line
+            .values
+            .iter()
+            .take(crate::input::FIRST_VALUES)
+            .enumerate()
+        {
+            if i > 0 {
+                out.extend_from_slice(b" | ");
+            }
+            escaped(value, out);
+        }
+        out.extend_from_slice(b"\"}");
+    }
+
+    fn keep(&mut self, line: &RawLine) {
+        let [head, middle, tail] = &mut self.parts;
+        head.clear();
+        head.extend_from_slice(b"\",\"host\":");
+        string(line.host, head);
+        head.extend_from_slice(b",\"signal\":");
+        string(crate::signal::RAW, head);
+        head.extend_from_slice(b",\"provider\":");
+        string(line.provider, head);
+        head.extend_from_slice(b",\"event_id\":");
+        middle.clear();
+        middle.extend_from_slice(b",\"channel\":");
+        string(line.channel, middle);
+        middle.extend_from_slice(b",\"record_id\":");
+        tail.clear();
+        tail.extend_from_slice(b",\"input\":");
+        decimal(line.input as u64, tail);
+        tail.extend_from_slice(b",\"fields\":{},\"text\":\"");
+        escaped(line.provider, tail);
+        tail.push(b' ');
+        self.key = Some((
+            line.host.to_string(),
+            line.provider.to_string(),
+            line.channel.to_string(),
+            line.input,
+        ));
+    }
 }
 
 /// A JSON line: `{"id":N,` and the rest of the object `line_without_id` wrote.
@@ -338,6 +432,70 @@ pub fn numbered(id: usize, object: &[u8], out: &mut Vec<u8>) {
 mod tests {
     use super::*;
     use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn raw_lines_are_the_lines_of_raw_signals() {
+        let mut raw = RawLines::default();
+        let fields = BTreeMap::new();
+        let lines = [
+            (
+                "HV01",
+                "Service Control Manager",
+                "System",
+                0,
+                vec!["a", "b \"q\""],
+            ),
+            ("HV01", "Service Control Manager", "System", 0, vec![]),
+            (
+                "HV01",
+                "Service Control Manager",
+                "System",
+                1,
+                vec!["1", "2", "3", "4", "5"],
+            ),
+            ("HV02", "Tab\tProvider", "Sys\\tem", 1, vec!["\u{1}"]),
+            ("HV02", "Tab\tProvider", "Sys\\tem", 1, vec!["日本", ""]),
+        ];
+        for (n, (host, provider, channel, input, values)) in lines.iter().enumerate() {
+            let time = Utc
+                .timestamp_opt(1_700_000_000 + n as i64, 250_000_000)
+                .unwrap();
+            let mut text = String::new();
+            crate::signal::raw_text(provider, 7036, values.iter().copied(), &mut text);
+            let mut expected = Vec::new();
+            line_without_id(
+                &super::super::Line {
+                    time,
+                    host,
+                    signal: crate::signal::RAW,
+                    provider,
+                    event_id: 7036,
+                    channel,
+                    record_id: n as u64,
+                    input: *input,
+                    input_path: "",
+                    fields: &fields,
+                    text: &text,
+                },
+                &mut expected,
+            );
+            let mut got = Vec::new();
+            raw.write(
+                &RawLine {
+                    time,
+                    host,
+                    provider,
+                    event_id: 7036,
+                    channel,
+                    record_id: n as u64,
+                    input: *input,
+                    values,
+                },
+                &mut got,
+            );
+            assert_eq!(String::from_utf8(got), String::from_utf8(expected));
+        }
+    }
 
     #[test]
     fn hand_written_lines_are_serdes() {

@@ -149,6 +149,54 @@ impl Utc3339 {
     }
 }
 
+/// Writes times as [`Utc3339`] writes them, one after another, keeping the text of the last
+/// one's date: a chunk's events share a day or two.
+#[derive(Default)]
+pub struct TimeText {
+    /// Days since 1970 of `date`, and its text (`2026-11-20T`).
+    date: Option<(i64, [u8; 11])>,
+}
+
+impl TimeText {
+    pub fn write(&mut self, t: DateTime<Utc>, out: &mut Vec<u8>) {
+        let (seconds, nanos) = (t.timestamp(), t.timestamp_subsec_nanos());
+        let day = seconds.div_euclid(86_400);
+        let date = match self.date {
+            Some((known, date)) if known == day && nanos < 1_000_000_000 => date,
+            _ => match Utc3339(t).plain() {
+                Some((text, _)) => {
+                    let mut date = [0u8; 11];
+                    date.copy_from_slice(&text[..11]);
+                    self.date = Some((day, date));
+                    date
+                }
+                None => return Utc3339(t).write_to(out),
+            },
+        };
+        let of_day = seconds.rem_euclid(86_400) as u32;
+        let mut b = *b"00:00:00.000000000Z";
+        let mut put = |at: usize, digits: usize, mut n: u32| {
+            for i in (at..at + digits).rev() {
+                b[i] = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+        };
+        put(0, 2, of_day / 3600);
+        put(3, 2, of_day / 60 % 60);
+        put(6, 2, of_day % 60);
+        put(9, 9, nanos);
+        let end = match nanos {
+            0 => 8,
+            n if n % 1_000_000 == 0 => 12,
+            n if n % 1_000 == 0 => 15,
+            _ => 18,
+        };
+        b[end] = b'Z';
+        out.extend_from_slice(&date);
+        out.extend_from_slice(&b[..=end]);
+    }
+}
+
 /// A time in the report's zone, for people: `2026-11-20 10:02:03.123 JST`.
 pub fn local(t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
     t.with_timezone(&tz)
@@ -265,6 +313,7 @@ mod tests {
     fn times_are_written_as_chrono_writes_them() {
         let mut seconds: i64 = -62_135_596_800; // 0001-01-01
         let mut nanos: u32 = 0;
+        let mut kept = super::TimeText::default();
         for _ in 0..20_000 {
             // A walk over many dates and every precision, with leap seconds and far years.
             seconds = seconds
@@ -273,6 +322,14 @@ mod tests {
                 % 400_000_000_000;
             nanos = nanos.wrapping_mul(1_103_515_245).wrapping_add(12_345) % 2_000_000_000;
             for n in [nanos, nanos / 1000 * 1000, nanos / 1_000_000 * 1_000_000, 0] {
+                // The same time a second later, and the day's next one: the date kept.
+                for later in [0, 1, 86_399 - seconds.rem_euclid(86_400)] {
+                    if let Some(t) = DateTime::from_timestamp(seconds + later, n) {
+                        let mut text = Vec::new();
+                        kept.write(t, &mut text);
+                        assert_eq!(String::from_utf8(text).unwrap(), utc(t));
+                    }
+                }
                 let Some(t) = DateTime::from_timestamp(seconds, n) else {
                     continue;
                 };
