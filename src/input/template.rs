@@ -646,7 +646,7 @@ fn text_into(
             }
         }
     }
-    if out[start..].contains(['\r', '\n', '\t']) {
+    if memchr::memchr3(b'\r', b'\n', b'\t', &out.as_bytes()[start..]).is_some() {
         let parsed = as_parsed(out[start..].to_string(), attribute);
         out.truncate(start);
         out.push_str(&parsed);

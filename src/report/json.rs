@@ -347,33 +347,47 @@ pub struct RawLine<'a> {
 /// parts a chunk's events share (host, provider, channel, input) are escaped once and kept.
 #[derive(Default)]
 pub struct RawLines {
-    /// Host, provider, channel and input of the parts kept.
-    key: Option<(String, String, String, usize)>,
-    /// From after the time to the event id, from after it to the record id, and from after
-    /// it into the text (the provider and a space).
-    parts: [Vec<u8>; 3],
+    /// The parts of the last few (host, provider, channel, input), the last used first.
+    kept: Vec<Parts>,
     time: super::TimeText,
 }
 
+/// The parts of the lines of one host, provider, channel and input.
+struct Parts {
+    key: (String, String, String, usize),
+    /// From after the time to the event id, from after it to the record id, and from after
+    /// it into the text (the provider and a space).
+    bytes: [Vec<u8>; 3],
+}
+
+/// How many [`Parts`] a [`RawLines`] keeps: a chunk's events come from a few providers.
+const KEPT_PARTS: usize = 8;
+
 impl RawLines {
     pub fn write(&mut self, line: &RawLine, out: &mut Vec<u8>) {
-        let same = self
-            .key
-            .as_ref()
-            .is_some_and(|(host, provider, channel, input)| {
-                (host.as_str(), provider.as_str(), channel.as_str(), *input)
-                    == (line.host, line.provider, line.channel, line.input)
-            });
-        if !same {
-            self.keep(line);
+        let found = self.kept.iter().position(|p| {
+            let (host, provider, channel, input) = &p.key;
+            (provider.as_str(), host.as_str(), channel.as_str(), *input)
+                == (line.provider, line.host, line.channel, line.input)
+        });
+        match found {
+            Some(0) => {}
+            Some(at) => self.kept[..=at].rotate_right(1),
+            None => {
+                if self.kept.len() == KEPT_PARTS {
+                    self.kept.pop();
+                }
+                self.kept.insert(0, Parts::of(line));
+            }
         }
+        let parts = &self.kept[0].bytes;
         out.extend_from_slice(b"{\"time\":\"");
         self.time.write(line.time, out);
-        out.extend_from_slice(&self.parts[0]);
+        out.extend_from_slice(&parts[0]);
         decimal(u64::from(line.event_id), out);
-        out.extend_from_slice(&self.parts[1]);
+        out.extend_from_slice(&parts[1]);
         decimal(line.record_id, out);
-        out.extend_from_slice(&self.parts[2]);
+        out.extend_from_slice(&parts[2]);
         decimal(u64::from(line.event_id), out);
         out.extend_from_slice(b": ");
         for (i, value) in line
@@ -389,33 +403,35 @@ impl RawLines {
         }
         out.extend_from_slice(b"\"}");
     }
+}
 
-    fn keep(&mut self, line: &RawLine) {
-        let [head, middle, tail] = &mut self.parts;
-        head.clear();
+impl Parts {
+    fn of(line: &RawLine) -> Parts {
+        let (mut head, mut middle, mut tail) = (Vec::new(), Vec::new(), Vec::new());
         head.extend_from_slice(b"\",\"host\":");
-        string(line.host, head);
+        string(line.host, &mut head);
         head.extend_from_slice(b",\"signal\":");
-        string(crate::signal::RAW, head);
+        string(crate::signal::RAW, &mut head);
         head.extend_from_slice(b",\"provider\":");
-        string(line.provider, head);
+        string(line.provider, &mut head);
         head.extend_from_slice(b",\"event_id\":");
-        middle.clear();
         middle.extend_from_slice(b",\"channel\":");
-        string(line.channel, middle);
+        string(line.channel, &mut middle);
         middle.extend_from_slice(b",\"record_id\":");
-        tail.clear();
         tail.extend_from_slice(b",\"input\":");
-        decimal(line.input as u64, tail);
+        decimal(line.input as u64, &mut tail);
         tail.extend_from_slice(b",\"fields\":{},\"text\":\"");
-        escaped(line.provider, tail);
+        escaped(line.provider, &mut tail);
         tail.push(b' ');
-        self.key = Some((
-            line.host.to_string(),
-            line.provider.to_string(),
-            line.channel.to_string(),
-            line.input,
-        ));
+        Parts {
+            key: (
+                line.host.to_string(),
+                line.provider.to_string(),
+                line.channel.to_string(),
+                line.input,
+            ),
+            bytes: [head, middle, tail],
+        }
     }
 }
 
@@ -455,6 +471,20 @@ mod tests {
             ),
             ("HV02", "Tab\tProvider", "Sys\\tem", 1, vec!["\u{1}"]),
             ("HV02", "Tab\tProvider", "Sys\\tem", 1, vec!["日本", ""]),
+            (
+                "HV01",
+                "Service Control Manager",
+                "System",
+                1,
+                vec!["kept before"],
+            ),
+            (
+                "HV01",
+                "Service Control Manager",
+                "System",
+                0,
+                vec!["kept first"],
+            ),
         ];
         for (n, (host, provider, channel, input, values)) in lines.iter().enumerate() {
             let time = Utc
