@@ -169,6 +169,10 @@ pub fn timeline_all(
         for (file, n, chunk) in done {
             chunks[file][n as usize] = Some(chunk);
         }
+        if merger.failed.is_some() {
+            // The output is gone (a closed pipe): nothing more to read for it.
+            break;
+        }
         // No chunk left to read holds an event before the next one's earliest.
         bound = match units.get((w + 1) * WINDOW_CHUNKS) {
             None => Bound::All,
