@@ -342,7 +342,7 @@ impl Merger<'_> {
             return;
         }
         self.held_bytes += block.bytes.len();
-        self.held.push(Cursor { block, next: 0 });
+        self.held.push(Cursor::new(block));
         if self.held_bytes > self.budget {
             // Lines wait for chunks read later; the rest of the case is gathered instead.
             let mut store = Store::default();
@@ -376,8 +376,7 @@ impl Merger<'_> {
                     self.failed = Some(err);
                     return;
                 }
-                cursor.next += 1;
-                if cursor.next == cursor.block.starts.len() {
+                if !cursor.advance() {
                     self.held_bytes -= cursor.block.bytes.len();
                     recycle(cursor.block.bytes, sink);
                     break;
@@ -678,13 +677,12 @@ fn merge_blocks(
     let mut heap: BinaryHeap<Cursor> = blocks
         .into_iter()
         .filter(|b| !b.starts.is_empty())
-        .map(|block| Cursor { block, next: 0 })
+        .map(Cursor::new)
         .collect();
     while let Some(mut cursor) = heap.pop() {
         loop {
             emit(cursor.entry())?;
-            cursor.next += 1;
-            if cursor.next == cursor.block.starts.len() {
+            if !cursor.advance() {
                 break;
             }
             if heap.peek().is_some_and(|other| cursor < *other) {
@@ -702,11 +700,44 @@ struct Cursor {
     block: Block,
     /// The index in the block's `starts` of its next entry.
     next: usize,
+    /// That entry's bytes in the block, and its time: what orders it, without reading its
+    /// head again at each comparison.
+    at: std::ops::Range<usize>,
+    time: (i64, u32),
 }
 
 impl Cursor {
+    /// A cursor at the first entry of a block that has one.
+    fn new(block: Block) -> Cursor {
+        let mut cursor = Cursor {
+            block,
+            next: 0,
+            at: 0..0,
+            time: (0, 0),
+        };
+        cursor.point();
+        cursor
+    }
+
+    fn point(&mut self) {
+        let start = self.block.starts[self.next] as usize;
+        let entry = self.block.entry(start as u32);
+        self.time = time_of(entry);
+        self.at = start..start + entry.len();
+    }
+
     fn entry(&self) -> &[u8] {
-        self.block.entry(self.block.starts[self.next])
+        &self.block.bytes[self.at.clone()]
+    }
+
+    /// Moves to the next entry; `false` past the last.
+    fn advance(&mut self) -> bool {
+        self.next += 1;
+        let more = self.next < self.block.starts.len();
+        if more {
+            self.point();
+        }
+        more
     }
 
     /// The block without the entries already taken.
@@ -732,7 +763,10 @@ impl PartialOrd for Cursor {
 
 impl Ord for Cursor {
     fn cmp(&self, other: &Self) -> Ordering {
-        order_entries(other.entry(), self.entry())
+        other
+            .time
+            .cmp(&self.time)
+            .then_with(|| order_entries(other.entry(), self.entry()))
     }
 }
 
