@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `timeline --all` against `evtx_dump -o jsonl` on the same file, side by side in one run, and
-# with a --since/--until window of 30 minutes. Generates a case of MB megabytes (examples/
+# with a --since/--until window of 30 minutes; then the whole case (every log of both hosts
+# merged into one timeline) against evtx_dump run on each of its logs in turn. Generates a case of MB megabytes (examples/
 # bigcase) and installs evtx_dump 0.15.1 into target/tools when missing.
 # Usage: bash scripts/bench_timeline.sh [MB (default 200)] [RUNS (default 3)]
 set -euo pipefail
@@ -27,3 +28,7 @@ echo "evtx_dump -o jsonl:                        $(best "$evtx_dump" -o jsonl "$
 echo "hvtriage timeline --all --format jsonl:    $(best ./target/release/hvtriage timeline --all --format jsonl "$file")"
 echo "  with --since/--until (30 minutes):       $(best ./target/release/hvtriage timeline --all --format jsonl \
   --since 2026-11-20T02:00:00Z --until 2026-11-20T02:30:00Z "$file")"
+logs=$(find "$case_dir" -name '*.evtx' | sort)
+echo "whole case: $(du -sh "$case_dir" | cut -f1), $(echo "$logs" | wc -l) logs"
+echo "evtx_dump -o jsonl, each log in turn:       $(best bash -c "for f in $(echo $logs); do $evtx_dump -o jsonl \$f; done")"
+echo "hvtriage timeline --all --format jsonl:    $(best ./target/release/hvtriage timeline --all --format jsonl "$case_dir")"

@@ -80,6 +80,9 @@ pub struct Shape {
     /// Every substitution of the template: one that holds an array or deeper BinXML changes
     /// the XML's structure, wherever it is.
     all: Vec<Slot>,
+    /// The texts of provider, computer and channel when they are literal text in the
+    /// template (as in Windows' System templates), written once.
+    literal: [Option<String>; 3],
 }
 
 /// A record's template and the templates of the fragments embedded in its values (classic
@@ -461,12 +464,13 @@ fn view_instance<'a, 's>(
     let event_id = u32::try_from(event_id).ok()?;
     let record_id = number(&shape.record_id, values, out)?;
     let time = time(&shape.time, values, out)?;
+    let [provider_text, computer_text, channel_text] = &shape.literal;
     let provider = match &shape.provider {
-        Some(pieces) => capped_text(pieces, values, true, MAX_NAME_CHARS, out)?,
+        Some(pieces) => name_text(pieces, provider_text, values, true, out)?,
         None => 0..0,
     };
-    let computer = capped_text(&shape.computer, values, false, MAX_NAME_CHARS, out)?;
-    let channel = capped_text(&shape.channel, values, false, MAX_NAME_CHARS, out)?;
+    let computer = name_text(&shape.computer, computer_text, values, false, out)?;
+    let channel = name_text(&shape.channel, channel_text, values, false, out)?;
     let items = MAX_ITEMS.min(wanted.items());
     let wanted = wanted.event(&out[provider.clone()], event_id) && wanted.time(time);
     if wanted {
@@ -520,6 +524,25 @@ fn capped_text(
 ) -> Option<Range<usize>> {
     let range = text_into(pieces, values, attribute, out)?;
     Some(range.start..cap(out, range.start, max))
+}
+
+/// `capped_text` of a name (provider, computer, channel), or its text written once when it is
+/// literal.
+fn name_text(
+    pieces: &[Piece],
+    literal: &Option<String>,
+    values: &[&[BinXmlValue]],
+    attribute: bool,
+    out: &mut String,
+) -> Option<Range<usize>> {
+    match literal {
+        Some(text) => {
+            let start = out.len();
+            out.push_str(text);
+            Some(start..out.len())
+        }
+        None => capped_text(pieces, values, attribute, MAX_NAME_CHARS, out),
+    }
 }
 
 /// Cuts the text of `out` from `start` to `max` characters, as `capped` does; where it ends.
@@ -986,17 +1009,34 @@ fn extract(event: &Element) -> Option<Shape> {
         .collect();
     all.sort_unstable();
     all.dedup();
+    let literal_of = |pieces: Option<&Vec<Piece>>, attribute: bool| {
+        let pieces = pieces?;
+        if !pieces.iter().all(|p| matches!(p, Piece::Text(_))) {
+            return None;
+        }
+        let mut text = String::new();
+        capped_text(pieces, &[], attribute, MAX_NAME_CHARS, &mut text)?;
+        Some(text)
+    };
+    let computer = header("Computer").unwrap_or_default();
+    let channel = header("Channel").unwrap_or_default();
+    let literal = [
+        literal_of(provider.as_ref(), true),
+        literal_of(Some(&computer), false),
+        literal_of(Some(&channel), false),
+    ];
     Some(Shape {
         provider,
         event_id: header("EventID")?,
         record_id: header("EventRecordID")?,
         time: time.clone(),
-        channel: header("Channel").unwrap_or_default(),
-        computer: header("Computer").unwrap_or_default(),
+        channel,
+        computer,
         data,
         dependencies,
         optional_in_attributes,
         all,
+        literal,
     })
 }
 
