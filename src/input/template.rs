@@ -913,10 +913,7 @@ fn plain_value<'a>(
     Some(match kind {
         0x00 => BinXmlValue::NullType,
         0x01 => {
-            let units = raw
-                .chunks_exact(2)
-                .position(|u| u == [0, 0])
-                .unwrap_or(raw.len() / 2);
+            let units = units_before_nul(raw);
             BinXmlValue::StringType(evtx::Utf16LeSlice::new(raw, units))
         }
         0x03 => BinXmlValue::Int8Type(i8::from_le_bytes(le(raw)?)),
@@ -947,6 +944,26 @@ fn plain_value<'a>(
         0x15 => BinXmlValue::HexInt64Type(u64::from_le_bytes(le(raw)?)),
         _ => return None,
     })
+}
+
+/// How many UTF-16 units come before the first NUL unit (all of them without one): looked
+/// for four units at a time, as a zero lane of a word.
+fn units_before_nul(raw: &[u8]) -> usize {
+    const LANES: u64 = 0x0001_0001_0001_0001;
+    let words = raw.chunks_exact(8);
+    let rest_at = raw.len() / 8 * 4;
+    for (n, word) in words.enumerate() {
+        let w = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        let zero = w.wrapping_sub(LANES) & !w & 0x8000_8000_8000_8000;
+        if zero != 0 {
+            // The lowest flagged lane is a zero one (a borrow only flags lanes above it).
+            return n * 4 + zero.trailing_zeros() as usize / 16;
+        }
+    }
+    raw[rest_at * 2..]
+        .chunks_exact(2)
+        .position(|u| u == [0, 0])
+        .map_or(raw.len() / 2, |at| rest_at + at)
 }
 
 /// Where `parse_event` looks, found in the template's tree the way it looks in the XML.
@@ -1293,6 +1310,28 @@ mod tests {
 
     fn le(units: &[u16]) -> Vec<u8> {
         units.iter().flat_map(|u| u.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn a_string_ends_at_its_first_nul_unit() {
+        for len in 0..20 {
+            for nul in 0..=len {
+                let mut units: Vec<u16> = (0..len).map(|i| 0x0100 + i as u16).collect();
+                if nul < len {
+                    units[nul] = 0;
+                }
+                // A zero byte in a unit that is not NUL is not an end.
+                units.iter_mut().take(nul).for_each(|u| *u &= 0xFF00);
+                let mut bytes = le(&units);
+                assert_eq!(
+                    super::units_before_nul(&bytes),
+                    nul,
+                    "{len} units, NUL at {nul}"
+                );
+                bytes.push(0);
+                assert_eq!(super::units_before_nul(&bytes), nul, "an odd byte after");
+            }
+        }
     }
 
     #[test]
