@@ -567,7 +567,12 @@ impl Block {
             let rest = &bytes[start as usize..];
             &rest[..Head::of(rest).len()]
         };
-        let order = |a: &u32, b: &u32| order_entries(entry(*a), entry(*b));
+        let order = |a: &u32, b: &u32| {
+            // Times first, read where the entries start, without their heads.
+            time_of(&bytes[*a as usize..])
+                .cmp(&time_of(&bytes[*b as usize..]))
+                .then_with(|| order_entries(entry(*a), entry(*b)))
+        };
         if !self
             .starts
             .is_sorted_by(|a, b| order(a, b) != Ordering::Greater)
