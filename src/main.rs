@@ -693,6 +693,9 @@ fn run_timeline(args: TimelineArgs) -> Result<ExitCode, Fatal> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// How many of `timeline --all`'s warnings go to standard error one by one.
+const WARNINGS_SHOWN: usize = 10;
+
 /// `timeline --all`: every record, streamed to standard output as it is merged.
 fn stream_timeline(args: &TimelineArgs, options: &Options) -> Result<ExitCode, Fatal> {
     let format = match args.format.as_str() {
@@ -708,7 +711,19 @@ fn stream_timeline(args: &TimelineArgs, options: &Options) -> Result<ExitCode, F
         stream::MEMORY_BUDGET,
         &mut out,
     ) {
-        Ok(_) => Ok(ExitCode::SUCCESS),
+        Ok(streamed) => {
+            // What could not be read is said on standard error, the lines being the output.
+            for warning in streamed.warnings.iter().take(WARNINGS_SHOWN) {
+                eprintln!("hvtriage: warning: {}", report::visible(warning));
+            }
+            if streamed.warnings.len() > WARNINGS_SHOWN {
+                eprintln!(
+                    "hvtriage: {} more warnings; `hvtriage analyze` reports them all",
+                    streamed.warnings.len() - WARNINGS_SHOWN
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Err(stream::StreamError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
             std::process::exit(0)
         }

@@ -252,6 +252,28 @@ fn timeline_prints_every_known_event_and_all_prints_every_record() {
 }
 
 #[test]
+fn timeline_all_says_what_it_could_not_read_on_standard_error() {
+    // A log cut short: its lines on standard output, the cut on standard error.
+    let sample = common::samples().join("omerbenamram__samples__Application_no_crc32.evtx");
+    let bytes = std::fs::read(sample).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("Application.evtx");
+    std::fs::write(&cut, &bytes[..bytes.len() - 1000]).unwrap();
+    let out = common::hvtriage()
+        .args(["timeline", "--all", "--format", "jsonl"])
+        .arg(&cut)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("hvtriage: warning: ") && stderr.contains("cut short"),
+        "{stderr}"
+    );
+    assert!(!out.stdout.is_empty());
+}
+
+#[test]
 fn nothing_readable_exits_2_with_one_sentence() {
     let dir = std::env::temp_dir().join(format!("hvtriage-empty-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
