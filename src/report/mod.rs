@@ -124,29 +124,39 @@ impl Utc3339 {
             return None;
         }
         let mut b = *b"0000-00-00T00:00:00.000000000Z";
-        let mut put = |at: usize, digits: usize, mut n: u32| {
-            for i in (at..at + digits).rev() {
-                b[i] = b'0' + (n % 10) as u8;
-                n /= 10;
-            }
-        };
-        put(0, 4, t.year() as u32);
-        put(5, 2, t.month());
-        put(8, 2, t.day());
-        put(11, 2, t.hour());
-        put(14, 2, t.minute());
-        put(17, 2, t.second());
-        put(20, 9, nanos);
-        // AutoSi: no fraction, or milli-, micro- or nanoseconds, whichever is exact.
-        let end = match nanos {
-            0 => 19,
-            n if n % 1_000_000 == 0 => 23,
-            n if n % 1_000 == 0 => 26,
-            _ => 29,
-        };
-        b[end] = b'Z';
-        Some((b, end + 1))
+        digits(&mut b[0..4], t.year() as u32);
+        digits(&mut b[5..7], t.month());
+        digits(&mut b[8..10], t.day());
+        let (time, len) = clock(t.num_seconds_from_midnight(), nanos);
+        b[11..].copy_from_slice(&time);
+        Some((b, 11 + len))
     }
+}
+
+/// `n`'s last decimal digits, as many as `out` holds.
+fn digits(out: &mut [u8], mut n: u32) {
+    for d in out.iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+}
+
+/// A time of day as RFC 3339 writes it in UTC: `hh:mm:ss`, then the fraction AutoSi keeps
+/// (none, or milli-, micro- or nanoseconds, whichever is exact) and `Z`; and its length.
+fn clock(seconds: u32, nanos: u32) -> ([u8; 19], usize) {
+    let mut b = *b"00:00:00.000000000Z";
+    digits(&mut b[0..2], seconds / 3600);
+    digits(&mut b[3..5], seconds / 60 % 60);
+    digits(&mut b[6..8], seconds % 60);
+    digits(&mut b[9..18], nanos);
+    let end = match nanos {
+        0 => 8,
+        n if n % 1_000_000 == 0 => 12,
+        n if n % 1_000 == 0 => 15,
+        _ => 18,
+    };
+    b[end] = b'Z';
+    (b, end + 1)
 }
 
 /// Writes times as [`Utc3339`] writes them, one after another, keeping the text of the last
@@ -173,27 +183,9 @@ impl TimeText {
                 None => return Utc3339(t).write_to(out),
             },
         };
-        let of_day = seconds.rem_euclid(86_400) as u32;
-        let mut b = *b"00:00:00.000000000Z";
-        let mut put = |at: usize, digits: usize, mut n: u32| {
-            for i in (at..at + digits).rev() {
-                b[i] = b'0' + (n % 10) as u8;
-                n /= 10;
-            }
-        };
-        put(0, 2, of_day / 3600);
-        put(3, 2, of_day / 60 % 60);
-        put(6, 2, of_day % 60);
-        put(9, 9, nanos);
-        let end = match nanos {
-            0 => 8,
-            n if n % 1_000_000 == 0 => 12,
-            n if n % 1_000 == 0 => 15,
-            _ => 18,
-        };
-        b[end] = b'Z';
+        let (time, len) = clock(seconds.rem_euclid(86_400) as u32, nanos);
         out.extend_from_slice(&date);
-        out.extend_from_slice(&b[..=end]);
+        out.extend_from_slice(&time[..len]);
     }
 }
 
