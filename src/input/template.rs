@@ -142,9 +142,11 @@ impl Known {
 }
 
 /// What names a template in every chunk of a file: its GUID and the size of its definition
-/// (MS-EVEN6 2.2.12, TemplateDefinition). Windows writes one template, whichever chunk
-/// defines it again, under one GUID; the record's template, then (value index, template) per
-/// embedded fragment.
+/// (MS-EVEN6 2.2.12, TemplateDefinition), the record's template, then (value index,
+/// template) per embedded fragment. MS-EVEN6 puts a GUID in every template definition but
+/// does not say that a chunk defining the same template again gives it the same GUID; that
+/// it does is what the real samples show (`tests/template.rs` reads them with shapes shared so, and no
+/// event differs from the XML route's), and what the fixtures' writer does.
 type Identity = (([u8; 16], u32), Vec<(usize, ([u8; 16], u32))>);
 
 /// The identity of `key`'s templates; `None` when a definition is out of the chunk or has no
