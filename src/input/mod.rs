@@ -330,6 +330,9 @@ impl Wanted for Windowed<'_> {
     fn max_events(&self) -> usize {
         self.inner.max_events()
     }
+    fn items(&self) -> usize {
+        self.inner.items()
+    }
     fn time(&self, time: DateTime<Utc>) -> bool {
         self.overlaps(time, time)
     }
@@ -439,4 +442,34 @@ fn folder_host(display: &str) -> Option<&str> {
     let mut parts = inner.rsplit('/');
     parts.next()?;
     parts.next().filter(|p| !p.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Wanted, Windowed, FIRST_VALUES};
+
+    /// Wants the first values only, as `timeline --all` does.
+    struct Firsts;
+
+    impl Wanted for Firsts {
+        fn id(&self, _: u32) -> bool {
+            true
+        }
+        fn event(&self, _: &str, _: u32) -> bool {
+            true
+        }
+        fn max_events(&self) -> usize {
+            7
+        }
+        fn items(&self) -> usize {
+            FIRST_VALUES
+        }
+    }
+
+    #[test]
+    fn a_window_passes_on_what_it_wraps_wants() {
+        let windowed = Windowed::new(&Firsts, None, None);
+        assert_eq!(windowed.items(), FIRST_VALUES);
+        assert_eq!(windowed.max_events(), 7);
+    }
 }
