@@ -115,11 +115,61 @@ pub fn scan(chunk: &[u8], wanted: &dyn Wanted) -> Scan {
 /// Where one record's TemplateInstance keeps what the scan reads.
 struct Shape {
     event_id: u16,
+    instance: Instance,
+}
+
+/// The header of a TemplateInstance (MS-EVEN6 2.2.12): where its template is defined, and
+/// where its substitution descriptors (size, type) are; the values follow them in order.
+pub(super) struct Instance {
     /// Chunk offset of the template definition (its 24-byte header, then the body).
-    definition: usize,
+    pub definition: usize,
     /// Chunk offset of the substitution descriptors, and how many there are.
-    descriptors: usize,
-    count: usize,
+    pub descriptors: usize,
+    pub count: usize,
+}
+
+/// The TemplateInstance at `start` (after a fragment header `0F 01 01 00`, when there is
+/// one), its descriptors ending by `end`: they are read, not the values.
+pub(super) fn instance_at(chunk: &[u8], start: usize, end: usize) -> Option<Instance> {
+    let mut at = start;
+    if chunk.get(start..end)?.get(..4)? == [0x0F, 1, 1, 0] {
+        at += 4;
+    }
+    if *chunk.get(at)? != 0x0C {
+        return None;
+    }
+    at += 2; // token, and one byte of unknown use
+    at += 4; // template id
+    let definition = u32_at(chunk, at)? as usize;
+    at += 4;
+    if definition == at {
+        // Defined inline (first use in this chunk): next offset, GUID, then the body.
+        let body = u32_at(chunk, at + 20)? as usize;
+        at += 24 + body;
+    }
+    let count = u32_at(chunk, at)? as usize;
+    at += 4;
+    (at + count * 4 <= end).then_some(Instance {
+        definition,
+        descriptors: at,
+        count,
+    })
+}
+
+impl Instance {
+    /// Value `index`: its size, its type and where it starts (past the values before it).
+    pub(super) fn value(&self, chunk: &[u8], index: usize) -> Option<(usize, u8, usize)> {
+        let mut at = self.descriptors + self.count * 4;
+        for i in 0..index {
+            at += usize::from(u16_at(chunk, self.descriptors + i * 4)?);
+        }
+        let descriptor = self.descriptors + index * 4;
+        Some((
+            usize::from(u16_at(chunk, descriptor)?),
+            *chunk.get(descriptor + 2)?,
+            at,
+        ))
+    }
 }
 
 /// Whether the record (`start..end`, chunk offsets) may be wanted: its id is, and its provider
@@ -142,13 +192,13 @@ fn wants(
     };
     if let Some(&(_, _, known)) = decided
         .iter()
-        .find(|(d, id, _)| *d == shape.definition && *id == shape.event_id)
+        .find(|(d, id, _)| *d == shape.instance.definition && *id == shape.event_id)
     {
         return known;
     }
     let (answer, per_template) = provider_may_be(chunk, &shape, end, names);
     if per_template {
-        decided.push((shape.definition, shape.event_id, answer));
+        decided.push((shape.instance.definition, shape.event_id, answer));
     }
     answer
 }
@@ -159,28 +209,22 @@ fn wants(
 /// every record of the template (a literal name) or for this record only.
 fn provider_may_be(chunk: &[u8], shape: &Shape, end: usize, names: &[Vec<u8>]) -> (bool, bool) {
     const PROVIDER_SUBSTITUTION: usize = 14;
-    if shape.count > PROVIDER_SUBSTITUTION
-        && chunk.get(shape.descriptors + PROVIDER_SUBSTITUTION * 4 + 2) == Some(&0x01)
+    let instance = &shape.instance;
+    if instance.count > PROVIDER_SUBSTITUTION
+        && chunk.get(instance.descriptors + PROVIDER_SUBSTITUTION * 4 + 2) == Some(&0x01)
     {
-        let mut at = shape.descriptors + shape.count * 4;
-        for i in 0..PROVIDER_SUBSTITUTION {
-            let Some(size) = u16_at(chunk, shape.descriptors + i * 4) else {
-                return (true, false);
-            };
-            at += usize::from(size);
-        }
-        let Some(size) = u16_at(chunk, shape.descriptors + PROVIDER_SUBSTITUTION * 4) else {
+        let Some((size, _, at)) = instance.value(chunk, PROVIDER_SUBSTITUTION) else {
             return (true, false);
         };
         let found = chunk
-            .get(at..(at + usize::from(size)).min(end))
+            .get(at..(at + size).min(end))
             .is_none_or(|value| contains_any(value, names));
         return (found, false);
     }
-    let Some(body_size) = u32_at(chunk, shape.definition + 20) else {
+    let Some(body_size) = u32_at(chunk, instance.definition + 20) else {
         return (true, false);
     };
-    let body_at = shape.definition + 24;
+    let body_at = instance.definition + 24;
     let found = chunk
         .get(body_at..body_at.saturating_add(body_size as usize).min(chunk.len()))
         .is_none_or(|body| contains_any(body, names));
@@ -199,45 +243,17 @@ fn contains_any(haystack: &[u8], names: &[Vec<u8>]) -> bool {
 /// The shape of one record's BinXML (`start..end`), when it is Windows' single
 /// TemplateInstance with a UInt16 EventID at substitution 3.
 fn shape(chunk: &[u8], start: usize, end: usize) -> Option<Shape> {
-    let mut at = start;
-    // Fragment header 0F 01 01 00, then the TemplateInstance token.
-    if chunk.get(at) == Some(&0x0F) {
-        at += 4;
-    }
-    if chunk.get(at) != Some(&0x0C) {
+    let instance = instance_at(chunk, start, end)?;
+    if instance.count <= EVENT_ID_SUBSTITUTION {
         return None;
     }
-    at += 2; // token, and one byte of unknown use
-    at += 4; // template id
-    let definition = u32_at(chunk, at)? as usize;
-    at += 4;
-    if definition == at {
-        // Defined inline (first use in this chunk): next offset, GUID, then the body.
-        let body = u32_at(chunk, at + 20)? as usize;
-        at += 24 + body;
-    }
-    let count = u32_at(chunk, at)? as usize;
-    at += 4;
-    if count <= EVENT_ID_SUBSTITUTION || at + count * 4 > end {
-        return None;
-    }
-    let descriptors = at;
-    let mut value_at = at + count * 4;
-    for i in 0..EVENT_ID_SUBSTITUTION {
-        value_at += usize::from(u16_at(chunk, at + i * 4)?);
-    }
-    let descriptor = at + EVENT_ID_SUBSTITUTION * 4;
-    if u16_at(chunk, descriptor)? != 2
-        || *chunk.get(descriptor + 2)? != UINT16
-        || value_at + 2 > end
-    {
+    let (size, kind, value_at) = instance.value(chunk, EVENT_ID_SUBSTITUTION)?;
+    if size != 2 || kind != UINT16 || value_at + 2 > end {
         return None;
     }
     Some(Shape {
         event_id: u16_at(chunk, value_at)?,
-        definition,
-        descriptors,
-        count,
+        instance,
     })
 }
 

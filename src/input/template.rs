@@ -15,7 +15,7 @@
 //! value inside an attribute, text that is not valid UTF-16) gives `None`, and the caller
 //! renders that record through the crate as before.
 
-use super::prescan::{u16_at, u32_at};
+use super::prescan::{instance_at, u16_at, u32_at, Instance};
 use super::xml::{item_name, Seen, MAX_ITEMS, MAX_NAME_CHARS, MAX_VALUE_CHARS};
 use super::{RawEvent, Wanted};
 use crate::evtx_write::binxml::token;
@@ -330,20 +330,10 @@ fn record_ticks(
     shapes: &mut Shapes,
     slots: &mut HashMap<u32, Option<usize>>,
 ) -> Option<u64> {
-    let mut at = offset_in(chunk, binxml)?;
-    let end = at + binxml.len();
-    if binxml.get(..4)? == [token::FRAGMENT_HEADER, 1, 1, 0] {
-        at += 4;
-    }
-    if *chunk.get(at)? != token::TEMPLATE_INSTANCE {
-        return None;
-    }
-    at += 2 + 4;
-    let definition = u32_at(chunk, at)?;
-    at += 4;
-    if definition as usize == at {
-        at += 24 + u32_at(chunk, at + 20)? as usize;
-    }
+    let start = offset_in(chunk, binxml)?;
+    let end = start + binxml.len();
+    let instance = instance_at(chunk, start, end)?;
+    let definition = u32::try_from(instance.definition).ok()?;
     let slot = *slots.entry(definition).or_insert_with(|| {
         let shape = shapes.shape(chunk, &(definition, Vec::new()))?;
         match shape.time.as_slice() {
@@ -352,17 +342,10 @@ fn record_ticks(
         }
     });
     let slot = slot?;
-    let count = u32_at(chunk, at)? as usize;
-    at += 4;
-    if slot >= count || at + count * 4 > end {
+    if slot >= instance.count {
         return None;
     }
-    let mut value_at = at + count * 4;
-    for i in 0..slot {
-        value_at += usize::from(u16_at(chunk, at + i * 4)?);
-    }
-    let size = usize::from(u16_at(chunk, at + slot * 4)?);
-    let kind = *chunk.get(at + slot * 4 + 2)?;
+    let (size, kind, value_at) = instance.value(chunk, slot)?;
     if kind != ty::FILETIME || size != 8 || value_at + 8 > end {
         return None;
     }
@@ -863,26 +846,15 @@ fn fragment<'a>(
     let chunk = record_chunk.data;
     let start = offset_in(chunk, bytes)?;
     let end = start + bytes.len();
-    let mut at = start;
-    if bytes.get(..4)? == [token::FRAGMENT_HEADER, 1, 1, 0] {
-        at += 4;
-    }
-    if *chunk.get(at)? != token::TEMPLATE_INSTANCE {
+    let Instance {
+        definition,
+        descriptors,
+        count,
+    } = instance_at(chunk, start, end)?;
+    if count > 4096 {
         return None;
     }
-    at += 2 + 4; // token, one byte of unknown use, template id
-    let definition = u32_at(chunk, at)?;
-    at += 4;
-    if definition as usize == at {
-        at += 24 + u32_at(chunk, at + 20)? as usize;
-    }
-    let count = u32_at(chunk, at)? as usize;
-    at += 4;
-    if count > 4096 || at + count * 4 > end {
-        return None;
-    }
-    let descriptors = at;
-    let mut value_at = at + count * 4;
+    let mut value_at = descriptors + count * 4;
     for i in 0..count {
         let size = usize::from(u16_at(chunk, descriptors + i * 4)?);
         let kind = *chunk.get(descriptors + i * 4 + 2)?;
@@ -896,7 +868,7 @@ fn fragment<'a>(
         });
         value_at += size;
     }
-    Some((definition, value_at))
+    Some((u32::try_from(definition).ok()?, value_at))
 }
 
 /// A substitution value of a plain type from its bytes (MS-EVEN6 2.2.18), a FILETIME or a SID
