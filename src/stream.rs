@@ -366,7 +366,7 @@ impl Merger<'_> {
             return;
         }
         while let Some(mut cursor) = self.held.pop() {
-            if !bound.admits(cursor.entry()) {
+            if !bound.admits(cursor.key()) {
                 self.held.push(cursor);
                 break;
             }
@@ -381,7 +381,7 @@ impl Merger<'_> {
                     recycle(cursor.block.bytes, sink);
                     break;
                 }
-                if !bound.admits(cursor.entry())
+                if !bound.admits(cursor.key())
                     || self.held.peek().is_some_and(|other| cursor < *other)
                 {
                     self.held.push(cursor);
@@ -563,16 +563,7 @@ impl Block {
     /// Puts the entries in the timeline's order; a chunk's records nearly always are already.
     fn sort(&mut self) {
         let bytes = &self.bytes;
-        let entry = |start: u32| {
-            let rest = &bytes[start as usize..];
-            &rest[..Head::of(rest).len()]
-        };
-        let order = |a: &u32, b: &u32| {
-            // Times first, read where the entries start, without their heads.
-            time_of(&bytes[*a as usize..])
-                .cmp(&time_of(&bytes[*b as usize..]))
-                .then_with(|| order_entries(entry(*a), entry(*b)))
-        };
+        let order = |a: &u32, b: &u32| order_entries(&bytes[*a as usize..], &bytes[*b as usize..]);
         if !self
             .starts
             .is_sorted_by(|a, b| order(a, b) != Ordering::Greater)
@@ -643,7 +634,9 @@ fn time_of(e: &[u8]) -> (i64, u32) {
     )
 }
 
-/// The timeline's order (`timeline::build`): time, host, channel, record id, input.
+/// The timeline's order (`timeline::build`): time, host, channel, record id, input. `a` and
+/// `b` are entries, or a block's bytes from an entry's start on: only the key, host and
+/// channel are read.
 fn order_entries(a: &[u8], b: &[u8]) -> Ordering {
     let by_time = time_of(a).cmp(&time_of(b));
     if by_time != Ordering::Equal {
@@ -705,44 +698,27 @@ struct Cursor {
     block: Block,
     /// The index in the block's `starts` of its next entry.
     next: usize,
-    /// That entry's bytes in the block, and its time: what orders it, without reading its
-    /// head again at each comparison.
-    at: std::ops::Range<usize>,
-    time: (i64, u32),
 }
 
 impl Cursor {
     /// A cursor at the first entry of a block that has one.
     fn new(block: Block) -> Cursor {
-        let mut cursor = Cursor {
-            block,
-            next: 0,
-            at: 0..0,
-            time: (0, 0),
-        };
-        cursor.point();
-        cursor
-    }
-
-    fn point(&mut self) {
-        let start = self.block.starts[self.next] as usize;
-        let entry = self.block.entry(start as u32);
-        self.time = time_of(entry);
-        self.at = start..start + entry.len();
+        Cursor { block, next: 0 }
     }
 
     fn entry(&self) -> &[u8] {
-        &self.block.bytes[self.at.clone()]
+        self.block.entry(self.block.starts[self.next])
+    }
+
+    /// The block's bytes from the next entry on: what orders it, without finding its end.
+    fn key(&self) -> &[u8] {
+        &self.block.bytes[self.block.starts[self.next] as usize..]
     }
 
     /// Moves to the next entry; `false` past the last.
     fn advance(&mut self) -> bool {
         self.next += 1;
-        let more = self.next < self.block.starts.len();
-        if more {
-            self.point();
-        }
-        more
+        self.next < self.block.starts.len()
     }
 
     /// The block without the entries already taken.
@@ -768,10 +744,7 @@ impl PartialOrd for Cursor {
 
 impl Ord for Cursor {
     fn cmp(&self, other: &Self) -> Ordering {
-        other
-            .time
-            .cmp(&self.time)
-            .then_with(|| order_entries(other.entry(), self.entry()))
+        order_entries(other.key(), self.key())
     }
 }
 
