@@ -71,29 +71,25 @@ fn compare(
             };
             compared += 1;
             let slow = summary(seen, event.as_ref());
-            if let Some((bytes_seen, bytes_event)) = from_bytes {
-                let quick = summary(bytes_seen, bytes_event.as_ref());
+            let mut differs = |route: &str, (quick_seen, quick_event): (Seen, Option<RawEvent>)| {
+                let quick = summary(quick_seen, quick_event.as_ref());
                 if slow != quick && differences.len() < 20 {
                     differences.push(format!(
-                        "{}: record {}\n  xml:        {slow:?}\n  from bytes: {quick:?}",
+                        "{}: record {}\n  xml:   {slow:?}\n  {route}: {quick:?}",
                         path.display(),
                         xml.event_record_id
                     ));
                 }
+            };
+            if let Some(read) = from_bytes {
+                differs("from bytes", read);
                 *from_bytes_read += 1;
             }
-            let Some((fast_seen, fast_event)) = fast else {
+            let Some(read) = fast else {
                 continue;
             };
             direct += 1;
-            let quick = summary(fast_seen, fast_event.as_ref());
-            if slow != quick && differences.len() < 20 {
-                differences.push(format!(
-                    "{}: record {}\n  xml:      {slow:?}\n  template: {quick:?}",
-                    path.display(),
-                    xml.event_record_id
-                ));
-            }
+            differs("template", read);
         }
     }
     (compared, direct)
