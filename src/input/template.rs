@@ -640,9 +640,11 @@ fn text_into(
     out: &mut String,
 ) -> Option<Range<usize>> {
     let start = out.len();
+    // Whether anything but printable ASCII was written (only then may a tab or line end be).
+    let mut other = false;
     for piece in pieces {
         match piece {
-            Piece::Text(t) => push_escaped_str(out, t),
+            Piece::Text(t) => other |= push_escaped_str(out, t),
             Piece::Sub { at, optional } => {
                 let Some(value) = value(values, *at) else {
                     continue;
@@ -650,11 +652,11 @@ fn text_into(
                 if *optional && optional_empty(value) {
                     continue;
                 }
-                value_text(value, out)?;
+                other |= value_text(value, out)?;
             }
         }
     }
-    if memchr::memchr3(b'\r', b'\n', b'\t', &out.as_bytes()[start..]).is_some() {
+    if other && memchr::memchr3(b'\r', b'\n', b'\t', &out.as_bytes()[start..]).is_some() {
         let parsed = as_parsed(out[start..].to_string(), attribute);
         out.truncate(start);
         out.push_str(&parsed);
@@ -662,23 +664,28 @@ fn text_into(
     Some(start..out.len())
 }
 
-fn value_text(value: &BinXmlValue, out: &mut String) -> Option<()> {
-    use std::fmt::Write as _;
+/// Writes the text of one value; whether it wrote anything but printable ASCII (`None`: a
+/// value left to the crate).
+fn value_text(value: &BinXmlValue, out: &mut String) -> Option<bool> {
     match value {
-        BinXmlValue::NullType | BinXmlValue::BinXmlType([]) => {}
+        BinXmlValue::NullType | BinXmlValue::BinXmlType([]) => Some(false),
         BinXmlValue::StringType(s) => {
             let bytes = s.as_bytes();
             if !bytes.len().is_multiple_of(2) {
                 return None;
             }
             let start = out.len();
+            out.reserve(bytes.len() / 2);
             // Printable ASCII, nearly every value, is copied a byte a unit.
-            let ascii = bytes
-                .chunks_exact(2)
-                .take_while(|u| u[1] == 0 && (0x20..0x80).contains(&u[0]))
-                .count();
-            out.extend(bytes[..ascii * 2].iter().step_by(2).map(|b| char::from(*b)));
-            let units = bytes[ascii * 2..]
+            let mut rest = bytes;
+            while let [low @ 0x20..0x80, 0, tail @ ..] = rest {
+                out.push(char::from(*low));
+                rest = tail;
+            }
+            if rest.is_empty() {
+                return Some(false);
+            }
+            let units = rest
                 .chunks_exact(2)
                 .map(|u| u16::from_le_bytes([u[0], u[1]]));
             for c in char::decode_utf16(units) {
@@ -690,25 +697,101 @@ fn value_text(value: &BinXmlValue, out: &mut String) -> Option<()> {
                     }
                 }
             }
+            Some(true)
         }
-        BinXmlValue::AnsiStringType(s) => push_escaped_str(out, s),
+        BinXmlValue::AnsiStringType(s) => Some(push_escaped_str(out, s)),
         other if plain(other) => {
-            let _ = write!(out, "{other}");
+            plain_text(other, out);
+            Some(false)
         }
         // Floats, arrays (which repeat their element), embedded BinXML, handles: the crate.
-        _ => return None,
+        _ => None,
     }
-    Some(())
 }
 
 /// Writes characters as the crate writes them into XML: C0 controls other than tab, line
-/// feed and carriage return, and the non-characters U+FFFE / U+FFFF, become `_`.
-fn push_escaped_str(out: &mut String, s: &str) {
+/// feed and carriage return, and the non-characters U+FFFE / U+FFFF, become `_`. Whether it
+/// wrote anything but printable ASCII.
+fn push_escaped_str(out: &mut String, s: &str) -> bool {
     // Printable ASCII is written as it is.
     if s.bytes().all(|b| (0x20..0x80).contains(&b)) {
         out.push_str(s);
+        false
     } else {
         push_escaped(out, s.chars());
+        true
+    }
+}
+
+/// The text the crate writes for a plain value that is not a string (its `Display`): numbers,
+/// booleans, binary, GUIDs and hex numbers written here as `ValueRenderer` writes them, the
+/// rest (times, SIDs) through `Display`.
+fn plain_text(value: &BinXmlValue, out: &mut String) {
+    const UPPER: &[u8; 16] = b"0123456789ABCDEF";
+    const LOWER: &[u8; 16] = b"0123456789abcdef";
+    let unsigned = |n: u64, out: &mut String| {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut n = n;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        out.extend(digits[at..].iter().map(|d| char::from(*d)));
+    };
+    let signed = |n: i64, out: &mut String| {
+        if n < 0 {
+            out.push('-');
+        }
+        unsigned(n.unsigned_abs(), out);
+    };
+    let hex = |n: u64, out: &mut String| {
+        out.push_str("0x");
+        let digits = (64 - n.leading_zeros()).div_ceil(4).max(1);
+        for k in (0..digits).rev() {
+            out.push(char::from(LOWER[(n >> (k * 4)) as usize & 0xF]));
+        }
+    };
+    match value {
+        BinXmlValue::Int8Type(n) => signed(i64::from(*n), out),
+        BinXmlValue::Int16Type(n) => signed(i64::from(*n), out),
+        BinXmlValue::Int32Type(n) => signed(i64::from(*n), out),
+        BinXmlValue::Int64Type(n) => signed(*n, out),
+        BinXmlValue::UInt8Type(n) => unsigned(u64::from(*n), out),
+        BinXmlValue::UInt16Type(n) => unsigned(u64::from(*n), out),
+        BinXmlValue::UInt32Type(n) => unsigned(u64::from(*n), out),
+        BinXmlValue::UInt64Type(n) => unsigned(*n, out),
+        BinXmlValue::BoolType(b) => out.push_str(if *b { "true" } else { "false" }),
+        BinXmlValue::HexInt32Type(n) => hex(u64::from(*n), out),
+        BinXmlValue::HexInt64Type(n) => hex(*n, out),
+        BinXmlValue::BinaryType(bytes) => {
+            out.reserve(bytes.len() * 2);
+            for b in *bytes {
+                out.push(char::from(UPPER[usize::from(b >> 4)]));
+                out.push(char::from(UPPER[usize::from(b & 0xF)]));
+            }
+        }
+        BinXmlValue::GuidType(g) => {
+            // Data1-3 little-endian, then Data4 as it is: `{d1-d2-d3-d4[0..2]-d4[2..8]}`.
+            const ORDER: [usize; 16] = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15];
+            out.push('{');
+            for (i, at) in ORDER.iter().enumerate() {
+                if matches!(i, 4 | 6 | 8 | 10) {
+                    out.push('-');
+                }
+                out.push(char::from(LOWER[usize::from(g[*at] >> 4)]));
+                out.push(char::from(LOWER[usize::from(g[*at] & 0xF)]));
+            }
+            out.push('}');
+        }
+        other => {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{other}");
+        }
     }
 }
 
@@ -1280,7 +1363,7 @@ fn utf16(bytes: &[u8]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::utf16_decodes;
+    use super::{plain_text, utf16_decodes, BinXmlValue, FileTime};
 
     fn le(units: &[u16]) -> Vec<u8> {
         units.iter().flat_map(|u| u.to_le_bytes()).collect()
@@ -1325,5 +1408,41 @@ mod tests {
         // Units next to the surrogates, and an odd length.
         assert!(utf16_decodes(&le(&[0xD7FF, 0xE000, 0xF800, 0x00D8, 0xD8])));
         assert!(!utf16_decodes(&[0x61, 0, 0x62]));
+    }
+
+    #[test]
+    fn plain_values_are_written_as_the_crate_displays_them() {
+        let guid = [
+            0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF, 0x10, 0x32, 0x54, 0x76, 0x98, 0xBA,
+            0xDC, 0xFE,
+        ];
+        let values = [
+            BinXmlValue::Int8Type(i8::MIN),
+            BinXmlValue::Int8Type(0),
+            BinXmlValue::Int16Type(-300),
+            BinXmlValue::Int32Type(i32::MIN),
+            BinXmlValue::Int64Type(i64::MIN),
+            BinXmlValue::Int64Type(i64::MAX),
+            BinXmlValue::UInt8Type(255),
+            BinXmlValue::UInt16Type(0),
+            BinXmlValue::UInt32Type(4_294_967_295),
+            BinXmlValue::UInt64Type(u64::MAX),
+            BinXmlValue::SizeTType(12345),
+            BinXmlValue::BoolType(true),
+            BinXmlValue::BoolType(false),
+            BinXmlValue::HexInt32Type(0),
+            BinXmlValue::HexInt32Type(0x8009_0311),
+            BinXmlValue::HexInt64Type(0x10),
+            BinXmlValue::HexInt64Type(u64::MAX),
+            BinXmlValue::BinaryType(&[]),
+            BinXmlValue::BinaryType(&[0x00, 0x0F, 0xA5, 0xFF]),
+            BinXmlValue::GuidType(guid),
+            BinXmlValue::FileTimeType(FileTime(133_000_000_000_000_000)),
+        ];
+        for value in values {
+            let mut out = String::from("x");
+            plain_text(&value, &mut out);
+            assert_eq!(out, format!("x{value}"), "{value:?}");
+        }
     }
 }
