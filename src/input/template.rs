@@ -25,6 +25,7 @@ use evtx::binxml::value_variant::{BinXmlValue, FileTime};
 use evtx::binxml::BinXmlTemplateValues;
 use evtx::EvtxRecord;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -90,13 +91,50 @@ pub struct Shape {
 /// offset) per fragment.
 type Key = (u32, Vec<(usize, u32)>);
 
+/// Hashes the small numbers that key a chunk's templates (definition offsets, value indexes),
+/// looked up for every record, by FxHash's multiply and rotate rather than SipHash. The keys
+/// come from the file: one crafted to collide them slows only its own chunk's lookups (a
+/// chunk holds a few thousand records at most).
+#[derive(Default, Clone, Copy)]
+struct Mix(u64);
+
+impl Mix {
+    fn add(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for Mix {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        bytes.iter().for_each(|b| self.add(u64::from(*b)));
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.add(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+}
+
+type Mixed = BuildHasherDefault<Mix>;
+
 /// One chunk's templates (`None`: not followed here), and the shapes of the records made
 /// of them.
 #[derive(Default)]
 pub struct Shapes {
-    trees: HashMap<u32, Option<Element>>,
+    trees: HashMap<u32, Option<Element>, Mixed>,
     /// Where each key's shape is in `built`.
-    shapes: HashMap<Key, usize>,
+    shapes: HashMap<Key, usize, Mixed>,
     built: Vec<Option<Arc<Shape>>>,
     /// The last record's templates, and their shape: most records repeat them.
     last: Option<(Key, usize)>,
@@ -305,7 +343,7 @@ pub fn chunk_times(
 ) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     let mut span: Option<(u64, u64)> = None;
     let mut at = super::prescan::CHUNK_HEADER_BYTES;
-    let mut slots: HashMap<u32, Option<usize>> = HashMap::new();
+    let mut slots: HashMap<u32, Option<usize>, Mixed> = HashMap::default();
     while at < end {
         let record = super::prescan::record_at(data, at, end)?;
         at += record.size;
@@ -328,7 +366,7 @@ fn record_ticks(
     chunk: &[u8],
     binxml: &[u8],
     shapes: &mut Shapes,
-    slots: &mut HashMap<u32, Option<usize>>,
+    slots: &mut HashMap<u32, Option<usize>, Mixed>,
 ) -> Option<u64> {
     let start = offset_in(chunk, binxml)?;
     let end = start + binxml.len();
@@ -837,7 +875,11 @@ fn time(pieces: &[Piece], values: &[&[BinXmlValue]], out: &mut String) -> Option
 
 /// The shape of a record made of the templates of `key`: the record's template with each
 /// embedded fragment's template in place of its substitution.
-fn build(chunk: &[u8], key: &Key, trees: &mut HashMap<u32, Option<Element>>) -> Option<Shape> {
+fn build(
+    chunk: &[u8],
+    key: &Key,
+    trees: &mut HashMap<u32, Option<Element>, Mixed>,
+) -> Option<Shape> {
     let mut tree_of = |offset: u32| {
         trees
             .entry(offset)
