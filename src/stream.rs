@@ -591,11 +591,12 @@ struct Head {
 
 impl Head {
     fn of(e: &[u8]) -> Head {
-        let u16_at = |at: usize| usize::from(u16::from_le_bytes([e[at], e[at + 1]]));
-        let u32_at = |at: usize| u32::from_le_bytes([e[at], e[at + 1], e[at + 2], e[at + 3]]);
-        let u64_at = |at: usize| {
-            u64::from_le_bytes(e[at..at + 8].try_into().expect("eight bytes are eight"))
-        };
+        // A fixed-size head: each field is read at a known place, without a bounds check.
+        let head: &[u8; HEAD] = e[..HEAD].try_into().expect("an entry starts with its head");
+        let u16_at = |at: usize| usize::from(u16::from_le_bytes([head[at], head[at + 1]]));
+        let u32_at =
+            |at: usize| u32::from_le_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]]);
+        let u64_at = |at: usize| u64::from(u32_at(at)) | u64::from(u32_at(at + 4)) << 32;
         Head {
             seconds: u64_at(0) as i64,
             nanos: u32_at(8),

@@ -232,6 +232,31 @@ pub(super) fn filetime_utc(ticks: u64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(seconds, (ticks % 10_000_000) as u32 * 100)
 }
 
+/// `filetime_utc` for times that fall on a few days, as a chunk's records do: the date of
+/// the last day asked for is kept, so only the time of day is worked out again.
+#[derive(Default)]
+pub(super) struct FiletimeDays(Option<(u64, chrono::NaiveDate)>);
+
+impl FiletimeDays {
+    pub(super) fn utc(&mut self, ticks: u64) -> Option<DateTime<Utc>> {
+        const TICKS_PER_DAY: u64 = 86_400 * 10_000_000;
+        let (day, of_day) = (ticks / TICKS_PER_DAY, ticks % TICKS_PER_DAY);
+        let date = match self.0 {
+            Some((known, date)) if known == day => date,
+            _ => {
+                let date = filetime_utc(day * TICKS_PER_DAY)?.date_naive();
+                self.0 = Some((day, date));
+                date
+            }
+        };
+        let time = chrono::NaiveTime::from_num_seconds_from_midnight_opt(
+            (of_day / 10_000_000) as u32,
+            (of_day % 10_000_000) as u32 * 100,
+        )?;
+        Some(date.and_time(time).and_utc())
+    }
+}
+
 /// 1970-01-01 as a FILETIME.
 pub(super) const FILETIME_1970: u64 = 116_444_736_000_000_000;
 
@@ -447,6 +472,26 @@ fn folder_host(display: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::{Wanted, Windowed, FIRST_VALUES};
+
+    #[test]
+    fn filetime_days_give_what_filetime_utc_gives() {
+        let mut days = super::FiletimeDays::default();
+        let day = 86_400 * 10_000_000u64;
+        let times = [
+            super::FILETIME_1970,
+            super::FILETIME_1970 + 1,
+            super::FILETIME_1970 + day - 1,
+            super::FILETIME_1970 + day,
+            133_000_000_000_000_000,
+            133_000_000_000_000_000 + 1234567,
+            0,
+            day - 1,
+            u64::MAX,
+        ];
+        for ticks in times.into_iter().chain(times.into_iter().rev()) {
+            assert_eq!(days.utc(ticks), super::filetime_utc(ticks), "{ticks}");
+        }
+    }
 
     /// Wants the first values only, as `timeline --all` does.
     struct Firsts;

@@ -220,6 +220,8 @@ pub struct Scratch<'a> {
     nested: Vec<(usize, u32, Range<usize>)>,
     /// The last SID written as text: a chunk's records repeat a few.
     sid: Option<(&'a [u8], &'a str)>,
+    /// The date of the last record's time.
+    days: super::FiletimeDays,
 }
 
 /// A record read through its template, its texts in a [`Scratch`]: what `parse_event` reads
@@ -411,6 +413,7 @@ fn view_instance<'a, 's>(
         values: all_values,
         nested,
         sid: last_sid,
+        days,
     } = scratch;
     nested.clear();
     let top = all_values.len();
@@ -486,7 +489,7 @@ fn view_instance<'a, 's>(
     let event_id = number(&shape.event_id, values, out)?;
     let event_id = u32::try_from(event_id).ok()?;
     let record_id = number(&shape.record_id, values, out)?;
-    let time = time(&shape.time, values, out)?;
+    let time = time(&shape.time, values, days, out)?;
     let [provider_text, computer_text, channel_text] = &shape.literal;
     let provider = match &shape.provider {
         Some(pieces) => name_text(pieces, provider_text, values, true, out)?,
@@ -858,11 +861,16 @@ fn as_parsed(text: String, attribute: bool) -> String {
 
 /// TimeCreated's SystemTime: straight from a FILETIME value that is the attribute's only
 /// piece, else read from the text the crate writes for it.
-fn time(pieces: &[Piece], values: &[&[BinXmlValue]], out: &mut String) -> Option<DateTime<Utc>> {
+fn time(
+    pieces: &[Piece],
+    values: &[&[BinXmlValue]],
+    days: &mut super::FiletimeDays,
+    out: &mut String,
+) -> Option<DateTime<Utc>> {
     if let [Piece::Sub { at, .. }] = pieces {
         if let Some(BinXmlValue::FileTimeType(FileTime(ticks))) = value(values, *at) {
             if *ticks >= super::FILETIME_1970 {
-                return super::filetime_utc(*ticks);
+                return days.utc(*ticks);
             }
         }
     }
@@ -979,21 +987,22 @@ fn fragment<'a>(
     if count > 4096 {
         return None;
     }
-    let mut value_at = descriptors + count * 4;
-    for i in 0..count {
-        let size = usize::from(u16_at(chunk, descriptors + i * 4)?);
-        let kind = *chunk.get(descriptors + i * 4 + 2)?;
-        if value_at + size > end {
-            return None;
-        }
-        let raw = chunk.get(value_at..value_at + size)?;
+    let first = descriptors + count * 4;
+    let descriptors = chunk.get(descriptors..first)?;
+    // The values follow the descriptors, each taken from the front of what is left.
+    let mut rest = chunk.get(first..end)?;
+    values.reserve(count);
+    for descriptor in descriptors.chunks_exact(4) {
+        let size = usize::from(u16::from_le_bytes([descriptor[0], descriptor[1]]));
+        let kind = descriptor[2];
+        let (raw, after) = rest.split_at_checked(size)?;
+        rest = after;
         values.push(match kind {
             ty::BINXML if top => BinXmlValue::BinXmlType(raw),
             _ => plain_value(kind, raw, record_chunk, sid)?,
         });
-        value_at += size;
     }
-    Some((u32::try_from(definition).ok()?, value_at))
+    Some((u32::try_from(definition).ok()?, end - rest.len()))
 }
 
 /// A substitution value of a plain type from its bytes (MS-EVEN6 2.2.18), a FILETIME or a SID

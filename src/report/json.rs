@@ -262,17 +262,14 @@ pub fn line_without_id(line: &super::Line, out: &mut Vec<u8>) {
 
 /// `n` in decimal digits.
 pub(crate) fn decimal(mut n: u64, out: &mut Vec<u8>) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
+    // Written in place from the last digit.
+    let count = n.checked_ilog10().map_or(1, |d| d as usize + 1);
+    let start = out.len();
+    out.resize(start + count, b'0');
+    for d in out[start..].iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
         n /= 10;
-        if n == 0 {
-            break;
-        }
     }
-    out.extend_from_slice(&digits[at..]);
 }
 
 /// Whether any of the eight bytes of `word` is a control character, a quote or a backslash
@@ -298,14 +295,19 @@ pub(crate) fn string(s: &str, out: &mut Vec<u8>) {
 pub(crate) fn escaped(s: &str, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
-    // Eight bytes at a time up to the first word that needs escaping.
-    let clean = bytes
-        .chunks_exact(8)
-        .take_while(|w| !needs_escape(u64::from_le_bytes((*w).try_into().unwrap_or_default())))
-        .count()
-        * 8;
+    // Nearly every text needs no escaping: looked for eight bytes at a time (the last word
+    // overlapping the one before it), and copied whole.
+    let word = |w: &[u8]| needs_escape(u64::from_le_bytes(w.try_into().unwrap_or_default()));
+    let clean = match bytes.len() {
+        0..8 => !bytes.iter().any(|b| *b < 0x20 || *b == b'"' || *b == b'\\'),
+        n => !bytes.chunks_exact(8).any(word) && !word(&bytes[n - 8..]),
+    };
+    if clean {
+        out.extend_from_slice(bytes);
+        return;
+    }
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate().skip(clean) {
+    for (i, &b) in bytes.iter().enumerate() {
         let short: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -566,6 +568,36 @@ mod tests {
                     String::from_utf8(serde).unwrap()
                 );
             }
+        }
+    }
+
+    #[test]
+    fn escaping_and_digits_are_serdes_at_every_length_and_place() {
+        for len in 0..20 {
+            for at in 0..len {
+                for c in ['"', '\\', '\n', '\u{1}', '\u{1f}', 'é', '/'] {
+                    let text: String = (0..len).map(|i| if i == at { c } else { 'a' }).collect();
+                    let mut hand = Vec::new();
+                    escaped(&text, &mut hand);
+                    let serde = serde_json::to_string(&text).unwrap();
+                    assert_eq!(
+                        String::from_utf8(hand).unwrap(),
+                        serde[1..serde.len() - 1],
+                        "{text:?}"
+                    );
+                }
+            }
+        }
+        let mut n = 1u64;
+        let mut numbers = vec![0, u64::MAX];
+        while let Some(next) = n.checked_mul(10) {
+            numbers.extend([n - 1, n, n + 1]);
+            n = next;
+        }
+        for n in numbers {
+            let mut hand = b"x".to_vec();
+            decimal(n, &mut hand);
+            assert_eq!(String::from_utf8(hand).unwrap(), format!("x{n}"));
         }
     }
 }
