@@ -564,10 +564,7 @@ fn read_record(
         out.rest.add(header_time, record_id);
         return;
     }
-    let direct = instances
-        .as_deref()
-        .zip(shapes)
-        .and_then(|(instances, shapes)| template::read(&record, instances, shapes, index, wanted));
+    let direct = shapes.and_then(|shapes| template::read(&record, shapes, index, wanted));
     if let Some((seen, event)) = direct {
         out.see_event(seen);
         out.events.extend(event);

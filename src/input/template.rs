@@ -2,8 +2,8 @@
 //! it to Event XML and parsing that back (SPEC §7: `timeline --all` reads every record).
 //!
 //! Windows writes nearly every record as one TemplateInstance: a template, defined once per
-//! chunk, and the record's own values. The `evtx` crate parses the values
-//! (`EvtxRecord::template_instances`); this module reads the template's definition once per
+//! chunk, and the record's own values. This module reads the values from the record's bytes
+//! (MS-EVEN6 2.2.12's TemplateInstance), and the template's definition once per
 //! chunk (MS-EVEN6 2.2.12: elements, attributes, text and substitution tokens) to learn
 //! which value lands where `xml::parse_event` looks: the provider, EventID, EventRecordID,
 //! TimeCreated, Channel, Computer and the EventData / UserData items. The event it gives is
@@ -22,7 +22,6 @@ use crate::evtx_write::binxml::token;
 use crate::evtx_write::values::ty;
 use chrono::{DateTime, Utc};
 use evtx::binxml::value_variant::{BinXmlValue, FileTime};
-use evtx::binxml::BinXmlTemplateValues;
 use evtx::EvtxRecord;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -78,9 +77,6 @@ pub struct Shape {
     dependencies: Vec<Slot>,
     /// Optional substitutions inside attributes: empty, the crate may leave the attribute out.
     optional_in_attributes: Vec<Slot>,
-    /// Every substitution of the template: one that holds an array or deeper BinXML changes
-    /// the XML's structure, wherever it is.
-    all: Vec<Slot>,
     /// The texts of provider, computer and channel when they are literal text in the
     /// template (as in Windows' System templates), written once.
     literal: [Option<String>; 3],
@@ -204,6 +200,14 @@ fn identity(chunk: &[u8], key: &Key) -> Option<Identity> {
     Some((of(key.0)?, fragments))
 }
 
+/// A substitution value: its type (MS-EVEN6 2.2.18) and its bytes, those of a string cut at
+/// its first NUL. `fragment` takes only values `value_text` writes as the crate does.
+#[derive(Clone, Copy, Default)]
+struct Value<'a> {
+    kind: u8,
+    bytes: &'a [u8],
+}
+
 /// What `read` gives: the record's `Seen`, and its event when `wanted` takes it.
 pub type Read = (Seen, Option<RawEvent>);
 
@@ -215,11 +219,9 @@ pub struct Scratch<'a> {
     /// The data items: name and value, as ranges of `text`.
     data: Vec<(Range<usize>, Range<usize>)>,
     /// The record's substitution values, then its fragments'.
-    values: Vec<BinXmlValue<'a>>,
+    values: Vec<Value<'a>>,
     /// The record's fragments: the value they are, their template, their values.
     nested: Vec<(usize, u32, Range<usize>)>,
-    /// The last SID written as text: a chunk's records repeat a few.
-    sid: Option<(&'a [u8], &'a str)>,
     /// The date of the last record's time.
     days: super::FiletimeDays,
 }
@@ -274,27 +276,20 @@ impl<'s> View<'s> {
     }
 }
 
-/// Reads one record through its template, or `None` when it must be rendered instead.
+/// Reads one record the crate's iterator gave through its template, from its BinXML bytes
+/// (`read_bytes`), or `None` when it must be rendered instead.
 pub fn read(
     record: &EvtxRecord,
-    instances: &[BinXmlTemplateValues],
     shapes: &mut Shapes,
     input: usize,
     wanted: &dyn Wanted,
 ) -> Option<Read> {
-    let [instance] = instances else {
-        return None;
-    };
-    let mut scratch = Scratch::default();
-    scratch.values.extend(instance.values.iter().cloned());
-    let view = view_instance(
-        record.chunk,
-        instance.template_def_offset,
-        shapes,
-        &mut scratch,
-        wanted,
-    )?;
-    Some((view.seen(), view.event(input)))
+    let start = usize::try_from(record.binxml_offset).ok()?;
+    let binxml = record
+        .chunk
+        .data
+        .get(start..start.checked_add(usize::try_from(record.binxml_size).ok()?)?)?;
+    read_bytes(record.chunk, binxml, shapes, input, wanted)
 }
 
 /// Reads one record from its BinXML bytes (a slice of `chunk`'s data) without the crate's
@@ -321,7 +316,7 @@ pub fn view_bytes<'a, 's>(
     wanted: &dyn Wanted,
 ) -> Option<View<'s>> {
     scratch.values.clear();
-    let (definition, end) = fragment(chunk, binxml, true, &mut scratch.values, &mut scratch.sid)?;
+    let (definition, end) = fragment(chunk.data, binxml, true, &mut scratch.values)?;
     let rest = chunk
         .data
         .get(end..offset_in(chunk.data, binxml)? + binxml.len())?;
@@ -412,18 +407,16 @@ fn view_instance<'a, 's>(
         data,
         values: all_values,
         nested,
-        sid: last_sid,
         days,
     } = scratch;
     nested.clear();
     let top = all_values.len();
     for i in 0..top {
-        if let BinXmlValue::BinXmlType(bytes) = all_values[i] {
-            if !bytes.is_empty() {
-                let start = all_values.len();
-                let (definition, _) = fragment(chunk, bytes, false, all_values, last_sid)?;
-                nested.push((i, definition, start..all_values.len()));
-            }
+        let Value { kind, bytes } = all_values[i];
+        if kind == ty::BINXML && !bytes.is_empty() {
+            let start = all_values.len();
+            let (definition, _) = fragment(chunk.data, bytes, false, all_values)?;
+            nested.push((i, definition, start..all_values.len()));
         }
     }
     let same = |key: &Key| {
@@ -457,7 +450,7 @@ fn view_instance<'a, 's>(
     };
     let shape = shapes.built.get(index)?.as_deref()?;
     // The record's values, then each fragment's: at most a few arrays.
-    let mut arrays: [&[BinXmlValue]; MAX_ARRAYS] = [&[]; MAX_ARRAYS];
+    let mut arrays: [&[Value]; MAX_ARRAYS] = [&[]; MAX_ARRAYS];
     arrays[0] = &all_values[..top];
     for (slot, (_, _, range)) in arrays[1..].iter_mut().zip(nested.iter()) {
         *slot = &all_values[range.clone()];
@@ -466,14 +459,8 @@ fn view_instance<'a, 's>(
         return None;
     }
     let values = &arrays[..=nested.len()];
-    if shape
-        .all
-        .iter()
-        .any(|at| value(values, *at).is_some_and(structural))
-    {
-        return None;
-    }
-    let null = |at: &Slot| matches!(value(values, *at), Some(BinXmlValue::NullType));
+    // `fragment` took plain values alone: none changes the XML's structure.
+    let null = |at: &Slot| value(values, *at).is_some_and(|v| v.kind == ty::NULL);
     if shape.dependencies.iter().any(null) {
         return None;
     }
@@ -524,13 +511,12 @@ fn view_instance<'a, 's>(
 
 /// A number the XML route parses from `pieces`' text: straight from the value when it is
 /// the text's only piece.
-fn number(pieces: &[Piece], values: &[&[BinXmlValue]], out: &mut String) -> Option<u64> {
+fn number(pieces: &[Piece], values: &[&[Value]], out: &mut String) -> Option<u64> {
     if let [Piece::Sub { at, .. }] = pieces {
-        match value(values, *at) {
-            Some(BinXmlValue::UInt16Type(n)) => return Some(u64::from(*n)),
-            Some(BinXmlValue::UInt32Type(n)) => return Some(u64::from(*n)),
-            Some(BinXmlValue::UInt64Type(n)) => return Some(*n),
-            _ => {}
+        if let Some(v) = value(values, *at) {
+            if matches!(v.kind, ty::UINT16 | ty::UINT32 | ty::UINT64) {
+                return Some(v.bytes.iter().rev().fold(0, |n, b| n << 8 | u64::from(*b)));
+            }
         }
     }
     let start = out.len();
@@ -543,7 +529,7 @@ fn number(pieces: &[Piece], values: &[&[BinXmlValue]], out: &mut String) -> Opti
 /// `text_into`, then cut to `max` characters as `capped` cuts.
 fn capped_text(
     pieces: &[Piece],
-    values: &[&[BinXmlValue]],
+    values: &[&[Value]],
     attribute: bool,
     max: usize,
     out: &mut String,
@@ -557,7 +543,7 @@ fn capped_text(
 fn name_text(
     pieces: &[Piece],
     literal: &Option<String>,
-    values: &[&[BinXmlValue]],
+    values: &[&[Value]],
     attribute: bool,
     out: &mut String,
 ) -> Option<Range<usize>> {
@@ -585,23 +571,8 @@ fn cap(out: &mut String, start: usize, max: usize) -> usize {
     out.len()
 }
 
-fn value<'v, 'a>(
-    values: &'v [&'v [BinXmlValue<'a>]],
-    (array, index): Slot,
-) -> Option<&'v BinXmlValue<'a>> {
-    values.get(array)?.get(index)
-}
-
-/// Whether a value is not text: an array (which repeats its element), a float, a handle, or
-/// anything else `value_text` leaves to the crate, or a string that is not valid UTF-16. (A
-/// record's own embedded fragments are spliced in before this is asked.) Decides from the
-/// value's kind, without writing it.
-fn structural(value: &BinXmlValue) -> bool {
-    match value {
-        BinXmlValue::BinXmlType(_) => false,
-        BinXmlValue::StringType(s) => !utf16_decodes(s.as_bytes()),
-        other => !plain(other),
-    }
+fn value<'a>(values: &[&[Value<'a>]], (array, index): Slot) -> Option<Value<'a>> {
+    values.get(array)?.get(index).copied()
 }
 
 /// Whether UTF-16LE bytes decode (`Utf16LeSlice::to_string`'s test: even length, no unpaired
@@ -631,42 +602,11 @@ fn utf16_decodes(bytes: &[u8]) -> bool {
             .all(|c| c.is_ok()))
 }
 
-/// The kinds `value_text` writes as the crate does.
-fn plain(value: &BinXmlValue) -> bool {
-    matches!(
-        value,
-        BinXmlValue::NullType
-            | BinXmlValue::BinXmlType([])
-            | BinXmlValue::StringType(_)
-            | BinXmlValue::AnsiStringType(_)
-            | BinXmlValue::Int8Type(_)
-            | BinXmlValue::UInt8Type(_)
-            | BinXmlValue::Int16Type(_)
-            | BinXmlValue::UInt16Type(_)
-            | BinXmlValue::Int32Type(_)
-            | BinXmlValue::UInt32Type(_)
-            | BinXmlValue::Int64Type(_)
-            | BinXmlValue::UInt64Type(_)
-            | BinXmlValue::BoolType(_)
-            | BinXmlValue::BinaryType(_)
-            | BinXmlValue::GuidType(_)
-            | BinXmlValue::SizeTType(_)
-            | BinXmlValue::FileTimeType(_)
-            | BinXmlValue::SysTimeType(_)
-            | BinXmlValue::SidType(_)
-            | BinXmlValue::HexInt32Type(_)
-            | BinXmlValue::HexInt64Type(_)
-    )
-}
-
 /// Whether the crate leaves an optional substitution of this value out.
-fn optional_empty(value: &BinXmlValue) -> bool {
-    match value {
-        BinXmlValue::NullType => true,
-        BinXmlValue::StringType(s) => s.is_empty(),
-        BinXmlValue::AnsiStringType(s) => s.is_empty(),
-        BinXmlValue::BinaryType(b) => b.is_empty(),
-        BinXmlValue::BinXmlType(b) => b.is_empty(),
+fn optional_empty(value: Value) -> bool {
+    match value.kind {
+        ty::NULL => true,
+        ty::STRING | ty::BINARY | ty::BINXML => value.bytes.is_empty(),
         _ => false,
     }
 }
@@ -676,7 +616,7 @@ fn optional_empty(value: &BinXmlValue) -> bool {
 /// white space made spaces). `None` for a value this reader leaves to the crate.
 fn text_into(
     pieces: &[Piece],
-    values: &[&[BinXmlValue]],
+    values: &[&[Value]],
     attribute: bool,
     out: &mut String,
 ) -> Option<Range<usize>> {
@@ -707,14 +647,13 @@ fn text_into(
 
 /// Writes the text of one value; whether it wrote anything but printable ASCII (`None`: a
 /// value left to the crate).
-fn value_text(value: &BinXmlValue, out: &mut String) -> Option<bool> {
-    match value {
-        BinXmlValue::NullType | BinXmlValue::BinXmlType([]) => Some(false),
-        BinXmlValue::StringType(s) => {
-            let bytes = s.as_bytes();
-            if !bytes.len().is_multiple_of(2) {
-                return None;
-            }
+fn value_text(value: Value, out: &mut String) -> Option<bool> {
+    match value.kind {
+        ty::NULL => Some(false),
+        // An embedded fragment is spliced into the shape: only an empty one is left here.
+        ty::BINXML => value.bytes.is_empty().then_some(false),
+        ty::STRING => {
+            let bytes = value.bytes;
             let start = out.len();
             out.reserve(bytes.len() / 2);
             // Printable ASCII, nearly every value, is copied a byte a unit.
@@ -740,13 +679,11 @@ fn value_text(value: &BinXmlValue, out: &mut String) -> Option<bool> {
             }
             Some(true)
         }
-        BinXmlValue::AnsiStringType(s) => Some(push_escaped_str(out, s)),
-        other if plain(other) => {
-            plain_text(other, out);
+        ty::SID => Some(push_escaped_str(out, &sid(value.bytes)?)),
+        kind => {
+            plain_text(&plain_value(kind, value.bytes)?, out);
             Some(false)
         }
-        // Floats, arrays (which repeat their element), embedded BinXML, handles: the crate.
-        _ => None,
     }
 }
 
@@ -863,14 +800,19 @@ fn as_parsed(text: String, attribute: bool) -> String {
 /// piece, else read from the text the crate writes for it.
 fn time(
     pieces: &[Piece],
-    values: &[&[BinXmlValue]],
+    values: &[&[Value]],
     days: &mut super::FiletimeDays,
     out: &mut String,
 ) -> Option<DateTime<Utc>> {
     if let [Piece::Sub { at, .. }] = pieces {
-        if let Some(BinXmlValue::FileTimeType(FileTime(ticks))) = value(values, *at) {
-            if *ticks >= super::FILETIME_1970 {
-                return days.utc(*ticks);
+        if let Some(Value {
+            kind: ty::FILETIME,
+            bytes,
+        }) = value(values, *at)
+        {
+            let ticks = u64::from_le_bytes(bytes.try_into().ok()?);
+            if ticks >= super::FILETIME_1970 {
+                return days.utc(ticks);
             }
         }
     }
@@ -967,16 +909,13 @@ fn tree(chunk: &[u8], offset: usize) -> Option<Element> {
 /// A TemplateInstance (an embedded fragment, a value of BinXML type, or with `top` a
 /// record's own stream; a slice of the chunk): its template's definition offset, its
 /// substitution values, and where in the chunk they end, when its values are plain (MS-EVEN6
-/// 2.2.12; the layout `prescan` reads too). Only a record's own values may be BinXML. `sid`
-/// is the last SID written as text.
+/// 2.2.12; the layout `prescan` reads too). Only a record's own values may be BinXML.
 fn fragment<'a>(
-    record_chunk: &'a evtx::EvtxChunk<'a>,
+    chunk: &'a [u8],
     bytes: &'a [u8],
     top: bool,
-    values: &mut Vec<BinXmlValue<'a>>,
-    sid: &mut Option<(&'a [u8], &'a str)>,
+    values: &mut Vec<Value<'a>>,
 ) -> Option<(u32, usize)> {
-    let chunk = record_chunk.data;
     let start = offset_in(chunk, bytes)?;
     let end = start + bytes.len();
     let Instance {
@@ -997,33 +936,78 @@ fn fragment<'a>(
         let kind = descriptor[2];
         let (raw, after) = rest.split_at_checked(size)?;
         rest = after;
-        values.push(match kind {
-            ty::BINXML if top => BinXmlValue::BinXmlType(raw),
-            _ => plain_value(kind, raw, record_chunk, sid)?,
-        });
+        let fits = match SIZES[usize::from(kind)] {
+            ANY_SIZE => true,
+            OTHER => match kind {
+                ty::STRING => {
+                    // The units before the first NUL, as the crate reads them; they must
+                    // decode.
+                    let bytes = &raw[..units_before_nul(raw) * 2];
+                    if !utf16_decodes(bytes) {
+                        return None;
+                    }
+                    values.push(Value { kind, bytes });
+                    continue;
+                }
+                ty::BINXML => top,
+                ty::SID => sid_parts(raw).is_some(),
+                _ => plain_value(kind, raw).is_some(),
+            },
+            exact => usize::from(exact) == size,
+        };
+        if !fits {
+            return None;
+        }
+        values.push(Value { kind, bytes: raw });
     }
     Some((u32::try_from(definition).ok()?, end - rest.len()))
 }
 
-/// A substitution value of a plain type from its bytes (MS-EVEN6 2.2.18), a FILETIME or a SID
-/// as the text the crate writes for it; `None` for the types left to the crate (floats,
-/// SYSTEMTIME, ANSI, arrays, BinXML).
+/// The size of a value of each type `fragment` takes (MS-EVEN6 2.2.18): `ANY_SIZE`, `OTHER`
+/// (strings, SIDs, booleans and BinXML: looked at further), or the exact size; 0 for the
+/// types left to the crate.
+const SIZES: [u8; 256] = {
+    let mut sizes = [0u8; 256];
+    let exact: [(u8, u8); 12] = [
+        (0x03, 1),
+        (0x04, 1),
+        (0x05, 2),
+        (0x06, 2),
+        (0x07, 4),
+        (0x08, 4),
+        (0x09, 8),
+        (0x0A, 8),
+        (0x0F, 16),
+        (0x11, 8),
+        (0x14, 4),
+        (0x15, 8),
+    ];
+    let mut i = 0;
+    while i < exact.len() {
+        sizes[exact[i].0 as usize] = exact[i].1;
+        i += 1;
+    }
+    sizes[ty::NULL as usize] = ANY_SIZE;
+    sizes[ty::BINARY as usize] = ANY_SIZE;
+    sizes[ty::STRING as usize] = OTHER;
+    sizes[ty::SID as usize] = OTHER;
+    sizes[0x0D] = OTHER;
+    sizes[ty::BINXML as usize] = OTHER;
+    sizes
+};
+const ANY_SIZE: u8 = 0xFF;
+const OTHER: u8 = 0xFE;
+
+/// A substitution value of a plain type other than a string or a SID from its bytes (MS-EVEN6
+/// 2.2.18); `None` for the types left to the crate (floats, SYSTEMTIME, ANSI, arrays, BinXML)
+/// or bytes that do not fit the type.
 #[inline(always)]
-fn plain_value<'a>(
-    kind: u8,
-    raw: &'a [u8],
-    chunk: &'a evtx::EvtxChunk<'a>,
-    last_sid: &mut Option<(&'a [u8], &'a str)>,
-) -> Option<BinXmlValue<'a>> {
+fn plain_value(kind: u8, raw: &[u8]) -> Option<BinXmlValue<'_>> {
     fn le<const N: usize>(raw: &[u8]) -> Option<[u8; N]> {
         raw.try_into().ok()
     }
     Some(match kind {
         0x00 => BinXmlValue::NullType,
-        0x01 => {
-            let units = units_before_nul(raw);
-            BinXmlValue::StringType(evtx::Utf16LeSlice::new(raw, units))
-        }
         0x03 => BinXmlValue::Int8Type(i8::from_le_bytes(le(raw)?)),
         0x04 => BinXmlValue::UInt8Type(u8::from_le_bytes(le(raw)?)),
         0x05 => BinXmlValue::Int16Type(i16::from_le_bytes(le(raw)?)),
@@ -1040,14 +1024,6 @@ fn plain_value<'a>(
         0x0E => BinXmlValue::BinaryType(raw),
         0x0F => BinXmlValue::GuidType(le(raw)?),
         0x11 => BinXmlValue::FileTimeType(FileTime(u64::from_le_bytes(le(raw)?))),
-        0x13 => BinXmlValue::AnsiStringType(match *last_sid {
-            Some((bytes, text)) if bytes == raw => text,
-            _ => {
-                let text = chunk.arena.alloc_str(&sid(raw)?);
-                *last_sid = Some((raw, text));
-                text
-            }
-        }),
         0x14 => BinXmlValue::HexInt32Type(u32::from_le_bytes(le(raw)?)),
         0x15 => BinXmlValue::HexInt64Type(u64::from_le_bytes(le(raw)?)),
         _ => return None,
@@ -1124,16 +1100,6 @@ fn extract(event: &Element) -> Option<Shape> {
             _ => None,
         })
         .collect();
-    let mut all: Vec<Slot> = all_text(event)
-        .iter()
-        .chain(attribute_pieces(event).iter())
-        .filter_map(|p| match p {
-            Piece::Sub { at, .. } => Some(*at),
-            Piece::Text(_) => None,
-        })
-        .collect();
-    all.sort_unstable();
-    all.dedup();
     let literal_of = |pieces: Option<&Vec<Piece>>, attribute: bool| {
         let pieces = pieces?;
         if !pieces.iter().all(|p| matches!(p, Piece::Text(_))) {
@@ -1160,7 +1126,6 @@ fn extract(event: &Element) -> Option<Shape> {
         data,
         dependencies,
         optional_in_attributes,
-        all,
         literal,
     })
 }
@@ -1382,6 +1347,21 @@ impl Walk<'_> {
 /// A SID as text (`S-1-5-18`): revision, 48-bit big-endian authority, sub-authorities.
 fn sid(raw: &[u8]) -> Option<String> {
     use std::fmt::Write as _;
+    let (revision, authority, subs) = sid_parts(raw)?;
+    let mut out = format!("S-{revision}-{authority}");
+    for sub in subs.chunks_exact(4) {
+        let _ = write!(
+            out,
+            "-{}",
+            u32::from_le_bytes([sub[0], sub[1], sub[2], sub[3]])
+        );
+    }
+    Some(out)
+}
+
+/// A SID's revision, identifier authority and sub-authorities (four bytes each), when its
+/// bytes are one.
+fn sid_parts(raw: &[u8]) -> Option<(u8, u64, &[u8])> {
     let (&revision, rest) = raw.split_first()?;
     let (&count, rest) = rest.split_first()?;
     let authority = rest
@@ -1391,15 +1371,7 @@ fn sid(raw: &[u8]) -> Option<String> {
     if authority >= 1 << 32 || rest.len() != 6 + usize::from(count) * 4 {
         return None;
     }
-    let mut out = format!("S-{revision}-{authority}");
-    for sub in rest[6..].chunks_exact(4) {
-        let _ = write!(
-            out,
-            "-{}",
-            u32::from_le_bytes([sub[0], sub[1], sub[2], sub[3]])
-        );
-    }
-    Some(out)
+    Some((revision, authority, &rest[6..]))
 }
 
 fn utf16(bytes: &[u8]) -> Option<String> {
