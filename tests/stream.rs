@@ -96,6 +96,14 @@ fn sorted_runs_in_temporary_files_give_the_same_timeline() {
         done.runs
     );
     assert!(String::from_utf8(out).expect("UTF-8") == whole);
+    // Read twice (its chunks' times first), a damaged chunk is still found by its checksum.
+    assert!(
+        done.warnings
+            .iter()
+            .any(|w| w.contains("chunk 13: checksum does not match")),
+        "{:?}",
+        done.warnings
+    );
     // A window: only its lines, numbered from 0.
     let window = Options {
         since: "2016-07-01T00:00:00Z".parse().ok(),

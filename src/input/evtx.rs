@@ -12,6 +12,7 @@ use evtx::binxml::BinXmlTemplateValues;
 use evtx::{EvtxChunk, EvtxChunkData, EvtxRecord, ParserSettings};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 const FILE_HEADER_BYTES: u64 = 4096;
@@ -133,6 +134,9 @@ pub struct EvtxFile {
     known: Arc<template::Known>,
     /// Chunk buffers read into before, for the next chunks.
     buffers: Mutex<Vec<Vec<u8>>>,
+    /// The chunks whose checksum [`EvtxFile::times`] found to match: read again, they are not
+    /// checked a second time.
+    matched: Vec<AtomicBool>,
 }
 
 /// What one chunk gave, for [`EvtxFile::finish`].
@@ -154,15 +158,22 @@ impl EvtxFile {
         };
         let len = opened.bytes().len();
         check_header(opened.bytes(), len, &mut report);
+        let (whole, tail) = (
+            len.saturating_sub(FILE_HEADER_BYTES) / CHUNK_BYTES,
+            len.saturating_sub(FILE_HEADER_BYTES) % CHUNK_BYTES,
+        );
         Ok(EvtxFile {
             index,
             opened,
             report,
-            whole: len.saturating_sub(FILE_HEADER_BYTES) / CHUNK_BYTES,
-            tail: len.saturating_sub(FILE_HEADER_BYTES) % CHUNK_BYTES,
+            whole,
+            tail,
             settings: Arc::new(ParserSettings::new().num_threads(1).recover_records(true)),
             known: Arc::new(template::Known::default()),
             buffers: Mutex::default(),
+            matched: (0..whole + u64::from(tail != 0))
+                .map(|_| AtomicBool::new(false))
+                .collect(),
         })
     }
 
@@ -191,15 +202,11 @@ impl EvtxFile {
 
     /// Reads chunk `number`; its events go to `wanted.take` first.
     pub fn read(&self, number: u64, wanted: &dyn Wanted, progress: &Progress) -> Chunk {
-        let (mut chunk, buffer) = read_chunk(
-            self.index,
-            self.opened.bytes(),
-            number,
-            &self.settings,
-            &self.known,
-            wanted,
-            self.buffer(),
-        );
+        let matched = usize::try_from(number)
+            .ok()
+            .and_then(|n| self.matched.get(n))
+            .is_some_and(|m| m.load(AtomicOrdering::Relaxed));
+        let (mut chunk, buffer) = self.read_chunk(number, wanted, self.buffer(), matched);
         if let Some(buffer) = buffer {
             self.keep(buffer);
         }
@@ -212,9 +219,16 @@ impl EvtxFile {
     /// the rest of their events: `None` unless every record is read the way [`EvtxFile::read`]
     /// reads a sound chunk's, or when the chunk holds no record.
     pub fn times(&self, number: u64) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-        let data = chunk_bytes(self.opened.bytes(), number, self.buffer()).ok()?;
+        let data = self.chunk_bytes(number, self.buffer()).ok()?;
         let chunk = EvtxChunkData::new(data, false).ok()?;
-        let times = if !chunk.validate_checksum() || slack_holds_records(&chunk.data) {
+        let matched = chunk.validate_checksum();
+        if let Some(m) = usize::try_from(number)
+            .ok()
+            .and_then(|n| self.matched.get(n))
+        {
+            m.store(matched, AtomicOrdering::Relaxed);
+        }
+        let times = if !matched || slack_holds_records(&chunk.data) {
             None
         } else {
             let end = (chunk.header.free_space_offset as usize).min(chunk.data.len());
@@ -323,152 +337,156 @@ fn check_header(bytes: &dyn ByteSource, len: u64, report: &mut InputReport) {
     }
 }
 
-fn read_chunk(
-    index: usize,
-    bytes: &dyn ByteSource,
-    number: u64,
-    settings: &Arc<ParserSettings>,
-    known: &Arc<template::Known>,
-    wanted: &dyn Wanted,
-    buffer: Vec<u8>,
-) -> (ChunkRead, Option<Vec<u8>>) {
-    let mut out = ChunkRead::default();
-    let data = match chunk_bytes(bytes, number, buffer) {
-        Ok(data) => data,
-        Err(err) => {
-            out.skipped = true;
-            out.warnings
-                .push(format!("chunk {number}: cannot be read ({err})"));
-            return (out, None);
-        }
-    };
-    if data.iter().all(|b| *b == 0) {
-        // Space the log reserved but never wrote, unless later chunks hold records: the
-        // caller decides, seeing them all.
-        out.zeroed = true;
-        return (out, Some(data));
-    }
-    let mut chunk = match EvtxChunkData::new(data, false) {
-        Ok(chunk) => chunk,
-        Err(err) => {
-            out.skipped = true;
-            out.warnings
-                .push(format!("chunk {number} skipped: not a valid chunk ({err})"));
-            return (out, None);
-        }
-    };
-    read_chunk_data(index, number, &mut chunk, settings, known, wanted, &mut out);
-    (out, Some(chunk.data))
-}
-
-/// Reads a chunk's records into `out`.
-fn read_chunk_data(
-    index: usize,
-    number: u64,
-    chunk: &mut EvtxChunkData,
-    settings: &Arc<ParserSettings>,
-    known: &Arc<template::Known>,
-    wanted: &dyn Wanted,
-    out: &mut ChunkRead,
-) {
-    chunk.number = Some(number);
-    let declared = declared_records(chunk);
-    let checksum_ok = chunk.validate_checksum();
-    if !checksum_ok {
-        out.warnings.push(format!(
-            "chunk {number}: checksum does not match; its records were read but may be damaged"
-        ));
-    }
-    // The first chunk is always read: its records name the file's computer (the host list).
-    let scan = prescan::scan(&chunk.data, wanted);
-    // A chunk whose records all fall outside --since/--until is counted like one of no
-    // wanted event (its first and last records bound it: a log is written in time order).
-    let (a, b) = (
-        from_filetime(scan.first_filetime),
-        from_filetime(scan.last_filetime),
-    );
-    let in_time = scan.records == 0 || wanted.overlaps(a.min(b), a.max(b));
-    if (!scan.read || !in_time) && number != 0 && !slack_holds_records(&chunk.data) {
-        if scan.records > 0 {
-            out.rest = LogSpan {
-                first: Some(from_filetime(scan.first_filetime.min(scan.last_filetime))),
-                last: Some(from_filetime(scan.first_filetime.max(scan.last_filetime))),
-                records: scan.records,
-                min_id: Some(scan.first_record_id.min(scan.last_record_id)),
-                max_id: Some(scan.first_record_id.max(scan.last_record_id)),
-            };
-        }
-        return;
-    }
-    // The chunk header's tables of string and template offsets are only caches of what the
-    // records point at themselves: when one damaged slot stops the chunk, it is read again
-    // with the tables cleared (its records then look their names and templates up directly).
-    let mut cleared: Option<EvtxChunkData>;
-    let mut first_error = None;
-    let parsed = match chunk.parse(settings.clone()) {
-        Ok(parsed) => Ok(parsed),
-        Err(err) => {
-            first_error = Some(err.to_string());
-            let mut data = chunk.data.clone();
-            data[CACHE_TABLES].fill(0);
-            cleared = EvtxChunkData::new(data, false).ok();
-            match cleared.as_mut() {
-                Some(again) => again.parse(settings.clone()).map_err(|e| e.to_string()),
-                None => Err(err.to_string()),
+impl EvtxFile {
+    /// Reads chunk `number` into `buffer`; `matched`: its checksum was found to match
+    /// before.
+    fn read_chunk(
+        &self,
+        number: u64,
+        wanted: &dyn Wanted,
+        buffer: Vec<u8>,
+        matched: bool,
+    ) -> (ChunkRead, Option<Vec<u8>>) {
+        let mut out = ChunkRead::default();
+        let data = match self.chunk_bytes(number, buffer) {
+            Ok(data) => data,
+            Err(err) => {
+                out.skipped = true;
+                out.warnings
+                    .push(format!("chunk {number}: cannot be read ({err})"));
+                return (out, None);
             }
+        };
+        if data.iter().all(|b| *b == 0) {
+            // Space the log reserved but never wrote, unless later chunks hold records: the
+            // caller decides, seeing them all.
+            out.zeroed = true;
+            return (out, Some(data));
         }
-    };
-    let mut parsed = match parsed {
-        Ok(parsed) => {
-            if let Some(err) = &first_error {
-                out.warnings.push(format!(
+        let mut chunk = match EvtxChunkData::new(data, false) {
+            Ok(chunk) => chunk,
+            Err(err) => {
+                out.skipped = true;
+                out.warnings
+                    .push(format!("chunk {number} skipped: not a valid chunk ({err})"));
+                return (out, None);
+            }
+        };
+        self.read_chunk_data(number, &mut chunk, wanted, matched, &mut out);
+        (out, Some(chunk.data))
+    }
+
+    /// Reads a chunk's records into `out`.
+    fn read_chunk_data(
+        &self,
+        number: u64,
+        chunk: &mut EvtxChunkData,
+        wanted: &dyn Wanted,
+        matched: bool,
+        out: &mut ChunkRead,
+    ) {
+        let (index, settings, known) = (self.index, &self.settings, &self.known);
+        chunk.number = Some(number);
+        let declared = declared_records(chunk);
+        // A file read twice (`timeline --all`) is the same file: a checksum that matched the
+        // first time is not worked out again.
+        let checksum_ok = matched || chunk.validate_checksum();
+        if !checksum_ok {
+            out.warnings.push(format!(
+                "chunk {number}: checksum does not match; its records were read but may be damaged"
+            ));
+        }
+        // The first chunk is always read: its records name the file's computer (the host list).
+        let scan = prescan::scan(&chunk.data, wanted);
+        // A chunk whose records all fall outside --since/--until is counted like one of no
+        // wanted event (its first and last records bound it: a log is written in time order).
+        let (a, b) = (
+            from_filetime(scan.first_filetime),
+            from_filetime(scan.last_filetime),
+        );
+        let in_time = scan.records == 0 || wanted.overlaps(a.min(b), a.max(b));
+        if (!scan.read || !in_time) && number != 0 && !slack_holds_records(&chunk.data) {
+            if scan.records > 0 {
+                out.rest = LogSpan {
+                    first: Some(from_filetime(scan.first_filetime.min(scan.last_filetime))),
+                    last: Some(from_filetime(scan.first_filetime.max(scan.last_filetime))),
+                    records: scan.records,
+                    min_id: Some(scan.first_record_id.min(scan.last_record_id)),
+                    max_id: Some(scan.first_record_id.max(scan.last_record_id)),
+                };
+            }
+            return;
+        }
+        // The chunk header's tables of string and template offsets are only caches of what the
+        // records point at themselves: when one damaged slot stops the chunk, it is read again
+        // with the tables cleared (its records then look their names and templates up directly).
+        let mut cleared: Option<EvtxChunkData>;
+        let mut first_error = None;
+        let parsed = match chunk.parse(settings.clone()) {
+            Ok(parsed) => Ok(parsed),
+            Err(err) => {
+                first_error = Some(err.to_string());
+                let mut data = chunk.data.clone();
+                data[CACHE_TABLES].fill(0);
+                cleared = EvtxChunkData::new(data, false).ok();
+                match cleared.as_mut() {
+                    Some(again) => again.parse(settings.clone()).map_err(|e| e.to_string()),
+                    None => Err(err.to_string()),
+                }
+            }
+        };
+        let mut parsed = match parsed {
+            Ok(parsed) => {
+                if let Some(err) = &first_error {
+                    out.warnings.push(format!(
                     "chunk {number}: its table of strings and templates is damaged ({err}); read again without it"
                 ));
+                }
+                parsed
             }
-            parsed
-        }
-        Err(err) => {
-            out.skipped = true;
-            out.lost = declared;
-            out.warnings.push(format!(
-                "chunk {number} skipped ({}): up to {declared} records lost",
-                first_error.unwrap_or(err)
-            ));
-            return;
-        }
-    };
-    if first_error.is_none() && checksum_ok && !slack_holds_records(parsed.data) {
-        if let Some(direct) = read_direct(index, &parsed, known, wanted) {
-            out.seen = direct.seen;
-            out.rest = direct.rest;
-            out.events = direct.events;
-            return;
-        }
-    }
-    let mut errors = 0usize;
-    let mut shapes = template::Shapes::sharing(known);
-    for record in parsed.iter() {
-        match record {
-            Ok(record) if record.recovered => read_recovered(index, record, wanted, out),
-            Ok(record) => read_record(index, record, wanted, Some(&mut shapes), out),
             Err(err) => {
-                errors += 1;
-                if errors <= RECORD_ERRORS_SHOWN {
-                    out.warnings
-                        .push(format!("chunk {number}: record unreadable ({err})"));
+                out.skipped = true;
+                out.lost = declared;
+                out.warnings.push(format!(
+                    "chunk {number} skipped ({}): up to {declared} records lost",
+                    first_error.unwrap_or(err)
+                ));
+                return;
+            }
+        };
+        if first_error.is_none() && checksum_ok && !slack_holds_records(parsed.data) {
+            if let Some(direct) = read_direct(index, &parsed, known, wanted) {
+                out.seen = direct.seen;
+                out.rest = direct.rest;
+                out.events = direct.events;
+                return;
+            }
+        }
+        let mut errors = 0usize;
+        let mut shapes = template::Shapes::sharing(known);
+        for record in parsed.iter() {
+            match record {
+                Ok(record) if record.recovered => read_recovered(index, record, wanted, out),
+                Ok(record) => read_record(index, record, wanted, Some(&mut shapes), out),
+                Err(err) => {
+                    errors += 1;
+                    if errors <= RECORD_ERRORS_SHOWN {
+                        out.warnings
+                            .push(format!("chunk {number}: record unreadable ({err})"));
+                    }
                 }
             }
         }
+        if errors > RECORD_ERRORS_SHOWN {
+            out.warnings.push(format!(
+                "chunk {number}: {} more unreadable records",
+                errors - RECORD_ERRORS_SHOWN
+            ));
+        }
+        // A chunk header's record range is stale in a dirty log, so only records that failed
+        // to read count as lost.
+        out.lost += errors as u64;
     }
-    if errors > RECORD_ERRORS_SHOWN {
-        out.warnings.push(format!(
-            "chunk {number}: {} more unreadable records",
-            errors - RECORD_ERRORS_SHOWN
-        ));
-    }
-    // A chunk header's record range is stale in a dirty log, so only records that failed
-    // to read count as lost.
-    out.lost += errors as u64;
 }
 
 /// Reads a sound chunk's records straight from their bytes: each record's header, then its
@@ -621,20 +639,24 @@ fn from_filetime(filetime: u64) -> DateTime<Utc> {
     super::filetime_utc(filetime).unwrap_or_default()
 }
 
-/// The bytes of chunk `number`; a chunk cut short by the end of the file is padded with
-/// zeroes (which read as free space), so the records before the cut are still read.
-/// `buffer` (a chunk's size, or empty) is read into.
-fn chunk_bytes(
-    bytes: &dyn ByteSource,
-    number: u64,
-    mut buffer: Vec<u8>,
-) -> std::io::Result<Vec<u8>> {
-    let offset = FILE_HEADER_BYTES + number * CHUNK_BYTES;
-    let available = bytes.len().saturating_sub(offset).min(CHUNK_BYTES) as usize;
-    buffer.resize(CHUNK_BYTES as usize, 0);
-    bytes.read_at(&mut buffer[..available], offset)?;
-    buffer[available..].fill(0);
-    Ok(buffer)
+impl EvtxFile {
+    /// The bytes of chunk `number`; a chunk cut short by the end of the file (its length
+    /// when opened) is padded with zeroes (which read as free space), so the records before
+    /// the cut are still read. `buffer` (a chunk's size, or empty) is read into.
+    fn chunk_bytes(&self, number: u64, mut buffer: Vec<u8>) -> std::io::Result<Vec<u8>> {
+        let offset = FILE_HEADER_BYTES + number * CHUNK_BYTES;
+        let available = match number.cmp(&self.whole) {
+            std::cmp::Ordering::Less => CHUNK_BYTES,
+            std::cmp::Ordering::Equal => self.tail,
+            std::cmp::Ordering::Greater => 0,
+        } as usize;
+        buffer.resize(CHUNK_BYTES as usize, 0);
+        self.opened
+            .bytes()
+            .read_at(&mut buffer[..available], offset)?;
+        buffer[available..].fill(0);
+        Ok(buffer)
+    }
 }
 
 /// Whether the unallocated space of a chunk (after its free-space offset) holds what looks
