@@ -251,6 +251,9 @@ struct Sink<'a> {
 struct Incoming {
     blocks: Vec<Block>,
     pool: Vec<Vec<u8>>,
+    /// The line writers of chunks read before, with the parts of lines they keep: a log's
+    /// chunks repeat the same few providers.
+    writers: Vec<report::json::RawLines>,
 }
 
 impl Wanted for Sink<'_> {
@@ -283,7 +286,10 @@ impl Wanted for Sink<'_> {
 
 impl Sink<'_> {
     fn chunk(&self) -> Chunk<'_> {
-        let bytes = self.incoming().pool.pop();
+        let (bytes, json) = {
+            let mut incoming = self.incoming();
+            (incoming.pool.pop(), incoming.writers.pop().unwrap_or_default())
+        };
         Chunk {
             sink: self,
             block: Block {
@@ -296,17 +302,12 @@ impl Sink<'_> {
             line: String::new(),
             computer: String::new(),
             host: String::new(),
-            json: report::json::RawLines::default(),
+            json,
         }
     }
 
     fn incoming(&self) -> MutexGuard<'_, Incoming> {
         self.incoming.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Hands a finished block to the merger.
-    fn add(&self, block: Block) {
-        self.incoming().blocks.push(block);
     }
 }
 
@@ -505,10 +506,15 @@ impl ChunkSink for Chunk<'_> {
 
     fn finish(self: Box<Self>) {
         let Chunk {
-            sink, mut block, ..
+            sink,
+            mut block,
+            json,
+            ..
         } = *self;
         block.sort();
-        sink.add(block);
+        let mut incoming = sink.incoming();
+        incoming.blocks.push(block);
+        incoming.writers.push(json);
     }
 }
 
