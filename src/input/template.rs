@@ -132,8 +132,9 @@ pub struct Shapes {
     /// Where each key's shape is in `built`.
     shapes: HashMap<Key, usize, Mixed>,
     built: Vec<Option<Arc<Shape>>>,
-    /// The last record's templates, and their shape: most records repeat them.
-    last: Option<(Key, usize)>,
+    /// The last record's templates, and where their shape is in `built`: most records repeat
+    /// them. Its key's room serves the next record's.
+    last: (Key, Option<usize>),
     /// The shapes the file's other chunks built.
     known: Option<Arc<Known>>,
 }
@@ -428,26 +429,23 @@ fn view_instance<'a, 's>(
                 .zip(nested.iter())
                 .all(|(a, b)| (a.0, a.1) == (b.0, b.1))
     };
-    let index = match &shapes.last {
-        Some((key, index)) if same(key) => *index,
-        _ => {
-            let key: Key = (
-                definition,
-                nested.iter().map(|(i, d, _)| (*i, *d)).collect(),
-            );
-            let index = match shapes.shapes.get(&key) {
-                Some(index) => *index,
-                None => {
-                    let built = shapes.shape(chunk.data, &key);
-                    shapes.built.push(built);
-                    shapes.shapes.insert(key.clone(), shapes.built.len() - 1);
-                    shapes.built.len() - 1
-                }
-            };
-            shapes.last = Some((key, index));
-            index
-        }
-    };
+    if shapes.last.1.is_none() || !same(&shapes.last.0) {
+        let key = &mut shapes.last.0;
+        key.0 = definition;
+        key.1.clear();
+        key.1.extend(nested.iter().map(|(i, d, _)| (*i, *d)));
+        shapes.last.1 = Some(match shapes.shapes.get(&shapes.last.0) {
+            Some(index) => *index,
+            None => {
+                let built = shapes.shape(chunk.data, &shapes.last.0.clone());
+                shapes.built.push(built);
+                let index = shapes.built.len() - 1;
+                shapes.shapes.insert(shapes.last.0.clone(), index);
+                index
+            }
+        });
+    }
+    let index = shapes.last.1?;
     let shape = shapes.built.get(index)?.as_deref()?;
     // The record's values, then each fragment's: at most a few arrays.
     let mut arrays: [&[Value]; MAX_ARRAYS] = [&[]; MAX_ARRAYS];
