@@ -99,8 +99,9 @@ pub fn timeline_all(
     }
     let mut merger = Merger {
         writer,
-        held: BinaryHeap::new(),
+        held: Vec::new(),
         held_bytes: 0,
+        batch: Vec::new(),
         budget,
         gathered: None,
         failed: None,
@@ -314,9 +315,11 @@ impl Sink<'_> {
 /// The blocks read and not yet written, and where lines go.
 struct Merger<'w> {
     writer: Writer<'w>,
-    /// Each held block's next line, the least first.
-    held: BinaryHeap<Cursor>,
+    /// The blocks read and not yet written, each from its next line.
+    held: Vec<Cursor>,
     held_bytes: usize,
+    /// The lines one `write_before` writes, put in order there.
+    batch: Vec<Pending>,
     budget: usize,
     /// Past the budget: everything not yet written, gathered in sorted runs.
     gathered: Option<Store>,
@@ -360,35 +363,61 @@ impl Merger<'_> {
         }
     }
 
-    /// Writes every line read before `bound`, in order.
+    /// Writes every line read before `bound`, in order: each held block's lines before it,
+    /// one sorted run per block, merged by one stable sort (the logs of several hosts
+    /// interleave line by line; one log's blocks follow one another, and the sort finds
+    /// them already in order).
     fn write_before(&mut self, bound: Bound, sink: &Sink) {
         self.take(sink);
         if self.failed.is_some() || self.gathered.is_some() {
             return;
         }
-        while let Some(mut cursor) = self.held.pop() {
-            if !bound.admits(cursor.key()) {
-                self.held.push(cursor);
-                break;
-            }
-            // A block's lines in a row, while they come first.
-            loop {
-                if let Err(err) = self.writer.line(cursor.entry()) {
-                    self.failed = Some(err);
-                    return;
-                }
-                if !cursor.advance() {
-                    self.held_bytes -= cursor.block.bytes.len();
-                    recycle(cursor.block.bytes, sink);
+        // Blocks by their next line, so that runs that do not overlap come in order.
+        self.held.sort_by(|a, b| order_entries(a.key(), b.key()));
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.clear();
+        for (at, cursor) in self.held.iter_mut().enumerate() {
+            let before = cursor.next;
+            for &start in &cursor.block.starts[before..] {
+                let entry = &cursor.block.bytes[start as usize..];
+                if !bound.admits(entry) {
                     break;
                 }
-                if !bound.admits(cursor.key())
-                    || self.held.peek().is_some_and(|other| cursor < *other)
-                {
-                    self.held.push(cursor);
-                    break;
-                }
+                let (seconds, nanos) = time_of(entry);
+                batch.push(Pending {
+                    seconds,
+                    nanos,
+                    block: at,
+                    start,
+                });
+                cursor.next += 1;
             }
+        }
+        let held = &self.held;
+        let bytes = |p: &Pending| &held[p.block].block.bytes[p.start as usize..];
+        batch.sort_by(|a, b| {
+            (a.seconds, a.nanos)
+                .cmp(&(b.seconds, b.nanos))
+                .then_with(|| order_entries(bytes(a), bytes(b)))
+        });
+        for p in &batch {
+            let cursor = &self.held[p.block];
+            if let Err(err) = self.writer.line(cursor.block.entry(p.start)) {
+                self.failed = Some(err);
+                return;
+            }
+        }
+        self.batch = batch;
+        // Blocks written whole give their memory to chunks read later.
+        let mut i = 0;
+        while i < self.held.len() {
+            if self.held[i].next < self.held[i].block.starts.len() {
+                i += 1;
+                continue;
+            }
+            let done = self.held.swap_remove(i);
+            self.held_bytes -= done.block.bytes.len();
+            recycle(done.block.bytes, sink);
         }
     }
 
@@ -753,6 +782,15 @@ impl Ord for Cursor {
     fn cmp(&self, other: &Self) -> Ordering {
         order_entries(other.key(), self.key())
     }
+}
+
+/// A line to write: its time, its block (an index into the held ones) and where it starts
+/// there.
+struct Pending {
+    seconds: i64,
+    nanos: u32,
+    block: usize,
+    start: u32,
 }
 
 /// Blocks in memory and the runs already in temporary files.
