@@ -58,7 +58,7 @@ fn compare(
             let start = record.binxml_offset as usize;
             let binxml = &record.chunk.data[start..start + record.binxml_size as usize];
             let from_bytes =
-                template::read_bytes(record.chunk, binxml, &mut bytes_shapes, 0, &Everything);
+                template::read_bytes(record.chunk.data, binxml, &mut bytes_shapes, 0, &Everything);
             let Ok(xml) = record.into_xml() else { continue };
             let Ok(doc) = roxmltree::Document::parse(&xml.data) else {
                 continue;

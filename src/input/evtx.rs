@@ -9,7 +9,7 @@ use super::{EventRef, Input, InputReport, LogSpan, RawEvent, Wanted};
 use chrono::{DateTime, Utc};
 use evtx::binxml::value_variant::BinXmlValue;
 use evtx::binxml::BinXmlTemplateValues;
-use evtx::{EvtxChunk, EvtxChunkData, EvtxRecord, ParserSettings};
+use evtx::{EvtxChunkData, EvtxRecord, ParserSettings};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
@@ -417,6 +417,17 @@ impl EvtxFile {
             }
             return;
         }
+        // A sound chunk is read straight from its bytes, without the crate's tables of its
+        // strings and templates (`read_direct` looks names and templates up where records
+        // point).
+        if checksum_ok && !slack_holds_records(&chunk.data) {
+            if let Some(direct) = read_direct(index, chunk, known, wanted) {
+                out.seen = direct.seen;
+                out.rest = direct.rest;
+                out.events = direct.events;
+                return;
+            }
+        }
         // The chunk header's tables of string and template offsets are only caches of what the
         // records point at themselves: when one damaged slot stops the chunk, it is read again
         // with the tables cleared (its records then look their names and templates up directly).
@@ -454,14 +465,6 @@ impl EvtxFile {
                 return;
             }
         };
-        if first_error.is_none() && checksum_ok && !slack_holds_records(parsed.data) {
-            if let Some(direct) = read_direct(index, &parsed, known, wanted) {
-                out.seen = direct.seen;
-                out.rest = direct.rest;
-                out.events = direct.events;
-                return;
-            }
-        }
         let mut errors = 0usize;
         let mut shapes = template::Shapes::sharing(known);
         for record in parsed.iter() {
@@ -496,11 +499,11 @@ impl EvtxFile {
 /// iterator then reads the whole chunk.
 fn read_direct(
     index: usize,
-    chunk: &EvtxChunk,
+    chunk: &EvtxChunkData,
     known: &Arc<template::Known>,
     wanted: &dyn Wanted,
 ) -> Option<ChunkRead> {
-    let data = chunk.data;
+    let data = chunk.data.as_slice();
     let end = (chunk.header.free_space_offset as usize).min(data.len());
     let mut out = ChunkRead::default();
     let mut shapes = template::Shapes::sharing(known);
@@ -516,7 +519,7 @@ fn read_direct(
             out.rest.add(header_time, record.id);
         } else {
             let view =
-                template::view_bytes(chunk, record.binxml, &mut shapes, &mut scratch, wanted)?;
+                template::view_bytes(data, record.binxml, &mut shapes, &mut scratch, wanted)?;
             if view.record_id != record.id {
                 return None;
             }

@@ -290,14 +290,14 @@ pub fn read(
         .chunk
         .data
         .get(start..start.checked_add(usize::try_from(record.binxml_size).ok()?)?)?;
-    read_bytes(record.chunk, binxml, shapes, input, wanted)
+    read_bytes(record.chunk.data, binxml, shapes, input, wanted)
 }
 
-/// Reads one record from its BinXML bytes (a slice of `chunk`'s data) without the crate's
+/// Reads one record from its BinXML bytes (a slice of `chunk`, a chunk's bytes) without the crate's
 /// record iterator: its one TemplateInstance's values are read here (`fragment`), and the
 /// stream must end right after them. `None` for anything else: the crate reads the record.
 pub fn read_bytes<'a>(
-    chunk: &'a evtx::EvtxChunk<'a>,
+    chunk: &'a [u8],
     binxml: &'a [u8],
     shapes: &mut Shapes,
     input: usize,
@@ -310,17 +310,15 @@ pub fn read_bytes<'a>(
 
 /// `read_bytes`, into `scratch`.
 pub fn view_bytes<'a, 's>(
-    chunk: &'a evtx::EvtxChunk<'a>,
+    chunk: &'a [u8],
     binxml: &'a [u8],
     shapes: &mut Shapes,
     scratch: &'s mut Scratch<'a>,
     wanted: &dyn Wanted,
 ) -> Option<View<'s>> {
     scratch.values.clear();
-    let (definition, end) = fragment(chunk.data, binxml, true, &mut scratch.values)?;
-    let rest = chunk
-        .data
-        .get(end..offset_in(chunk.data, binxml)? + binxml.len())?;
+    let (definition, end) = fragment(chunk, binxml, true, &mut scratch.values)?;
+    let rest = chunk.get(end..offset_in(chunk, binxml)? + binxml.len())?;
     // What follows the stream's end is left over from an earlier record: the crate ignores it.
     if rest.first() != Some(&token::END_OF_STREAM) {
         return None;
@@ -397,7 +395,7 @@ fn offset_in(chunk: &[u8], bytes: &[u8]) -> Option<usize> {
 
 /// Reads a template instance: the template defined at `definition`, and its values.
 fn view_instance<'a, 's>(
-    chunk: &'a evtx::EvtxChunk<'a>,
+    chunk: &'a [u8],
     definition: u32,
     shapes: &mut Shapes,
     scratch: &'s mut Scratch<'a>,
@@ -416,7 +414,7 @@ fn view_instance<'a, 's>(
         let Value { kind, bytes } = all_values[i];
         if kind == ty::BINXML && !bytes.is_empty() {
             let start = all_values.len();
-            let (definition, _) = fragment(chunk.data, bytes, false, all_values)?;
+            let (definition, _) = fragment(chunk, bytes, false, all_values)?;
             nested.push((i, definition, start..all_values.len()));
         }
     }
@@ -437,7 +435,7 @@ fn view_instance<'a, 's>(
         shapes.last.1 = Some(match shapes.shapes.get(&shapes.last.0) {
             Some(index) => *index,
             None => {
-                let built = shapes.shape(chunk.data, &shapes.last.0.clone());
+                let built = shapes.shape(chunk, &shapes.last.0.clone());
                 shapes.built.push(built);
                 let index = shapes.built.len() - 1;
                 shapes.shapes.insert(shapes.last.0.clone(), index);
