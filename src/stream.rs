@@ -572,16 +572,18 @@ impl Block {
         channel: &str,
     ) -> usize {
         let start = self.bytes.len();
-        let b = &mut self.bytes;
-        b.extend_from_slice(&time.timestamp().to_le_bytes());
-        b.extend_from_slice(&time.timestamp_subsec_nanos().to_le_bytes());
-        b.extend_from_slice(&record_id.to_le_bytes());
-        b.extend_from_slice(&(input as u32).to_le_bytes());
         let host = &host.as_bytes()[..host.len().min(usize::from(u16::MAX))];
         let channel = &channel.as_bytes()[..channel.len().min(usize::from(u16::MAX))];
-        b.extend_from_slice(&(host.len() as u16).to_le_bytes());
-        b.extend_from_slice(&(channel.len() as u16).to_le_bytes());
-        b.extend_from_slice(&[0; 4]);
+        let mut head = [0u8; HEAD];
+        head[..8].copy_from_slice(&time.timestamp().to_le_bytes());
+        head[8..12].copy_from_slice(&time.timestamp_subsec_nanos().to_le_bytes());
+        head[12..20].copy_from_slice(&record_id.to_le_bytes());
+        head[20..24].copy_from_slice(&(input as u32).to_le_bytes());
+        head[24..26].copy_from_slice(&(host.len() as u16).to_le_bytes());
+        head[26..28].copy_from_slice(&(channel.len() as u16).to_le_bytes());
+        // The line's length (28..32) is written when it ends.
+        let b = &mut self.bytes;
+        b.extend_from_slice(&head);
         b.extend_from_slice(host);
         b.extend_from_slice(channel);
         start

@@ -525,7 +525,7 @@ fn read_direct(
             }
             out.see(view.computer, view.channel, view.time, view.record_id);
             if let (true, Some(sink)) = (view.wanted, sink.as_mut()) {
-                let (firsts, n) = super::first_values(view.data().map(|(_, v)| v));
+                let (firsts, n) = super::first_values(view.values());
                 sink.event(&EventRef {
                     input: index,
                     record_id: view.record_id,

@@ -250,6 +250,11 @@ impl<'s> View<'s> {
             .map(|(name, value)| (&self.text[name.clone()], &self.text[value.clone()]))
     }
 
+    /// The data items' values in document order.
+    pub fn values(&self) -> impl Iterator<Item = &'s str> + '_ {
+        self.data.iter().map(|(_, value)| &self.text[value.clone()])
+    }
+
     pub fn seen(&self) -> Seen {
         Seen {
             time: self.time,

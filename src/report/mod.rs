@@ -160,32 +160,62 @@ fn clock(seconds: u32, nanos: u32) -> ([u8; 19], usize) {
 }
 
 /// Writes times as [`Utc3339`] writes them, one after another, keeping the text of the last
-/// one's date: a chunk's events share a day or two.
+/// one's date and second: a chunk's events share a day or two, and often a second.
 #[derive(Default)]
 pub struct TimeText {
     /// Days since 1970 of `date`, and its text (`2026-11-20T`).
     date: Option<(i64, [u8; 11])>,
+    /// Seconds since 1970 of `second`, and its text (`2026-11-20T01:02:03`).
+    second: Option<(i64, [u8; 19])>,
 }
 
 impl TimeText {
     pub fn write(&mut self, t: DateTime<Utc>, out: &mut Vec<u8>) {
         let (seconds, nanos) = (t.timestamp(), t.timestamp_subsec_nanos());
-        let day = seconds.div_euclid(86_400);
-        let date = match self.date {
-            Some((known, date)) if known == day && nanos < 1_000_000_000 => date,
-            _ => match Utc3339(t).plain() {
-                Some((text, _)) => {
-                    let mut date = [0u8; 11];
-                    date.copy_from_slice(&text[..11]);
-                    self.date = Some((day, date));
-                    date
-                }
-                None => return Utc3339(t).write_to(out),
-            },
+        if nanos >= 1_000_000_000 {
+            // A leap second: chrono writes it.
+            return Utc3339(t).write_to(out);
+        }
+        let second = match self.second {
+            Some((known, text)) if known == seconds => text,
+            _ => {
+                let day = seconds.div_euclid(86_400);
+                let date = match self.date {
+                    Some((known, date)) if known == day => date,
+                    _ => match Utc3339(t).plain() {
+                        Some((text, _)) => {
+                            let mut date = [0u8; 11];
+                            date.copy_from_slice(&text[..11]);
+                            self.date = Some((day, date));
+                            date
+                        }
+                        None => return Utc3339(t).write_to(out),
+                    },
+                };
+                let (time, _) = clock(seconds.rem_euclid(86_400) as u32, 0);
+                let mut text = [0u8; 19];
+                text[..11].copy_from_slice(&date);
+                text[11..].copy_from_slice(&time[..8]);
+                self.second = Some((seconds, text));
+                text
+            }
         };
-        let (time, len) = clock(seconds.rem_euclid(86_400) as u32, nanos);
-        out.extend_from_slice(&date);
-        out.extend_from_slice(&time[..len]);
+        out.extend_from_slice(&second);
+        // The fraction AutoSi keeps, and `Z`.
+        let (value, width) = match nanos {
+            0 => (0, 0),
+            n if n % 1_000_000 == 0 => (n / 1_000_000, 3),
+            n if n % 1_000 == 0 => (n / 1_000, 6),
+            n => (n, 9),
+        };
+        let mut fraction = *b".000000000Z";
+        digits(&mut fraction[1..=width], value);
+        if width == 0 {
+            out.push(b'Z');
+        } else {
+            fraction[width + 1] = b'Z';
+            out.extend_from_slice(&fraction[..width + 2]);
+        }
     }
 }
 
