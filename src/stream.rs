@@ -289,7 +289,10 @@ impl Sink<'_> {
     fn chunk(&self) -> Chunk<'_> {
         let (bytes, json) = {
             let mut incoming = self.incoming();
-            (incoming.pool.pop(), incoming.writers.pop().unwrap_or_default())
+            (
+                incoming.pool.pop(),
+                incoming.writers.pop().unwrap_or_default(),
+            )
         };
         Chunk {
             sink: self,
