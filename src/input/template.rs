@@ -2,13 +2,12 @@
 //! it to Event XML and parsing that back (SPEC §7: `timeline --all` reads every record).
 //!
 //! Windows writes nearly every record as one TemplateInstance: a template, defined once per
-//! chunk, and the record's own values. This module reads the values from the record's bytes
-//! (MS-EVEN6 2.2.12's TemplateInstance), and the template's definition once per
-//! chunk (MS-EVEN6 2.2.12: elements, attributes, text and substitution tokens) to learn
-//! which value lands where `xml::parse_event` looks: the provider, EventID, EventRecordID,
-//! TimeCreated, Channel, Computer and the EventData / UserData items. The event it gives is
-//! the one the XML route gives for the same record (`tests/template.rs` compares both on
-//! every record of the real samples and the fixtures).
+//! chunk, and the record's own values. This module reads the values from the record's bytes,
+//! and the template's definition once per chunk (MS-EVEN6 2.2.12: elements, attributes, text
+//! and substitution tokens) to learn which value lands where `xml::parse_event` looks: the
+//! provider, EventID, EventRecordID, TimeCreated, Channel, Computer and the EventData /
+//! UserData items. The event it gives is the one the XML route gives for the same record
+//! (`tests/template.rs` compares both on every record of the real samples and the fixtures).
 //!
 //! Anything outside the plain shape (a template this reader does not follow, nested
 //! templates, arrays, embedded BinXML, an element left out by its DependencyId, an optional
