@@ -53,7 +53,10 @@ fn compare(
             if record.recovered {
                 continue;
             }
-            let fast = template::read(&record, &mut shapes, 0, &Everything);
+            let Ok(instances) = record.template_instances() else {
+                continue;
+            };
+            let fast = template::read(&record, &instances, &mut shapes, 0, &Everything);
             // The record read from its bytes alone, as a sound chunk is read.
             let start = record.binxml_offset as usize;
             let binxml = &record.chunk.data[start..start + record.binxml_size as usize];

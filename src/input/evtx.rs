@@ -585,7 +585,10 @@ fn read_record(
         out.rest.add(header_time, record_id);
         return;
     }
-    let direct = shapes.and_then(|shapes| template::read(&record, shapes, index, wanted));
+    let direct = instances
+        .as_deref()
+        .zip(shapes)
+        .and_then(|(instances, shapes)| template::read(&record, instances, shapes, index, wanted));
     if let Some((seen, event)) = direct {
         out.see_event(seen);
         out.events.extend(event);
@@ -654,9 +657,16 @@ impl EvtxFile {
             std::cmp::Ordering::Greater => 0,
         } as usize;
         buffer.resize(CHUNK_BYTES as usize, 0);
-        self.opened
-            .bytes()
-            .read_at(&mut buffer[..available], offset)?;
+        let bytes = self.opened.bytes();
+        let available = match bytes.read_at(&mut buffer[..available], offset) {
+            Ok(()) => available,
+            Err(_) => {
+                // Shorter than when it was opened: what is still there is read.
+                let left = bytes.len().saturating_sub(offset).min(CHUNK_BYTES) as usize;
+                bytes.read_at(&mut buffer[..left], offset)?;
+                left
+            }
+        };
         buffer[available..].fill(0);
         Ok(buffer)
     }

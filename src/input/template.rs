@@ -21,6 +21,7 @@ use crate::evtx_write::binxml::token;
 use crate::evtx_write::values::ty;
 use chrono::{DateTime, Utc};
 use evtx::binxml::value_variant::{BinXmlValue, FileTime};
+use evtx::binxml::BinXmlTemplateValues;
 use evtx::EvtxRecord;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -282,13 +283,18 @@ impl<'s> View<'s> {
 }
 
 /// Reads one record the crate's iterator gave through its template, from its BinXML bytes
-/// (`read_bytes`), or `None` when it must be rendered instead.
+/// (`read_bytes`), when the crate could read it as one TemplateInstance (`instances`, what
+/// `EvtxRecord::template_instances` gave); else `None`, and it is rendered instead.
 pub fn read(
     record: &EvtxRecord,
+    instances: &[BinXmlTemplateValues],
     shapes: &mut Shapes,
     input: usize,
     wanted: &dyn Wanted,
 ) -> Option<Read> {
+    let [_] = instances else {
+        return None;
+    };
     let start = usize::try_from(record.binxml_offset).ok()?;
     let binxml = record
         .chunk
@@ -953,7 +959,8 @@ fn fragment<'a>(
                 ty::SID => sid_parts(raw).is_some(),
                 _ => plain_value(kind, raw).is_some(),
             },
-            exact => usize::from(exact) == size,
+            // 0: a type left to the crate, whatever its size.
+            exact => exact != 0 && usize::from(exact) == size,
         };
         if !fits {
             return None;
@@ -1386,7 +1393,7 @@ fn utf16(bytes: &[u8]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{plain_text, utf16_decodes, BinXmlValue, FileTime};
+    use super::{fragment, plain_text, utf16_decodes, BinXmlValue, FileTime};
 
     fn le(units: &[u16]) -> Vec<u8> {
         units.iter().flat_map(|u| u.to_le_bytes()).collect()
@@ -1466,6 +1473,32 @@ mod tests {
             let mut out = String::from("x");
             plain_text(&value, &mut out);
             assert_eq!(out, format!("x{value}"), "{value:?}");
+        }
+    }
+
+    /// A TemplateInstance of one value (its type and bytes), its template defined elsewhere.
+    fn instance(kind: u8, value: &[u8]) -> Vec<u8> {
+        let mut b = vec![0x0C, 0x01, 0, 0, 0, 0, 0x40, 0, 0, 0, 1, 0, 0, 0];
+        b.extend_from_slice(&(value.len() as u16).to_le_bytes());
+        b.extend_from_slice(&[kind, 0]);
+        b.extend_from_slice(value);
+        b
+    }
+
+    #[test]
+    fn values_of_types_left_to_the_crate_are_refused_at_any_size() {
+        let take = |kind: u8, value: &[u8]| {
+            let b = instance(kind, value);
+            fragment(&b, &b, true, &mut Vec::new()).is_some()
+        };
+        assert!(take(0x04, &[7]));
+        assert!(take(0x08, &[1, 2, 3, 4]));
+        assert!(!take(0x08, &[1, 2, 3]));
+        assert!(take(0x0E, &[]));
+        // Floats, ANSI, SizeT, SYSTEMTIME, unknown types and arrays: never, even empty.
+        for kind in [0x02, 0x0B, 0x0C, 0x10, 0x12, 0x16, 0x22, 0x81, 0xFF] {
+            assert!(!take(kind, &[]), "{kind:#x} empty");
+            assert!(!take(kind, &[0; 8]), "{kind:#x}");
         }
     }
 }
