@@ -206,7 +206,10 @@ pub fn big_analysis(n: usize) -> hvtriage::analysis::Analysis {
 
 /// A fresh, empty folder under the system's temporary folder.
 pub fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hvtriage-{name}-{}", std::process::id()));
+    // One folder per call: tests of one binary run at once, and may ask for the same name.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("hvtriage-{name}-{}-{call}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("the temporary folder is writable");
     dir
